@@ -1,0 +1,1 @@
+"""The command-line interface. It only wires the stage packages together."""

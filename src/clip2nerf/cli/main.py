@@ -1,0 +1,71 @@
+"""``clip2nerf`` entry point: a click group whose subcommands load lazily.
+
+Each subcommand lives in ``clip2nerf.cli.<module>`` as a click object named ``command``;
+importing it only when invoked keeps ``clip2nerf --help`` fast (no torch import).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from clip2nerf import __version__
+from clip2nerf.errors import UserError
+
+# name -> (module under clip2nerf.cli, one-line help shown by `clip2nerf --help`).
+# Kept in data-flow order (DESIGN.md §2).
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("synth", "Make the bundled procedural object dataset (views, depth, cameras, captions)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS:
+            return None
+        module = importlib.import_module(f"clip2nerf.cli.{SUBCOMMANDS[cmd_name][0]}")
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, short) for name, (_, short) in SUBCOMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="clip2nerf")
+def cli() -> None:
+    """clip2nerf: search, label and generate NeRFs from images and text.
+
+    NeRFs are embedded from their MLP weights (nf2vec), images and text by a frozen
+    vision-language model, and small mapping networks connect the two spaces.
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; a UserError becomes one ``error: ...`` line and exit status 2."""
+    try:
+        rv = cli.main(args=argv, prog_name="clip2nerf", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        # Usage errors: one line that names the option, plus a pointer to --help.
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted; finished work is kept and the next run resumes", err=True)
+        return 130
+    return rv if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Datasets of objects seen from many views: the on-disk format, its reader, and ``synth``."""
+
+from clip2nerf.data.dataset import Dataset, Frame, Intrinsics, ObjectRecord, open_dataset
+
+__all__ = ["Dataset", "Frame", "Intrinsics", "ObjectRecord", "open_dataset"]

@@ -1,0 +1,49 @@
+"""NeRFs: the nf2vec-architecture field, rays, volume rendering, occupancy grids, files.
+
+The public API (shapes in each docstring)::
+
+    NerfConfig, NerfField                        architecture and module
+    rays_from_camera, orbit_cameras, look_at     cameras (OpenGL convention, +Z up)
+    render_rays, render_image                    volume rendering of any field callable
+    render_weight_from_density, accumulate_along_rays
+    OccupancyGrid                                empty-space skipping
+    save_nerf, load_nerf, NerfFile               NeRF files (safetensors)
+"""
+
+from clip2nerf.nerf.config import DEFAULT_AABB, NerfConfig
+from clip2nerf.nerf.field import NerfField
+from clip2nerf.nerf.io import NerfFile, NerfFileError, load_nerf, save_nerf
+from clip2nerf.nerf.occupancy import OccupancyGrid
+from clip2nerf.nerf.rays import (
+    default_intrinsics,
+    look_at,
+    orbit_cameras,
+    ray_aabb_intersect,
+    rays_from_camera,
+)
+from clip2nerf.nerf.render import (
+    accumulate_along_rays,
+    render_image,
+    render_rays,
+    render_weight_from_density,
+)
+
+__all__ = [
+    "DEFAULT_AABB",
+    "NerfConfig",
+    "NerfField",
+    "NerfFile",
+    "NerfFileError",
+    "OccupancyGrid",
+    "accumulate_along_rays",
+    "default_intrinsics",
+    "load_nerf",
+    "look_at",
+    "orbit_cameras",
+    "ray_aabb_intersect",
+    "rays_from_camera",
+    "render_image",
+    "render_rays",
+    "render_weight_from_density",
+    "save_nerf",
+]

@@ -1,0 +1,197 @@
+"""NeRF files: one safetensors file per NeRF, never pickle.
+
+Tensors:
+    ``layers.{i}.weight``  float32, shapes ``NerfConfig.layer_shapes()`` (the field's weights)
+    ``occupancy``          uint8 (ceil(R^3 / 8),): the (R, R, R) grid, x-major, ``np.packbits``
+                           (big-endian bit order); absent when the NeRF has no grid
+Metadata (safetensors string header):
+    ``format`` = "clip2nerf-nerf", ``format_version`` = "1", ``config`` = NerfConfig JSON,
+    ``occupancy_resolution`` = R (when a grid is stored), ``meta`` = JSON object with at least
+    ``object_id`` and ``class_name`` (plus fit statistics such as ``psnr``, ``steps``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from clip2nerf.errors import UserError
+from clip2nerf.nerf.config import NerfConfig
+from clip2nerf.nerf.field import NerfField
+from clip2nerf.nerf.occupancy import OccupancyGrid
+from clip2nerf.utils.io import atomic_path
+
+NERF_FORMAT = "clip2nerf-nerf"
+NERF_FORMAT_VERSION = 1
+
+
+class NerfFileError(UserError):
+    """A NeRF file is missing, corrupt or of another architecture; the message names it."""
+
+
+@dataclass
+class NerfFile:
+    """A loaded NeRF: architecture, weights, occupancy grid and metadata."""
+
+    path: Path | None
+    config: NerfConfig
+    state_dict: dict[str, torch.Tensor]
+    occupancy: OccupancyGrid | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def object_id(self) -> str:
+        return str(self.meta.get("object_id", ""))
+
+    @property
+    def class_name(self) -> str:
+        return str(self.meta.get("class_name", "unknown"))
+
+    @property
+    def field(self) -> NerfField:
+        """A fresh ``NerfField`` holding these weights (eval mode)."""
+        f = NerfField(self.config)
+        f.load_state_dict(self.state_dict)
+        return f.eval()
+
+    @property
+    def aabb(self) -> torch.Tensor:
+        lo, hi = self.config.aabb
+        return torch.tensor([*lo, *hi], dtype=torch.float32)
+
+
+def _pack_grid(grid: OccupancyGrid) -> torch.Tensor:
+    bits = np.packbits(grid.binary.detach().cpu().numpy().astype(np.uint8).reshape(-1))
+    return torch.from_numpy(bits)
+
+
+def _unpack_grid(packed: torch.Tensor, resolution: int, aabb: torch.Tensor) -> OccupancyGrid:
+    n = resolution**3
+    bits = np.unpackbits(packed.numpy(), count=n).astype(bool)
+    return OccupancyGrid(torch.from_numpy(bits.reshape((resolution,) * 3)), aabb)
+
+
+def save_nerf(path: str | os.PathLike[str], field: NerfField | dict[str, torch.Tensor],
+              config: NerfConfig, occupancy: OccupancyGrid | None = None,
+              meta: dict[str, Any] | None = None) -> Path:
+    """Write a NeRF file atomically (temp file, fsync, rename).
+
+    Args:
+        field: the fitted field, or its state dict (``layers.{i}.weight`` tensors).
+        config: its architecture (stored, and checked against the weights here).
+        occupancy: its occupancy grid, or None.
+        meta: JSON-able metadata; ``object_id`` and ``class_name`` are expected.
+    """
+    from safetensors.torch import save_file
+
+    sd = field.state_dict() if isinstance(field, torch.nn.Module) else field
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in sd.items()}
+    _check_weights(tensors, config, where="save_nerf")
+    header = {"format": NERF_FORMAT, "format_version": str(NERF_FORMAT_VERSION),
+              "config": json.dumps(config.to_dict()), "meta": json.dumps(meta or {})}
+    if occupancy is not None:
+        r = occupancy.resolution
+        if tuple(occupancy.binary.shape) != (r, r, r):
+            raise ValueError(f"occupancy grid must be cubic, got {tuple(occupancy.binary.shape)}")
+        tensors["occupancy"] = _pack_grid(occupancy)
+        header["occupancy_resolution"] = str(r)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+    return path
+
+
+def _check_weights(tensors: dict[str, torch.Tensor], config: NerfConfig, where: str) -> None:
+    """Raise NerfFileError (prefixed by ``where``) unless the weights fit ``config``."""
+    expected = {f"layers.{i}.weight": s for i, s in enumerate(config.layer_shapes())}
+    weight_keys = {k for k in tensors if k != "occupancy"}
+    missing = sorted(set(expected) - weight_keys)
+    extra = sorted(weight_keys - set(expected))
+    if missing or extra:
+        raise NerfFileError(
+            f"{where}: weights do not match the architecture in its config "
+            f"({config.describe()}): missing {missing}, unexpected {extra}")
+    for k, shape in expected.items():
+        t = tensors[k]
+        if tuple(t.shape) != shape:
+            raise NerfFileError(f"{where}: {k} has shape {tuple(t.shape)}, the architecture "
+                                f"({config.describe()}) needs {shape}")
+        if t.dtype != torch.float32:
+            raise NerfFileError(f"{where}: {k} is {t.dtype}, expected float32")
+        if not torch.isfinite(t).all():
+            raise NerfFileError(f"{where}: {k} contains NaN or infinite values")
+
+
+def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None = None
+              ) -> NerfFile:
+    """Read and validate a NeRF file.
+
+    Args:
+        expected_config: when given, the file's architecture must equal it (e.g. the
+            nf2vec default); the error names both.
+    Raises:
+        NerfFileError: missing, truncated or corrupt file, another format or a newer
+            version, wrong architecture, wrong shapes or dtypes, non-finite weights, or a bad
+            occupancy grid. The message names the file and what is wrong.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    where = f"NeRF file {path}"
+    if not path.is_file():
+        raise NerfFileError(f"{where} not found")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            header = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise NerfFileError(f"{where} is not a readable safetensors file (truncated or "
+                            f"corrupt?): {exc}") from None
+    if header.get("format") != NERF_FORMAT:
+        raise NerfFileError(f"{where}: format is {header.get('format')!r}, expected "
+                            f"{NERF_FORMAT!r} (write NeRFs with `clip2nerf fit`)")
+    try:
+        version = int(header.get("format_version", ""))
+    except ValueError:
+        raise NerfFileError(f"{where}: bad format_version {header.get('format_version')!r}"
+                            ) from None
+    if version > NERF_FORMAT_VERSION or version < 1:
+        raise NerfFileError(f"{where}: format version {version} is not supported (this "
+                            f"clip2nerf reads version {NERF_FORMAT_VERSION}); upgrade clip2nerf "
+                            "or refit the NeRF")
+    try:
+        config = NerfConfig.from_dict(json.loads(header["config"]))
+        meta = json.loads(header.get("meta", "{}"))
+        if not isinstance(meta, dict):
+            raise ValueError("meta is not a JSON object")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NerfFileError(f"{where}: bad config/meta header ({exc})") from None
+    if expected_config is not None and config != expected_config:
+        raise NerfFileError(f"{where}: architecture is {config.describe()} with aabb "
+                            f"{list(config.aabb)}, expected {expected_config.describe()} with "
+                            f"aabb {list(expected_config.aabb)} (refit it with the default "
+                            "NerfConfig)")
+    _check_weights(tensors, config, where)
+    occupancy = None
+    if "occupancy" in tensors:
+        try:
+            r = int(header["occupancy_resolution"])
+        except (KeyError, ValueError):
+            raise NerfFileError(f"{where}: occupancy grid without a valid "
+                                "occupancy_resolution header") from None
+        packed = tensors["occupancy"]
+        need = math.ceil(r**3 / 8)
+        if r < 1 or packed.dtype != torch.uint8 or tuple(packed.shape) != (need,):
+            raise NerfFileError(f"{where}: occupancy is {packed.dtype} {tuple(packed.shape)}, "
+                                f"expected uint8 ({need},) for resolution {r}")
+        lo, hi = config.aabb
+        occupancy = _unpack_grid(packed, r, torch.tensor([*lo, *hi], dtype=torch.float32))
+    state_dict = {k: v for k, v in tensors.items() if k != "occupancy"}
+    return NerfFile(path, config, state_dict, occupancy, meta)

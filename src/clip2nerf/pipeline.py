@@ -1,0 +1,112 @@
+"""Cached, resumable, timed stages for multi-step jobs (the demo, evaluation runs).
+
+A stage is finished when its marker file ``<workdir>/.stages/<name>.json`` exists; the marker
+is written atomically only after the stage's function returned, so a killed run redoes the
+interrupted stage (whose own steps resume from their per-item files) and nothing before it.
+The marker records the stage's parameters; changing them reruns the stage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clip2nerf.utils.io import atomic_write_json
+
+
+@dataclass
+class Stage:
+    """One step of a pipeline.
+
+    Attributes:
+        name: short identifier, also the marker file name.
+        description: what the stage does, shown before it runs.
+        run: the work; returns an optional JSON-serialisable summary kept in the marker.
+        params: what the result depends on; a different value invalidates the marker.
+        estimate_s: rough duration on 2 CPU cores, announced up front.
+    """
+
+    name: str
+    description: str
+    run: Callable[[], Any]
+    params: dict[str, Any] = field(default_factory=dict)
+    estimate_s: float = 0.0
+
+
+@dataclass
+class StageResult:
+    name: str
+    seconds: float
+    cached: bool
+    summary: Any = None
+
+
+class StageRunner:
+    """Runs stages in order, skipping those whose marker matches, and times each one."""
+
+    def __init__(self, workdir: str | Path, echo: Callable[[str], None] | None = None):
+        self.workdir = Path(workdir)
+        self.marker_dir = self.workdir / ".stages"
+        self.results: list[StageResult] = []
+        self.echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
+
+    def marker(self, stage: Stage) -> Path:
+        return self.marker_dir / f"{stage.name}.json"
+
+    def is_done(self, stage: Stage) -> bool:
+        path = self.marker(stage)
+        if not path.exists():
+            return False
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return False
+        return saved.get("params") == json.loads(json.dumps(stage.params))
+
+    def run(self, stage: Stage, index: int | None = None, total: int | None = None) -> StageResult:
+        prefix = f"[{index}/{total}] " if index is not None and total else ""
+        if self.is_done(stage):
+            summary = json.loads(self.marker(stage).read_text()).get("summary")
+            self.echo(f"{prefix}{stage.name}: cached ({stage.description})")
+            result = StageResult(stage.name, 0.0, True, summary)
+        else:
+            self.echo(f"{prefix}{stage.name}: {stage.description}")
+            start = time.perf_counter()
+            summary = stage.run()
+            seconds = time.perf_counter() - start
+            atomic_write_json(self.marker(stage), {"params": stage.params, "seconds": seconds,
+                                                   "summary": summary})
+            self.echo(f"{prefix}{stage.name}: done in {_fmt_seconds(seconds)}")
+            result = StageResult(stage.name, seconds, False, summary)
+        self.results.append(result)
+        return result
+
+    def run_all(self, stages: list[Stage]) -> list[StageResult]:
+        pending = [s for s in stages if not self.is_done(s)]
+        eta = sum(s.estimate_s for s in pending)
+        if pending:
+            self.echo(f"{len(pending)} of {len(stages)} stages to run, roughly "
+                      f"{_fmt_seconds(eta)} on 2 CPU cores; finished stages are cached in "
+                      f"{self.marker_dir}")
+        return [self.run(s, i + 1, len(stages)) for i, s in enumerate(stages)]
+
+    def timing_table(self) -> str:
+        """A plain-text table of per-stage wall time (cached stages show 'cached')."""
+        width = max([len(r.name) for r in self.results] + [5])
+        lines = [f"{'stage':<{width}}  {'time':>9}", f"{'-' * width}  {'-' * 9}"]
+        for r in self.results:
+            lines.append(f"{r.name:<{width}}  {'cached' if r.cached else _fmt_seconds(r.seconds):>9}")
+        total = sum(r.seconds for r in self.results)
+        lines.append(f"{'total':<{width}}  {_fmt_seconds(total):>9}")
+        return "\n".join(lines)
+
+
+def _fmt_seconds(s: float) -> str:
+    if s < 60:
+        return f"{s:.1f} s"
+    return f"{int(s // 60)} min {int(s % 60):02d} s"

@@ -1,0 +1,32 @@
+import pytest
+
+from clip2nerf.pipeline import Stage, StageRunner
+
+
+def test_stages_cache_and_rerun_on_param_change(tmp_path):
+    calls = []
+    runner = StageRunner(tmp_path, echo=lambda m: None)
+    a = Stage("a", "first", lambda: calls.append("a") or {"n": 1}, params={"x": 1})
+    b = Stage("b", "second", lambda: calls.append("b"), params={"y": [1, 2]})
+    runner.run_all([a, b])
+    assert calls == ["a", "b"]
+
+    again = StageRunner(tmp_path, echo=lambda m: None)
+    results = again.run_all([a, b])
+    assert calls == ["a", "b"] and all(r.cached for r in results)
+    assert results[0].summary == {"n": 1}
+    assert "cached" in again.timing_table()
+
+    a2 = Stage("a", "first", lambda: calls.append("a2"), params={"x": 2})
+    StageRunner(tmp_path, echo=lambda m: None).run_all([a2, b])
+    assert calls == ["a", "b", "a2"]
+
+
+def test_failed_stage_leaves_no_marker(tmp_path):
+    def boom():
+        raise RuntimeError("killed")
+
+    runner = StageRunner(tmp_path, echo=lambda m: None)
+    with pytest.raises(RuntimeError):
+        runner.run(Stage("a", "fails", boom))
+    assert not (tmp_path / ".stages" / "a.json").exists()

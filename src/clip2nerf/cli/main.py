@@ -18,6 +18,7 @@ from clip2nerf.errors import UserError
 # Kept in data-flow order (DESIGN.md §2).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "Make the bundled procedural object dataset (views, depth, cameras, captions)."),
+    "nf2vec": ("nf2vec", "Train the NeRF meta-encoder/decoder, embed NeRF files, decode embeddings."),
 }
 
 

@@ -1,0 +1,174 @@
+"""``clip2nerf nf2vec``: train the NeRF meta-encoder/decoder, embed NeRFs, decode embeddings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from clip2nerf.utils.device import DEVICE_CHOICES
+
+
+@click.group("nf2vec")
+def command() -> None:
+    """nf2vec: embed NeRFs from their MLP weights (no rendering), render from embeddings."""
+
+
+def _load_config(preset: str):
+    """A preset name (``cpu``, ``released``) or a JSON file of the same shape."""
+    import json
+
+    from clip2nerf.errors import UserError
+    from clip2nerf.nf2vec.config import Nf2vecConfig, TrainConfig, load_preset
+
+    if preset.endswith(".json"):
+        path = Path(preset)
+        from clip2nerf.utils.io import read_json
+
+        d = read_json(path, "--preset file")
+        try:
+            model = Nf2vecConfig.from_dict({"name": path.stem, **d["model"]})
+            return model, TrainConfig.from_dict(d.get("train", {}))
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+            raise UserError(f"--preset {path}: not an nf2vec preset ({exc})") from None
+    return load_preset(preset)
+
+
+@command.command("train")
+@click.option("--nerfs", required=True, type=click.Path(path_type=Path),
+              help="Folder of NeRF files from `clip2nerf fit` (train split trains, val validates).")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Model folder (config.json + model.safetensors, checkpoint, history.json).")
+@click.option("--preset", default="cpu", show_default=True,
+              help="Preset name (cpu, released) or a JSON file {\"model\": ..., \"train\": ...}.")
+@click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
+@click.option("--batch-size", type=int, default=None, help="NeRFs per step (override).")
+@click.option("--lr", type=float, default=None, help="Peak learning rate (override).")
+@click.option("--loss", type=click.Choice(["distill", "render"]), default=None,
+              help="Field distillation (cheap) or nf2vec's rendering loss (override).")
+@click.option("--stop-after", type=int, default=None,
+              help="Stop after this many epochs of this run; rerun to resume.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+def train_cmd(nerfs: Path, out: Path, preset: str, epochs: int | None, batch_size: int | None,
+              lr: float | None, loss: str | None, stop_after: int | None, device: str) -> None:
+    """Train encoder + decoder end to end; checkpoints every epoch, a rerun resumes."""
+    import dataclasses
+
+    from clip2nerf.errors import UserError
+    from clip2nerf.nf2vec.train import train_nf2vec
+    from clip2nerf.utils.device import resolve_device
+
+    model_cfg, train_cfg = _load_config(preset)
+    overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr,
+                                   "loss": loss}.items() if v is not None}
+    for k in ("epochs", "batch_size"):
+        if k in overrides and overrides[k] < 1:
+            raise UserError(f"--{k.replace('_', '-')} must be at least 1")
+    train_cfg = dataclasses.replace(train_cfg, **overrides)
+    history = train_nf2vec(nerfs, out, model_cfg, train_cfg, resolve_device(device),
+                           stop_after=stop_after)
+    if history:
+        last = history[-1]
+        val = "-" if last["val_psnr"] is None else f"{last['val_psnr']:.2f} dB"
+        click.echo(f"wrote {out} (epoch {last['epoch']}/{train_cfg.epochs}, loss "
+                   f"{last['loss']:.4f}, val PSNR {val})")
+
+
+@command.command("embed")
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path),
+              help="Trained nf2vec model folder.")
+@click.option("--nerfs", required=True, type=click.Path(path_type=Path),
+              help="A NeRF file or a folder of them.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Embeddings file (.safetensors) to write, atomically.")
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+def embed_cmd(model_dir: Path, nerfs: Path, out: Path, batch_size: int, device: str) -> None:
+    """Embed NeRF files into 1024-d unit vectors (ids, classes, source paths beside them)."""
+    from clip2nerf.nf2vec.embed import embed_nerfs
+    from clip2nerf.nf2vec.model import Nf2vec
+    from clip2nerf.utils.device import resolve_device
+
+    dev = resolve_device(device)
+    model = Nf2vec.from_pretrained(model_dir, dev)
+    table = embed_nerfs(model, nerfs, batch_size, dev, progress=True)
+    table.save(out)
+    click.echo(f"wrote {out}: {len(table)} embeddings of dim {table.dim} ({table.space})")
+
+
+@command.command("decode")
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path),
+              help="Trained nf2vec model folder.")
+@click.option("--nerf", "nerf_file", type=click.Path(path_type=Path), default=None,
+              help="Embed this NeRF file and decode it (its own renders go in the top row).")
+@click.option("--embedding", type=click.Path(path_type=Path), default=None,
+              help="Embeddings file from `nf2vec embed` (with --id).")
+@click.option("--id", "object_id", default=None, help="Object id to decode from --embedding.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="PNG to write.")
+@click.option("--views", type=int, default=4, show_default=True)
+@click.option("--resolution", type=int, default=96, show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+def decode_cmd(model_dir: Path, nerf_file: Path | None, embedding: Path | None,
+               object_id: str | None, out: Path, views: int, resolution: int,
+               device: str) -> None:
+    """Render views of the radiance field an embedding decodes to."""
+    import torch
+    from PIL import Image
+
+    from clip2nerf.errors import UserError
+    from clip2nerf.nf2vec.embed import embed_matrices
+    from clip2nerf.nf2vec.model import Nf2vec
+    from clip2nerf.nf2vec.nerfs import batched_nerf_forward, load_nerf_set
+    from clip2nerf.nf2vec.views import (
+        image_grid,
+        psnr,
+        render_embedding,
+        render_field_views,
+        view_poses,
+    )
+    from clip2nerf.utils.device import resolve_device
+    from clip2nerf.utils.embeddings import load_embeddings
+    from clip2nerf.utils.io import atomic_path
+
+    if (nerf_file is None) == (embedding is None):
+        raise UserError("give exactly one of --nerf FILE or --embedding EMB --id OBJECT_ID")
+    if embedding is not None and not object_id:
+        raise UserError("--embedding needs --id OBJECT_ID (which row to decode)")
+    if views < 1 or resolution < 8:
+        raise UserError("--views must be >= 1 and --resolution >= 8")
+    dev = resolve_device(device)
+    model = Nf2vec.from_pretrained(model_dir, dev)
+    poses = view_poses(views)
+    rows = []
+    if nerf_file is not None:
+        from clip2nerf.nerf.io import load_nerf
+
+        if not nerf_file.is_file():
+            raise UserError(f"--nerf {nerf_file}: not a file")
+        nerfs = load_nerf_set(nerf_file, model.config.nerf)
+        emb = embed_matrices(model, nerfs.matrices, device=dev)[0].to(dev)
+        nf = load_nerf(nerf_file)
+        mat = nerfs.matrices.to(dev)
+
+        def field(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            rgb, s = batched_nerf_forward(mat, x[None], model.config.nerf)
+            return rgb[0], s[0]
+
+        rows.append(render_field_views(field, nf.aabb, poses, resolution, nf.occupancy,
+                                       device=dev))
+        label = nerfs.ids[0]
+    else:
+        table = load_embeddings(embedding, expect_space=model.space)
+        if table.vectors.ndim != 2 or table.dim != model.config.encoder.embed_dim:
+            raise UserError(f"--embedding {embedding}: vectors {table.vectors.shape}, expected "
+                            f"(n, {model.config.encoder.embed_dim})")
+        emb = torch.from_numpy(table.subset([object_id]).vectors[0]).to(dev)
+        label = object_id
+    decoded = render_embedding(model.decoder, emb, poses, resolution)
+    rows.append(decoded)
+    with atomic_path(out) as tmp:
+        Image.fromarray(image_grid(rows)).save(tmp, format="PNG")
+    msg = f"wrote {out}: {views} decoded views of {label}"
+    if len(rows) == 2:
+        msg += f" under the NeRF's own (PSNR {psnr(decoded, rows[0]):.2f} dB)"
+    click.echo(msg)

@@ -1,0 +1,164 @@
+"""Configs of the nf2vec model and its training, and the named presets (``presets/*.json``).
+
+A preset file holds ``{"model": {...}, "train": {...}}``; ``load_preset(name)`` returns both
+configs. ``released`` has the sizes of the released nf2vec code (decoder hidden 1024);
+``cpu`` is a small model that trains in minutes on two CPU cores. Same code, different numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Literal
+
+from clip2nerf.errors import UserError
+from clip2nerf.nerf.config import NerfConfig
+
+CONFIG_FORMAT = "clip2nerf-nf2vec"
+CONFIG_VERSION = 1
+
+
+def _from_dict(cls, d: dict[str, Any], what: str):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown {what} keys: {sorted(unknown)}")
+    return cls(**d)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Meta-encoder: point-wise (per weight-matrix row) MLP, then a max over rows."""
+
+    widths: tuple[int, ...] = (512, 512, 1024, 1024)
+    """Widths of the Linear + BatchNorm1d + ReLU layers applied to each row."""
+    embed_dim: int = 1024
+    """Size of the embedding (the final Linear, before the max over rows)."""
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """Implicit decoder: (embedding ⊕ frequency-encoded xyz) -> MLP with one skip -> rgb, density."""
+
+    hidden: int = 1024
+    """Width of every hidden layer."""
+    n_layers_before_skip: int = 2
+    """Hidden layers before the input is concatenated again."""
+    n_layers_after_skip: int = 2
+    """Hidden layers from the skip on (the first of them takes the skip input)."""
+    n_freqs: int = 24
+    """Frequencies of the xyz encoding (same scheme as the NeRFs, ``clip2nerf.nerf.encoding``)."""
+
+
+@dataclass(frozen=True)
+class Nf2vecConfig:
+    """The whole model: which NeRFs it reads, its encoder and its decoder."""
+
+    name: str = "released"
+    """Short model name; part of the embedding space name ``nf2vec:<name>@<hash>``."""
+    nerf: NerfConfig = field(default_factory=NerfConfig)
+    """Architecture of the NeRFs the encoder reads and the decoder imitates (box, activations)."""
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": CONFIG_FORMAT, "version": CONFIG_VERSION, "name": self.name,
+                "nerf": self.nerf.to_dict(), "encoder": dataclasses.asdict(self.encoder),
+                "decoder": dataclasses.asdict(self.decoder)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Nf2vecConfig:
+        """Inverse of ``to_dict``; raises ``ValueError`` on unknown keys or a newer version."""
+        d = dict(d)
+        fmt = d.pop("format", CONFIG_FORMAT)
+        version = int(d.pop("version", CONFIG_VERSION))
+        if fmt != CONFIG_FORMAT:
+            raise ValueError(f"not an nf2vec config (format {fmt!r})")
+        if version > CONFIG_VERSION:
+            raise ValueError(f"nf2vec config version {version} is newer than this clip2nerf "
+                             f"({CONFIG_VERSION}); upgrade clip2nerf")
+        enc = dict(d.pop("encoder", {}))
+        if "widths" in enc:
+            enc["widths"] = tuple(int(w) for w in enc["widths"])
+        cfg = cls(name=str(d.pop("name", "released")),
+                  nerf=NerfConfig.from_dict(d.pop("nerf", {})),
+                  encoder=_from_dict(EncoderConfig, enc, "encoder config"),
+                  decoder=_from_dict(DecoderConfig, d.pop("decoder", {}), "decoder config"))
+        if d:
+            raise ValueError(f"unknown nf2vec config keys: {sorted(d)}")
+        return cfg
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """End-to-end training of encoder + decoder by distilling each NeRF's field.
+
+    Each step takes ``batch_size`` NeRFs; for each it samples ``n_points`` points, a
+    ``occupied_fraction`` share inside voxels of the NeRF's occupancy grid (jittered) and the
+    rest uniformly in the box, and asks the decoder to match the NeRF there: colour where the
+    NeRF is opaque, opacity everywhere, weighted ``fg_weight`` / ``bg_weight`` by whether the
+    NeRF has matter at the point (nf2vec's 0.8 / 0.2).
+    """
+
+    loss: Literal["distill", "render"] = "distill"
+    """``distill``: match the NeRF's field at sampled points (cheap); ``render``: match the
+    NeRF's renders of random rays (nf2vec's loss, ~samples-per-ray times dearer)."""
+    epochs: int = 40
+    """Passes over the training NeRFs."""
+    batch_size: int = 8
+    """NeRFs per optimisation step (BatchNorm statistics are over their rows)."""
+    n_points: int = 2048
+    """Points (distill) or rays x samples budget (render: ``n_points // 32`` rays) per NeRF."""
+    occupied_fraction: float = 0.5
+    """Share of points drawn inside occupied voxels of the NeRF's grid."""
+    lr: float = 1e-3
+    """Peak AdamW learning rate (one-cycle schedule)."""
+    weight_decay: float = 1e-2
+    """AdamW weight decay."""
+    fg_weight: float = 0.8
+    """Loss weight of points (rays) where the NeRF has matter."""
+    bg_weight: float = 0.2
+    """Loss weight of empty points (rays)."""
+    alpha_step: float = 0.01
+    """Segment length (world units) turning density into opacity ``1 - exp(-sigma·step)`` for
+    the loss; about the renderer's step, so the loss weighs what renders."""
+    fg_alpha: float = 0.01
+    """A point counts as foreground where the NeRF's opacity exceeds this."""
+    val_views: int = 2
+    """Views per validation NeRF for the per-epoch PSNR."""
+    val_resolution: int = 48
+    """Side of the validation renders, pixels."""
+    max_val_nerfs: int = 8
+    """Validation NeRFs rendered per epoch (the first ones of the val split)."""
+    seed: int = 0
+    """Seed of the initialisation and the sampling."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        return _from_dict(cls, dict(d), "train config")
+
+
+def list_presets() -> list[str]:
+    """Names of the bundled presets (``presets/<name>.json``)."""
+    root = resources.files("clip2nerf.nf2vec") / "presets"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".json"))
+
+
+def load_preset(name: str) -> tuple[Nf2vecConfig, TrainConfig]:
+    """The model and training configs of a named preset; an unknown name is a UserError."""
+    names = list_presets()
+    if name not in names:
+        raise UserError(f"--preset {name!r}: unknown nf2vec preset; choose one of {', '.join(names)}")
+    text = (resources.files("clip2nerf.nf2vec") / "presets" / f"{name}.json").read_text("utf-8")
+    d = json.loads(text)
+    model = Nf2vecConfig.from_dict({"name": name, **d["model"]})
+    return model, TrainConfig.from_dict(d.get("train", {}))
+
+
+__all__ = ["CONFIG_FORMAT", "CONFIG_VERSION", "EncoderConfig", "DecoderConfig", "Nf2vecConfig",
+           "TrainConfig", "list_presets", "load_preset"]

@@ -1,0 +1,105 @@
+"""The implicit decoder: an embedding plus a point -> (rgb, density), i.e. a radiance field.
+
+Layers: ``[e ⊕ γ(x)] -> hidden x n_before -> [h ⊕ e ⊕ γ(x)] -> hidden x n_after -> 4``
+(ReLU between, ``γ`` the NeRFs' frequency encoding). The first and the skip Linear are split
+into an embedding part and a point part: ``W [e ⊕ γ] = W_e e + W_p γ``. ``W_e e`` (plus the bias)
+is the same for every point of one NeRF, so ``condition`` computes it once per NeRF and
+``query`` adds it to each point's ``W_p γ`` — millions of points cost no extra embedding work.
+
+Embeddings are L2-normalised and scaled by ``sqrt(embed_dim)`` on the way in, so the decoder
+takes unit vectors (what ``embed`` returns and what the mapping networks predict) and its
+first layer sees unit-variance inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from clip2nerf.nerf.config import NerfConfig
+from clip2nerf.nerf.encoding import frequency_encode, normalize_to_box
+from clip2nerf.nerf.field import density_activation
+from clip2nerf.nf2vec.config import DecoderConfig
+
+
+@dataclass
+class Conditioning:
+    """Per-NeRF terms of the decoder: ``first`` (batch, hidden) and ``skip`` (batch, hidden)."""
+
+    first: torch.Tensor
+    skip: torch.Tensor
+
+
+class ImplicitDecoder(nn.Module):
+    """A radiance field conditioned on an nf2vec embedding (see the module docstring)."""
+
+    def __init__(self, config: DecoderConfig, embed_dim: int, nerf: NerfConfig):
+        super().__init__()
+        if config.n_layers_before_skip < 1 or config.n_layers_after_skip < 1:
+            raise ValueError("the decoder needs at least one layer before and after the skip")
+        self.config = config
+        self.nerf = nerf
+        self.embed_dim = embed_dim
+        h = config.hidden
+        p = 3 * 2 * config.n_freqs
+        self.first_embed = nn.Linear(embed_dim, h)  # carries the first layer's bias
+        self.first_point = nn.Linear(p, h, bias=False)
+        self.before = nn.ModuleList(nn.Linear(h, h) for _ in range(config.n_layers_before_skip - 1))
+        self.skip_embed = nn.Linear(embed_dim, h)
+        self.skip_point = nn.Linear(p, h, bias=False)
+        self.skip_hidden = nn.Linear(h, h, bias=False)
+        self.after = nn.ModuleList(nn.Linear(h, h) for _ in range(config.n_layers_after_skip - 1))
+        self.out = nn.Linear(h, nerf.out_dim)
+        lo, hi = nerf.aabb
+        self.register_buffer("aabb", torch.tensor([*lo, *hi], dtype=torch.float32),
+                             persistent=False)
+
+    def condition(self, embeddings: torch.Tensor) -> Conditioning:
+        """(batch, embed_dim) embeddings -> per-NeRF terms of the first and skip layers."""
+        e = nn.functional.normalize(embeddings.float(), dim=-1) * math.sqrt(self.embed_dim)
+        return Conditioning(self.first_embed(e), self.skip_embed(e))
+
+    def raw(self, cond: Conditioning, xyz: torch.Tensor) -> torch.Tensor:
+        """Outputs before the activations.
+
+        Args:
+            cond: from ``condition`` for ``batch`` NeRFs.
+            xyz: (batch, n, 3) world points.
+        Returns:
+            (batch, n, 4) raw rgb logits and density logit.
+        """
+        b, n, _ = xyz.shape
+        g = frequency_encode(normalize_to_box(xyz.reshape(-1, 3), self.aabb),
+                             self.config.n_freqs).reshape(b, n, -1)
+        x = torch.relu(self.first_point(g) + cond.first[:, None])
+        for layer in self.before:
+            x = torch.relu(layer(x))
+        x = torch.relu(self.skip_hidden(x) + self.skip_point(g) + cond.skip[:, None])
+        for layer in self.after:
+            x = torch.relu(layer(x))
+        return self.out(x)
+
+    def query(self, cond: Conditioning, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, n, 3) points -> rgb (batch, n, 3) in [0, 1], sigma (batch, n) >= 0.
+
+        Same activations as the NeRFs (sigmoid colour, truncated exp density with its bias).
+        """
+        out = self.raw(cond, xyz)
+        return torch.sigmoid(out[..., :3]), density_activation(out[..., 3], self.nerf)
+
+    def field(self, embedding: torch.Tensor):
+        """A ``field_fn`` for the renderer: ``xyz (n, 3) -> (rgb (n, 3), sigma (n,))``.
+
+        Args:
+            embedding: (embed_dim,) one NeRF's embedding; conditioned once, here.
+        """
+        cond = self.condition(embedding.reshape(1, -1))
+
+        def field_fn(xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            rgb, sigma = self.query(cond, xyz[None])
+            return rgb[0], sigma[0]
+
+        return field_fn

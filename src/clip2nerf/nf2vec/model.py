@@ -1,0 +1,110 @@
+"""The nf2vec model (encoder + decoder) and its on-disk format.
+
+A model folder holds ``config.json`` (``Nf2vecConfig.to_dict()``: format, version, the NeRF
+architecture it reads, encoder and decoder sizes) and ``model.safetensors`` (the state dict).
+``save_pretrained`` writes both atomically; ``from_pretrained`` validates them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from clip2nerf.errors import UserError
+from clip2nerf.nf2vec.config import Nf2vecConfig
+from clip2nerf.nf2vec.decoder import ImplicitDecoder
+from clip2nerf.nf2vec.encoder import Nf2vecEncoder
+from clip2nerf.nf2vec.layout import matrix_shape
+from clip2nerf.utils.io import atomic_path, atomic_write_json, read_json
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class Nf2vec(nn.Module):
+    """Meta-encoder and implicit decoder, trained together.
+
+    ``embed(matrices (b, rows, hidden)) -> (b, embed_dim)`` L2-normalised embeddings;
+    ``decoder.field(embedding)`` is a radiance field the NeRF renderer can draw.
+    """
+
+    def __init__(self, config: Nf2vecConfig):
+        super().__init__()
+        self.config = config
+        rows, hidden = matrix_shape(config.nerf)
+        self.encoder = Nf2vecEncoder(config.encoder, hidden)
+        self.decoder = ImplicitDecoder(config.decoder, config.encoder.embed_dim, config.nerf)
+
+    def embed(self, matrices: torch.Tensor) -> torch.Tensor:
+        """(batch, rows, hidden) weight matrices -> (batch, embed_dim) unit vectors."""
+        return nn.functional.normalize(self.encoder(matrices), dim=-1)
+
+    def weights_hash(self) -> str:
+        """8 hex digits of a SHA-256 over the state dict (names, shapes, bytes)."""
+        h = hashlib.sha256()
+        for name, t in sorted(self.state_dict().items()):
+            t = t.detach().cpu().contiguous()
+            h.update(name.encode())
+            h.update(str(tuple(t.shape)).encode())
+            h.update(t.numpy().tobytes())
+        return h.hexdigest()[:8]
+
+    @property
+    def space(self) -> str:
+        """Embedding-space name, ``nf2vec:<name>@<hash>``: other weights give another name."""
+        return f"nf2vec:{self.config.name}@{self.weights_hash()}"
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``folder`` (each atomically)."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        with atomic_path(folder / WEIGHTS_NAME) as tmp:
+            save_file(state, str(tmp), metadata={"format": "clip2nerf-nf2vec"})
+        atomic_write_json(folder / CONFIG_NAME, self.config.to_dict())
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: torch.device | str = "cpu") -> Nf2vec:
+        """Load a model folder written by ``save_pretrained``; problems are UserErrors naming it."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise UserError(f"nf2vec model folder not found: {folder} "
+                            "(train one with `clip2nerf nf2vec train`)")
+        raw = read_json(folder / CONFIG_NAME, "nf2vec model config")
+        try:
+            config = Nf2vecConfig.from_dict(raw)
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"{folder / CONFIG_NAME}: bad nf2vec config ({exc})") from None
+        model = cls(config)
+        weights = folder / WEIGHTS_NAME
+        if not weights.is_file():
+            raise UserError(f"nf2vec model weights not found: {weights}")
+        try:
+            state = load_file(str(weights))
+        except (SafetensorError, OSError) as exc:
+            raise UserError(f"{weights}: corrupt safetensors file ({exc})") from None
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise UserError(f"{weights} does not match {folder / CONFIG_NAME}: missing "
+                            f"{missing[:3]}, unexpected {unexpected[:3]}")
+        for k, v in state.items():
+            if v.shape != expected[k].shape:
+                raise UserError(f"{weights}: {k} has shape {tuple(v.shape)}, config says "
+                                f"{tuple(expected[k].shape)}")
+            if v.is_floating_point() and not torch.isfinite(v).all():
+                raise UserError(f"{weights}: {k} contains NaN or infinity")
+        model.load_state_dict(state)
+        return model.to(device).eval()
+
+
+__all__ = ["Nf2vec", "CONFIG_NAME", "WEIGHTS_NAME"]

@@ -1,0 +1,179 @@
+"""NeRF files as nf2vec sees them: weight matrices, occupied cells, ids, classes, splits.
+
+Also the batched NeRF forward pass (many NeRFs of one architecture at once, the teacher of the
+distillation loss) and point sampling in and around each NeRF's occupied cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from clip2nerf.errors import UserError
+from clip2nerf.nerf.config import NerfConfig
+from clip2nerf.nerf.encoding import frequency_encode, normalize_to_box
+from clip2nerf.nerf.field import density_activation
+from clip2nerf.nerf.io import load_nerf
+from clip2nerf.nf2vec.layout import matrix_to_weights, state_dict_to_matrix
+
+
+@dataclass
+class NerfSet:
+    """NeRFs loaded for nf2vec.
+
+    Attributes:
+        matrices: (n, rows, hidden) float32 weight matrices (``clip2nerf.nf2vec.layout``).
+        ids, classes, splits, paths: n object ids, class names, split names, source files.
+        occupied: n LongTensors of flat indices (x-major) of occupied grid cells; empty when a
+            NeRF has no grid.
+        grid_resolution: n grid resolutions (0 without a grid).
+    """
+
+    config: NerfConfig
+    matrices: torch.Tensor
+    ids: list[str]
+    classes: list[str]
+    splits: list[str]
+    paths: list[str]
+    occupied: list[torch.Tensor]
+    grid_resolution: list[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def select(self, rows: list[int]) -> NerfSet:
+        return NerfSet(self.config, self.matrices[rows], [self.ids[i] for i in rows],
+                       [self.classes[i] for i in rows], [self.splits[i] for i in rows],
+                       [self.paths[i] for i in rows], [self.occupied[i] for i in rows],
+                       [self.grid_resolution[i] for i in rows])
+
+    def split(self, name: str) -> NerfSet:
+        return self.select([i for i, s in enumerate(self.splits) if s == name])
+
+
+def _manifest_splits(folder: Path) -> dict[str, str]:
+    """object_id -> split from ``manifest.json`` when it lists them (tolerant of its shape)."""
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        raise UserError(f"{path} is not valid JSON") from None
+    items = data.get("nerfs", data.get("objects", data)) if isinstance(data, dict) else data
+    out: dict[str, str] = {}
+    if isinstance(items, dict):
+        items = [{"object_id": k, **v} for k, v in items.items() if isinstance(v, dict)]
+    if isinstance(items, list):
+        for it in items:
+            if isinstance(it, dict) and "object_id" in it and "split" in it:
+                out[str(it["object_id"])] = str(it["split"])
+    return out
+
+
+def find_nerf_files(source: str | Path) -> list[Path]:
+    """A NeRF file, or every ``*.safetensors`` of a folder (sorted; hidden temp files skipped)."""
+    source = Path(source)
+    if source.is_file():
+        return [source]
+    if not source.is_dir():
+        raise UserError(f"--nerfs {source}: no such file or folder")
+    files = sorted(p for p in source.glob("*.safetensors") if not p.name.startswith("."))
+    if not files:
+        raise UserError(f"--nerfs {source}: folder holds no *.safetensors NeRF files "
+                        "(fit some with `clip2nerf fit`)")
+    return files
+
+
+def _hash_split(object_id: str, val_fraction: float = 0.1) -> str:
+    h = int(hashlib.sha256(object_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "val" if h < val_fraction else "train"
+
+
+def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
+                  progress: bool = False) -> NerfSet:
+    """Load NeRF files for nf2vec; a file of another architecture is refused (UserError naming
+    the file and the expected architecture).
+
+    Splits come from each file's ``meta["split"]``, else ``manifest.json`` beside the files,
+    else a fixed hash of the object id (10% val).
+    """
+    config = config or NerfConfig()
+    files = find_nerf_files(source)
+    folder = Path(source) if Path(source).is_dir() else Path(source).parent
+    manifest = _manifest_splits(folder)
+    mats, ids, classes, splits, paths, occupied, res = [], [], [], [], [], [], []
+    it = files
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(files, desc="loading NeRFs", unit="nerf", leave=False)
+    for path in it:
+        nf = load_nerf(path, expected_config=config)
+        mats.append(state_dict_to_matrix(nf.state_dict, config))
+        oid = nf.object_id or path.stem
+        ids.append(oid)
+        classes.append(nf.class_name)
+        splits.append(str(nf.meta.get("split") or manifest.get(oid) or _hash_split(oid)))
+        paths.append(str(path))
+        if nf.occupancy is not None:
+            occupied.append(torch.nonzero(nf.occupancy.binary.reshape(-1)).squeeze(-1))
+            res.append(nf.occupancy.resolution)
+        else:
+            occupied.append(torch.zeros(0, dtype=torch.long))
+            res.append(0)
+    if len(set(ids)) != len(ids):
+        raise UserError(f"--nerfs {source}: duplicate object ids among the NeRF files")
+    return NerfSet(config, torch.stack(mats), ids, classes, splits, paths, occupied, res)
+
+
+def batched_nerf_forward(matrices: torch.Tensor, xyz: torch.Tensor, config: NerfConfig
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Evaluate many NeRFs of one architecture at once (same result as ``NerfField``).
+
+    Args:
+        matrices: (batch, rows, hidden) weight matrices.
+        xyz: (batch, n, 3) world points, one set per NeRF.
+    Returns:
+        rgb (batch, n, 3) in [0, 1], sigma (batch, n) >= 0.
+    """
+    weights = matrix_to_weights(matrices, config)
+    lo, hi = config.aabb
+    aabb = torch.tensor([*lo, *hi], dtype=xyz.dtype, device=xyz.device)
+    b, n, _ = xyz.shape
+    h = frequency_encode(normalize_to_box(xyz.reshape(-1, 3), aabb), config.n_freqs)
+    h = h.reshape(b, n, -1)
+    for i, w in enumerate(weights):
+        h = torch.bmm(h, w.transpose(1, 2))
+        if i < len(weights) - 1:
+            h = torch.relu(h)
+    return torch.sigmoid(h[..., :3]), density_activation(h[..., 3], config)
+
+
+def sample_points(nerfs: NerfSet, rows: list[int], n_points: int, occupied_fraction: float,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Training points: per NeRF, a share inside occupied cells (uniform in the cell), the rest
+    uniform in the box (all uniform for a NeRF without a grid).
+
+    Returns:
+        (len(rows), n_points, 3) world points.
+    """
+    lo, hi = (torch.tensor(v, dtype=torch.float32) for v in nerfs.config.aabb)
+    out = torch.rand(len(rows), n_points, 3, generator=generator)
+    n_occ = int(round(n_points * occupied_fraction))
+    for b, i in enumerate(rows):
+        cells, r = nerfs.occupied[i], nerfs.grid_resolution[i]
+        if n_occ == 0 or cells.numel() == 0:
+            continue
+        pick = cells[torch.randint(cells.numel(), (n_occ,), generator=generator)]
+        ijk = torch.stack((pick // (r * r), (pick // r) % r, pick % r), dim=-1).float()
+        out[b, :n_occ] = (ijk + out[b, :n_occ]) / r
+    return lo + out * (hi - lo)
+
+
+__all__ = ["NerfSet", "find_nerf_files", "load_nerf_set", "batched_nerf_forward",
+           "sample_points"]

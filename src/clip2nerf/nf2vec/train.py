@@ -1,0 +1,272 @@
+"""End-to-end training of the nf2vec encoder and decoder on fitted NeRFs.
+
+The decoder, conditioned on the encoder's embedding of a NeRF's weights, learns to reproduce
+that NeRF. Two losses (``TrainConfig.loss``):
+
+- ``distill`` (default, cheap): at points sampled in and around the NeRF's occupied cells,
+  match its opacity ``1 - exp(-sigma·alpha_step)`` everywhere and its colour where it has matter,
+  foreground points weighted ``fg_weight`` and empty ones ``bg_weight``.
+- ``render`` (nf2vec's): volume-render random rays of orbit cameras through both fields (the
+  NeRF's occupancy grid skips empty space for both) and match the pixels, foreground pixels
+  weighted ``fg_weight``, background ones ``bg_weight``.
+
+Every epoch writes the model (``save_pretrained``), ``checkpoint.pt`` (model, AdamW and
+schedule state, sampling RNG, history; read back with ``torch.load(weights_only=True)``) and
+``history.json`` (loss, validation PSNR and seconds per epoch); a rerun resumes after the last
+finished epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from clip2nerf.errors import UserError
+from clip2nerf.nerf.occupancy import OccupancyGrid
+from clip2nerf.nerf.rays import default_intrinsics, rays_from_camera
+from clip2nerf.nerf.render import render_rays
+from clip2nerf.nf2vec.config import Nf2vecConfig, TrainConfig
+from clip2nerf.nf2vec.model import CONFIG_NAME, Nf2vec
+from clip2nerf.nf2vec.nerfs import NerfSet, batched_nerf_forward, load_nerf_set, sample_points
+from clip2nerf.nf2vec.views import psnr, render_embedding, render_field_views, view_poses
+from clip2nerf.utils.io import atomic_path, atomic_write_json, read_json
+
+CHECKPOINT_NAME = "checkpoint.pt"
+HISTORY_NAME = "history.json"
+
+
+def distill_loss(model: Nf2vec, matrices: torch.Tensor, points: torch.Tensor,
+                 cfg: TrainConfig) -> torch.Tensor:
+    """Field-distillation loss of one batch.
+
+    Args:
+        matrices: (batch, rows, hidden) NeRF weight matrices.
+        points: (batch, n, 3) sample points.
+    Returns:
+        () weighted MSE of opacity plus colour (colour only where the NeRF has matter).
+    """
+    with torch.no_grad():
+        rgb_t, sigma_t = batched_nerf_forward(matrices, points, model.config.nerf)
+        alpha_t = 1 - torch.exp(-sigma_t * cfg.alpha_step)
+        fg = alpha_t > cfg.fg_alpha
+        w = torch.where(fg, cfg.fg_weight, cfg.bg_weight)
+    cond = model.decoder.condition(model.encoder(matrices))
+    rgb_s, sigma_s = model.decoder.query(cond, points)
+    alpha_s = 1 - torch.exp(-sigma_s * cfg.alpha_step)
+    loss_alpha = (w * (alpha_s - alpha_t) ** 2).mean()
+    rgb_err = ((rgb_s - rgb_t) ** 2).mean(-1)
+    loss_rgb = (w * fg * rgb_err).sum() / (w * fg).sum().clamp(min=1.0)
+    return loss_alpha + loss_rgb
+
+
+def _random_rays(n_rays: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n_rays, 3) origins and directions through random pixels of a random orbit camera."""
+    from clip2nerf.nerf.rays import look_at
+    from clip2nerf.nf2vec.views import CAMERA_RADIUS
+
+    az, el = (torch.rand(2, generator=generator) * torch.tensor([2 * math.pi, 1.2]) -
+              torch.tensor([0.0, 0.3])).tolist()
+    eye = (CAMERA_RADIUS * math.cos(el) * math.cos(az), CAMERA_RADIUS * math.cos(el) * math.sin(az),
+           CAMERA_RADIUS * math.sin(el))
+    res = 64
+    o, d = rays_from_camera(default_intrinsics(res), look_at(eye))
+    pick = torch.randint(res * res, (n_rays,), generator=generator)
+    return o[pick], d[pick]
+
+
+def render_loss(model: Nf2vec, nerfs: NerfSet, rows: list[int], matrices: torch.Tensor,
+                cfg: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """nf2vec's rendering loss: pixels of the decoder vs pixels of the NeRF, fg/bg weighted."""
+    config = model.config.nerf
+    lo, hi = config.aabb
+    aabb = torch.tensor([*lo, *hi], dtype=torch.float32, device=matrices.device)
+    n_samples = max(16, int(round(math.sqrt(3) * 1.4 / cfg.alpha_step)))
+    n_rays = max(8, cfg.n_points // 32)
+    cond = model.decoder.condition(model.encoder(matrices))
+    losses = []
+    for b, i in enumerate(rows):
+        r = nerfs.grid_resolution[i]
+        occ = None
+        if r:
+            grid = torch.zeros(r**3, dtype=torch.bool)
+            grid[nerfs.occupied[i]] = True
+            occ = OccupancyGrid(grid.reshape(r, r, r), aabb.cpu()).to(matrices.device)
+        o, d = (t.to(matrices.device) for t in _random_rays(n_rays, generator))
+        mat = matrices[b:b + 1]
+
+        def teacher(x: torch.Tensor, mat=mat) -> tuple[torch.Tensor, torch.Tensor]:
+            rgb, s = batched_nerf_forward(mat, x[None], config)
+            return rgb[0], s[0]
+
+        def student(x: torch.Tensor, b=b) -> tuple[torch.Tensor, torch.Tensor]:
+            c = type(cond)(cond.first[b:b + 1], cond.skip[b:b + 1])
+            rgb, s = model.decoder.query(c, x[None])
+            return rgb[0], s[0]
+
+        with torch.no_grad():
+            t_out = render_rays(teacher, o, d, aabb, occ, n_samples=n_samples, chunk_samples=None)
+        s_out = render_rays(student, o, d, aabb, occ, n_samples=n_samples, chunk_samples=None,
+                            early_stop_eps=0.0)
+        w = torch.where(t_out["opacity"] > 0.5, cfg.fg_weight, cfg.bg_weight)
+        losses.append((w * ((s_out["rgb"] - t_out["rgb"]) ** 2).mean(-1)).mean())
+    return torch.stack(losses).mean()
+
+
+class _Validator:
+    """Renders the val NeRFs once, then scores the decoder's renders of their embeddings."""
+
+    def __init__(self, nerfs: NerfSet, cfg: TrainConfig, device: torch.device):
+        self.nerfs = nerfs
+        self.cfg = cfg
+        self.device = device
+        self.poses = view_poses(cfg.val_views)
+        config = nerfs.config
+        lo, hi = config.aabb
+        self.aabb = torch.tensor([*lo, *hi], dtype=torch.float32)
+        self.targets = []
+        for i in range(len(nerfs)):
+            mat = nerfs.matrices[i:i + 1].to(device)
+
+            def field(x: torch.Tensor, mat=mat) -> tuple[torch.Tensor, torch.Tensor]:
+                rgb, s = batched_nerf_forward(mat, x[None], config)
+                return rgb[0], s[0]
+
+            occ = None
+            r = nerfs.grid_resolution[i]
+            if r:
+                grid = torch.zeros(r**3, dtype=torch.bool)
+                grid[nerfs.occupied[i]] = True
+                occ = OccupancyGrid(grid.reshape(r, r, r), self.aabb)
+            self.targets.append(render_field_views(field, self.aabb, self.poses,
+                                                   cfg.val_resolution, occ, device=device))
+
+    @torch.no_grad()
+    def __call__(self, model: Nf2vec) -> float | None:
+        if not len(self.nerfs):
+            return None
+        model.eval()
+        emb = model.embed(self.nerfs.matrices.to(self.device))
+        scores = [psnr(render_embedding(model.decoder, emb[i], self.poses, self.cfg.val_resolution),
+                       self.targets[i]) for i in range(len(self.nerfs))]
+        return float(np.mean(scores))
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unreadable checkpoint: say which and what to do
+        raise UserError(f"{path}: unreadable checkpoint ({exc}); delete it to start over") from None
+
+
+def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config: Nf2vecConfig,
+                 train_config: TrainConfig, device: torch.device | str = "cpu",
+                 progress: bool = True, log: Callable[[str], None] | None = None,
+                 stop_after: int | None = None) -> list[dict[str, Any]]:
+    """Train (or resume training) an nf2vec model into ``out_dir``.
+
+    Args:
+        nerfs: a folder of NeRF files (or a loaded ``NerfSet``); the ``train`` split trains,
+            the first ``max_val_nerfs`` of ``val`` validate.
+        out_dir: model folder; holds a loadable model after every epoch.
+        stop_after: end this run after that many epochs (a later call resumes).
+    Returns:
+        The per-epoch history: ``epoch``, ``loss``, ``val_psnr``, ``seconds``, ``lr``.
+    """
+    from tqdm import tqdm
+
+    log = log or (lambda s: print(s, file=sys.stderr))
+    device = torch.device(device)
+    cfg = train_config
+    out_dir = Path(out_dir)
+    nerf_set = nerfs if isinstance(nerfs, NerfSet) else load_nerf_set(nerfs, model_config.nerf,
+                                                                      progress)
+    train_set = nerf_set.split("train")
+    if len(train_set) < 2:
+        raise UserError(f"--nerfs: need at least 2 NeRFs in the train split, found "
+                        f"{len(train_set)} (of {len(nerf_set)})")
+    val_set = nerf_set.split("val")
+    val_set = val_set.select(list(range(min(len(val_set), cfg.max_val_nerfs))))
+
+    torch.manual_seed(cfg.seed)
+    model = Nf2vec(model_config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    if ckpt_path.is_file():
+        ckpt = _load_checkpoint(ckpt_path)
+        if ckpt.get("model_config") != model_config.to_dict() or ckpt.get("train_config") != cfg.to_dict():
+            raise UserError(f"{out_dir} holds a run with another configuration "
+                            f"({read_json(out_dir / CONFIG_NAME).get('name', '?')}); use another "
+                            "--out, or the same preset and options to resume")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        generator.set_state(ckpt["rng"])
+        history = list(ckpt["history"])
+        start_epoch = int(ckpt["epoch"])
+        log(f"resuming {out_dir} after epoch {start_epoch}/{cfg.epochs}")
+    if start_epoch >= cfg.epochs:
+        log(f"{out_dir}: already trained for {cfg.epochs} epochs")
+        return history
+
+    validator = _Validator(val_set, cfg, device)
+    last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, start_epoch + stop_after)
+    bar = tqdm(range(start_epoch, last_epoch), desc="nf2vec train", unit="epoch",
+               initial=start_epoch, total=cfg.epochs, disable=not progress, file=sys.stderr)
+    for epoch in bar:
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(len(train_set), generator=generator).tolist()
+        losses = []
+        for s in range(steps_per_epoch):
+            rows = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+            matrices = train_set.matrices[rows].to(device)
+            if cfg.loss == "distill":
+                pts = sample_points(train_set, rows, cfg.n_points, cfg.occupied_fraction,
+                                    generator).to(device)
+                loss = distill_loss(model, matrices, pts, cfg)
+            else:
+                loss = render_loss(model, train_set, rows, matrices, cfg, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+        train_seconds = time.perf_counter() - t0
+        val = validator(model)
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_psnr": val,
+                  "seconds": round(train_seconds, 3), "lr": scheduler.get_last_lr()[0]}
+        history.append(record)
+        bar.set_postfix(loss=f"{record['loss']:.4f}",
+                        val_psnr="-" if val is None else f"{val:.2f}")
+        model.save_pretrained(out_dir)
+        _save_checkpoint(ckpt_path, {
+            "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "rng": generator.get_state(), "history": history,
+            "model_config": model_config.to_dict(), "train_config": cfg.to_dict()})
+        atomic_write_json(out_dir / HISTORY_NAME, {
+            "model_config": model_config.to_dict(), "train_config": cfg.to_dict(),
+            "n_train": len(train_set), "n_val": len(val_set), "device": str(device),
+            "epochs": history})
+    return history
+
+
+__all__ = ["train_nf2vec", "distill_loss", "render_loss", "CHECKPOINT_NAME", "HISTORY_NAME"]

@@ -1,0 +1,134 @@
+"""Encoder, decoder, model files and presets."""
+
+import json
+
+import pytest
+import torch
+from nf2vec_helpers import TINY_MODEL, make_field
+
+from clip2nerf.errors import UserError
+from clip2nerf.nf2vec.config import Nf2vecConfig, list_presets, load_preset
+from clip2nerf.nf2vec.layout import state_dict_to_matrix
+from clip2nerf.nf2vec.model import Nf2vec
+
+
+def _matrices(seeds):
+    return torch.stack([state_dict_to_matrix(make_field(s).state_dict(), make_field(s).config)
+                        for s in seeds])
+
+
+def test_encoder_shapes_and_unit_norm():
+    torch.manual_seed(0)
+    model = Nf2vec(TINY_MODEL).eval()
+    emb = model.embed(_matrices([0, 1, 2]))
+    assert emb.shape == (3, 48)
+    torch.testing.assert_close(emb.norm(dim=-1), torch.ones(3))
+
+
+@pytest.mark.parametrize("rows", [slice(0, 144), slice(144, 208), slice(208, 272),
+                                  slice(272, 276)], ids=["input", "hidden1", "hidden2", "output"])
+def test_encoder_sees_every_layer(rows):
+    torch.manual_seed(0)
+    model = Nf2vec(TINY_MODEL).eval()
+    m = _matrices([5])
+    base = model.embed(m)
+    pert = m.clone()
+    g = torch.Generator().manual_seed(1)
+    pert[0, rows] += torch.randn(pert[0, rows].shape, generator=g)
+    assert not torch.allclose(model.embed(pert), base, atol=1e-4)
+
+
+def test_encoder_batch_independent_in_eval():
+    torch.manual_seed(0)
+    model = Nf2vec(TINY_MODEL).eval()
+    m = _matrices([0, 1, 2])
+    torch.testing.assert_close(model.embed(m)[1:2], model.embed(m[1:2]), rtol=1e-5, atol=1e-6)
+
+
+def test_decoder_split_first_layer_equals_concatenated_input():
+    """Conditioning once per NeRF is the same function as concatenating e and γ(x) per point."""
+    from clip2nerf.nerf.encoding import frequency_encode, normalize_to_box
+
+    torch.manual_seed(0)
+    dec = Nf2vec(TINY_MODEL).decoder
+    emb = torch.randn(2, 48, requires_grad=True)
+    xyz = torch.rand(2, 50, 3) * 1.4 - 0.7
+    out = dec.raw(dec.condition(emb), xyz)
+
+    e = torch.nn.functional.normalize(emb, dim=-1) * 48**0.5
+    g = frequency_encode(normalize_to_box(xyz.reshape(-1, 3), dec.aabb), 3).reshape(2, 50, -1)
+    inp = torch.cat([e[:, None].expand(-1, 50, -1), g], dim=-1)
+    w0 = torch.cat([dec.first_embed.weight, dec.first_point.weight], dim=1)
+    h = torch.relu(inp @ w0.T + dec.first_embed.bias)
+    for layer in dec.before:
+        h = torch.relu(layer(h))
+    w_skip = torch.cat([dec.skip_hidden.weight, dec.skip_embed.weight, dec.skip_point.weight], 1)
+    h = torch.relu(torch.cat([h, inp], -1) @ w_skip.T + dec.skip_embed.bias)
+    for layer in dec.after:
+        h = torch.relu(layer(h))
+    ref = dec.out(h)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    (g1,) = torch.autograd.grad(out.sum(), emb)
+    (g2,) = torch.autograd.grad(ref.sum(), emb)
+    torch.testing.assert_close(g1, g2, rtol=1e-4, atol=1e-5)
+
+
+def test_decoder_field_fn_matches_batched_query():
+    torch.manual_seed(0)
+    dec = Nf2vec(TINY_MODEL).decoder
+    emb = torch.randn(48)
+    xyz = torch.rand(40, 3) * 1.4 - 0.7
+    rgb, sigma = dec.field(emb)(xyz)
+    rgb2, sigma2 = dec.query(dec.condition(emb[None]), xyz[None])
+    assert rgb.shape == (40, 3) and sigma.shape == (40,)
+    torch.testing.assert_close(rgb, rgb2[0])
+    torch.testing.assert_close(sigma, sigma2[0])
+    assert (sigma >= 0).all() and ((rgb >= 0) & (rgb <= 1)).all()
+
+
+def test_save_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = Nf2vec(TINY_MODEL).eval()
+    m = _matrices([0, 1])
+    model.save_pretrained(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["version"] == 1
+    loaded = Nf2vec.from_pretrained(tmp_path / "m")
+    assert loaded.config == model.config
+    assert loaded.space == model.space and loaded.space.startswith("nf2vec:tiny@")
+    torch.testing.assert_close(loaded.embed(m), model.embed(m))
+    xyz = torch.rand(1, 20, 3) - 0.5
+    e = model.embed(m[:1])
+    torch.testing.assert_close(loaded.decoder.raw(loaded.decoder.condition(e), xyz),
+                               model.decoder.raw(model.decoder.condition(e), xyz))
+    other = Nf2vec(TINY_MODEL)
+    assert other.space != model.space  # other weights -> another space name
+
+
+def test_from_pretrained_refuses_bad_folders(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        Nf2vec.from_pretrained(tmp_path / "missing")
+    Nf2vec(TINY_MODEL).save_pretrained(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    cfg["decoder"]["hidden"] = 64
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(UserError, match="hidden|shape"):
+        Nf2vec.from_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="model.safetensors"):
+        Nf2vec.from_pretrained(tmp_path / "m")
+
+
+def test_presets():
+    assert {"cpu", "released"} <= set(list_presets())
+    released, _ = load_preset("released")
+    assert released.encoder.widths == (512, 512, 1024, 1024)
+    assert released.encoder.embed_dim == 1024 and released.decoder.hidden == 1024
+    cpu, train = load_preset("cpu")
+    assert cpu.encoder.embed_dim == 1024 and cpu.decoder.hidden < 1024
+    assert train.fg_weight == 0.8 and train.bg_weight == 0.2
+    assert Nf2vecConfig.from_dict(cpu.to_dict()) == cpu
+    with pytest.raises(UserError, match="unknown nf2vec preset"):
+        load_preset("nope")
+    model = Nf2vec(released)
+    assert model.encoder.proj.out_features == 1024
+    assert model.encoder.rows_mlp[0].in_features == 64

@@ -1,0 +1,136 @@
+"""Training, resume, embedding, decoding and the CLI on tiny models and random NeRFs."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from nf2vec_helpers import TINY_MODEL, TINY_TRAIN, make_field, occupancy_of
+
+from clip2nerf.cli.main import main
+from clip2nerf.errors import UserError
+from clip2nerf.nerf.config import NerfConfig
+from clip2nerf.nerf.io import save_nerf
+from clip2nerf.nf2vec.embed import embed_nerfs
+from clip2nerf.nf2vec.model import Nf2vec
+from clip2nerf.nf2vec.nerfs import load_nerf_set, sample_points
+from clip2nerf.nf2vec.train import train_nf2vec
+from clip2nerf.nf2vec.views import render_embedding, view_poses
+from clip2nerf.utils.embeddings import EmbeddingTable
+
+
+def _quiet(_msg):
+    pass
+
+
+def test_load_nerf_set(nerf_dir):
+    nerfs = load_nerf_set(nerf_dir)
+    assert nerfs.matrices.shape == (8, 288, 64)
+    assert nerfs.ids[0] == "obj00" and nerfs.classes[:2] == ["chair", "table"]
+    assert len(nerfs.split("train")) == 6 and len(nerfs.split("val")) == 2
+    assert nerfs.grid_resolution[0] == 8 and nerfs.occupied[0].numel() > 0
+
+
+def test_sample_points_inside_occupied_cells(nerf_dir):
+    nerfs = load_nerf_set(nerf_dir)
+    pts = sample_points(nerfs, [0, 1], 100, 0.5, torch.Generator().manual_seed(0))
+    assert pts.shape == (2, 100, 3)
+    assert (pts.abs() <= 0.7 + 1e-6).all()
+    grid = occupancy_of(make_field(0))
+    assert grid.query(pts[0, :50]).all()
+
+
+def test_wrong_architecture_refused(tmp_path):
+    cfg = NerfConfig(hidden=32)
+    field = make_field(0, cfg)
+    save_nerf(tmp_path / "small.safetensors", field, cfg, None, {"object_id": "x",
+                                                                   "class_name": "chair"})
+    with pytest.raises(UserError) as err:
+        load_nerf_set(tmp_path)
+    msg = str(err.value)
+    assert "small.safetensors" in msg and NerfConfig().describe() in msg
+
+
+def test_tiny_training_lowers_loss(nerf_dir, tmp_path):
+    cfg = dataclasses.replace(TINY_TRAIN, epochs=8)
+    hist = train_nf2vec(nerf_dir, tmp_path / "model", TINY_MODEL, cfg, progress=False, log=_quiet)
+    assert len(hist) == 8
+    assert hist[-1]["loss"] < 0.7 * hist[0]["loss"]
+    assert all(h["val_psnr"] is not None and np.isfinite(h["val_psnr"]) for h in hist)
+    saved = json.loads((tmp_path / "model" / "history.json").read_text())
+    assert [e["epoch"] for e in saved["epochs"]] == list(range(1, 9))
+    Nf2vec.from_pretrained(tmp_path / "model")  # loadable
+
+
+def test_render_loss_runs_and_lowers_loss(nerf_dir, tmp_path):
+    cfg = dataclasses.replace(TINY_TRAIN, loss="render", epochs=6, n_points=512)
+    hist = train_nf2vec(nerf_dir, tmp_path / "model", TINY_MODEL, cfg, progress=False, log=_quiet)
+    assert hist[-1]["loss"] < hist[0]["loss"]
+
+
+def test_resume_matches_uninterrupted_run(nerf_dir, tmp_path):
+    full = train_nf2vec(nerf_dir, tmp_path / "a", TINY_MODEL, TINY_TRAIN, progress=False,
+                        log=_quiet)
+    part = train_nf2vec(nerf_dir, tmp_path / "b", TINY_MODEL, TINY_TRAIN, progress=False,
+                        log=_quiet, stop_after=2)
+    assert len(part) == 2
+    resumed = train_nf2vec(nerf_dir, tmp_path / "b", TINY_MODEL, TINY_TRAIN, progress=False,
+                           log=_quiet)
+    assert [h["epoch"] for h in resumed] == [1, 2, 3, 4]
+    np.testing.assert_allclose([h["loss"] for h in resumed], [h["loss"] for h in full],
+                               rtol=1e-4)
+    a, b = Nf2vec.from_pretrained(tmp_path / "a"), Nf2vec.from_pretrained(tmp_path / "b")
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(va, vb, rtol=1e-4, atol=1e-5, msg=k)
+    # a finished run is not retrained; another config in the same folder is refused
+    assert len(train_nf2vec(nerf_dir, tmp_path / "b", TINY_MODEL, TINY_TRAIN, progress=False,
+                            log=_quiet)) == 4
+    with pytest.raises(UserError, match="another configuration"):
+        train_nf2vec(nerf_dir, tmp_path / "b", TINY_MODEL,
+                     dataclasses.replace(TINY_TRAIN, lr=0.1), progress=False, log=_quiet)
+
+
+def test_embed_and_decode_tiny_model(nerf_dir, tmp_path):
+    torch.manual_seed(0)
+    model = Nf2vec(TINY_MODEL).eval()
+    table = embed_nerfs(model, nerf_dir, batch_size=3)
+    assert table.vectors.shape == (8, 48) and table.ids[3] == "obj03"
+    assert table.labels[:2] == ["chair", "table"] and table.space == model.space
+    assert table.extra["sources"][0].endswith("obj00.safetensors")
+    np.testing.assert_allclose(np.linalg.norm(table.vectors, axis=1), 1.0, rtol=1e-5)
+    views = render_embedding(model.decoder, torch.from_numpy(table.vectors[0]), view_poses(2), 12,
+                             n_samples=32, grid_resolution=8)
+    assert views.shape == (2, 12, 12, 4)
+    assert torch.isfinite(views).all() and views.min() >= 0 and views.max() <= 1
+
+
+def test_cli_train_embed_decode(nerf_dir, tiny_preset, tmp_path, capsys):
+    model_dir = tmp_path / "model"
+    assert main(["nf2vec", "train", "--nerfs", str(nerf_dir), "--out", str(model_dir),
+                 "--preset", str(tiny_preset), "--epochs", "2", "--device", "cpu"]) == 0
+    assert (model_dir / "model.safetensors").is_file()
+    emb = tmp_path / "emb.safetensors"
+    assert main(["nf2vec", "embed", "--model", str(model_dir), "--nerfs", str(nerf_dir),
+                 "--out", str(emb), "--device", "cpu"]) == 0
+    table = EmbeddingTable.load(emb, expect_space=Nf2vec.from_pretrained(model_dir).space)
+    assert len(table) == 8
+    png = tmp_path / "views.png"
+    assert main(["nf2vec", "decode", "--model", str(model_dir), "--nerf",
+                 str(nerf_dir / "obj06.safetensors"), "--out", str(png), "--views", "2",
+                 "--resolution", "16", "--device", "cpu"]) == 0
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.size == (2 * 18 + 2, 2 * 18 + 2)  # 2 rows (NeRF, decoded) x 2 views
+    png2 = tmp_path / "views2.png"
+    assert main(["nf2vec", "decode", "--model", str(model_dir), "--embedding", str(emb),
+                 "--id", "obj01", "--out", str(png2), "--views", "3", "--resolution", "16",
+                 "--device", "cpu"]) == 0
+    assert png2.is_file()
+    capsys.readouterr()
+    assert main(["nf2vec", "decode", "--model", str(model_dir), "--embedding", str(emb),
+                 "--id", "nope", "--out", str(png2)]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["nf2vec", "train", "--nerfs", str(nerf_dir), "--out", str(tmp_path / "x"),
+                 "--preset", "huge"]) == 2

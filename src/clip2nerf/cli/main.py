@@ -19,6 +19,7 @@ from clip2nerf.errors import UserError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "Make the bundled procedural object dataset (views, depth, cameras, captions)."),
     "nf2vec": ("nf2vec", "Train the NeRF meta-encoder/decoder, embed NeRF files, decode embeddings."),
+    "vlm": ("vlm", "Vision-language models: embed images/text/dataset views; prepare the offline model."),
 }
 
 

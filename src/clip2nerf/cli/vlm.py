@@ -1,0 +1,136 @@
+"""``clip2nerf vlm``: prepare the offline model, embed dataset views, embed ad-hoc images/texts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from clip2nerf.utils.device import DEVICE_CHOICES
+
+SPEC_HELP = ("Which VLM: offline (the prepared offline model), clip (CLIP ViT-B/32 from the hub "
+             "or its cache), auto (CLIP if cached locally, else offline), a model folder, or a "
+             "Hugging Face hub id.")
+
+
+@click.group("vlm", context_settings={"help_option_names": ["-h", "--help"]})
+def command() -> None:
+    """Vision-language models: real CLIP or the offline LiT-style model.
+
+    The offline model (frozen all-MiniLM-L6-v2 text tower + a small CNN image tower trained on
+    the bundled renders) is made once with `prepare-offline`; `--vlm offline` then loads it.
+    """
+
+
+@command.command("prepare-offline")
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="Dataset to train on (e.g. from `clip2nerf synth --preset small`).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Model folder [default: $CLIP2NERF_HOME/vlm/offline, where --vlm offline looks].")
+@click.option("--split", default="train", show_default=True,
+              help="Objects to train on (train or val; never test).")
+@click.option("--epochs", type=int, default=None, help="Passes over the views [default: 24].")
+@click.option("--batch-size", type=int, default=None, help="Views per step [default: 128].")
+@click.option("--lr", type=float, default=None, help="Peak learning rate [default: 3e-3].")
+@click.option("--image-size", type=int, default=None, help="Input size in px [default: 64].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace another model already at --out.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def prepare_offline_cmd(data, out, split, epochs, batch_size, lr, image_size, seed, device,
+                        overwrite, quiet) -> None:
+    """Train the offline VLM's image tower on a dataset's captions and save it (resumable).
+
+    Interrupt at any time: rerunning the same command resumes from the last finished epoch.
+    The model's name (offline-lit-minilm-v1@<hash of data and settings>) is stored with every
+    embedding it makes.
+    """
+    from clip2nerf.vlm.factory import default_offline_dir
+    from clip2nerf.vlm.offline import OfflineVLMConfig
+    from clip2nerf.vlm.train_offline import OfflineTrainConfig, prepare_offline
+
+    mcfg = OfflineVLMConfig()
+    if image_size is not None:
+        if not 16 <= image_size <= 512:
+            raise click.BadParameter("must be between 16 and 512", param_hint="--image-size")
+        mcfg.image_size = image_size
+    tcfg = OfflineTrainConfig(split=split, seed=seed)
+    if epochs is not None:
+        tcfg.epochs = epochs
+    if batch_size is not None:
+        tcfg.batch_size = batch_size
+    if lr is not None:
+        if not lr > 0:
+            raise click.BadParameter("must be > 0", param_hint="--lr")
+        tcfg.lr = lr
+    prepare_offline(data, out or default_offline_dir(), mcfg, tcfg, device=device,
+                    overwrite=overwrite, progress=not quiet,
+                    log=lambda m: click.echo(m, err=True))
+
+
+@command.command("embed-views")
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="Dataset folder (ground-truth views, or views rendered from NeRFs).")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Output folder of embedding shards (read it with load_embeddings).")
+@click.option("--vlm", "vlm_spec", default="auto", show_default=True, help=SPEC_HELP)
+@click.option("--split", default="all", show_default=True, help="train, val, test or all.")
+@click.option("--chunk", type=int, default=16, show_default=True,
+              help="Objects per shard (the unit of resume).")
+@click.option("--batch-size", type=int, default=None, help="Images per forward pass.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace other embeddings already at --out.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def embed_views_cmd(data, out, vlm_spec, split, chunk, batch_size, device, overwrite,
+                    quiet) -> None:
+    """Embed every view of every object: vectors (n_objects, n_views, d) with object ids,
+    classes, view ids and the VLM name. Resumable: rerun to continue."""
+    from clip2nerf.vlm.embed_views import embed_views
+    from clip2nerf.vlm.factory import load_vlm
+
+    if batch_size is not None and batch_size < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--batch-size")
+    vlm = load_vlm(vlm_spec, device=device, batch_size=batch_size)
+    embed_views(data, out, vlm, split=None if split == "all" else split, chunk_objects=chunk,
+                overwrite=overwrite, progress=not quiet, log=lambda m: click.echo(m, err=True))
+
+
+@command.command("embed")
+@click.option("--vlm", "vlm_spec", default="auto", show_default=True, help=SPEC_HELP)
+@click.option("--image", "images", multiple=True, type=click.Path(path_type=Path),
+              help="Image file (repeatable).")
+@click.option("--text", "texts", multiple=True, help="Text (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write the embeddings (images first, then texts) to this .safetensors file.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+def embed_cmd(vlm_spec, images, texts, out, device) -> None:
+    """Embed a few images and/or texts; prints the image x text cosine similarities."""
+    import numpy as np
+
+    from clip2nerf.errors import UserError
+    from clip2nerf.utils.embeddings import EmbeddingTable
+    from clip2nerf.vlm.factory import load_vlm
+
+    if not images and not texts:
+        raise UserError("give at least one --image or --text")
+    vlm = load_vlm(vlm_spec, device=device)
+    img = vlm.embed_images([str(p) for p in images]) if images else np.zeros((0, vlm.dim), "f4")
+    txt = vlm.embed_texts(list(texts)) if texts else np.zeros((0, vlm.dim), "f4")
+    click.echo(f"model: {vlm.name} (d={vlm.dim})")
+    if images and texts:
+        sims = img @ txt.T
+        width = max(len(str(p)) for p in images)
+        for j, t in enumerate(texts):
+            click.echo(f"  text {j}: {t}")
+        click.echo(" " * width + "".join(f"  text {j:<3}" for j in range(len(texts))))
+        for i, p in enumerate(images):
+            click.echo(f"{str(p):<{width}}" + "".join(f"  {s:8.3f}" for s in sims[i]))
+    else:
+        for name, v in zip([*map(str, images), *texts], np.concatenate([img, txt]), strict=True):
+            click.echo(f"{name}: [{', '.join(f'{x:.4f}' for x in v[:4])}, ...]")
+    if out is not None:
+        ids = [*map(str, images), *texts]
+        kinds = ["image"] * len(images) + ["text"] * len(texts)
+        EmbeddingTable(np.concatenate([img, txt]), ids, [""] * len(ids), vlm.space,
+                       {"kind": kinds}).save(out)
+        click.echo(f"wrote {out}", err=True)

@@ -1,0 +1,113 @@
+"""Embed every view of every object of a dataset with a VLM (``clip2nerf vlm embed-views``).
+
+Output: a folder of :class:`~clip2nerf.utils.embeddings.EmbeddingTable` shards, one per chunk of
+objects, read back whole with ``load_embeddings(folder)``:
+
+    vectors           (n_objects, n_views, d) float32, L2-normalised rows
+    ids / labels      object ids / classes
+    space             ``"vlm:" + model.name``
+    extra             ``view_ids`` (per object: the view file stems), ``dataset``, ``split``
+
+Resumable and never half-visible: shards are written atomically into a hidden
+``.<out>.partial`` folder beside ``out``; a rerun skips shards already there; the folder is
+renamed to ``out`` only when every object is embedded. Works on any folder in the dataset
+format, so views rendered from fitted NeRFs are embedded the same way.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from clip2nerf.errors import UserError
+from clip2nerf.utils.embeddings import EmbeddingTable, load_embeddings
+from clip2nerf.vlm.base import VisionLanguageModel
+
+SHARD_PATTERN = "views-{:05d}.safetensors"
+
+
+def partial_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}.partial"
+
+
+def embed_views(data: str | Path, out: str | Path, vlm: VisionLanguageModel,
+                split: str | None = None, chunk_objects: int = 16, overwrite: bool = False,
+                progress: bool = True, log: Callable[[str], None] = print) -> EmbeddingTable:
+    """Embed all views of the objects of ``split`` (None/"all" = every object) into ``out``.
+
+    Returns the full table. An existing complete ``out`` in the same space with the same object
+    ids is returned as is; anything else there needs ``overwrite``.
+    """
+    from tqdm import tqdm
+
+    from clip2nerf.data.dataset import open_dataset
+
+    if chunk_objects < 1:
+        raise UserError(f"--chunk must be >= 1, got {chunk_objects}")
+    ds = open_dataset(data)
+    ids = ds.object_ids(split)
+    if not ids:
+        raise UserError(f"{ds.root}: split {split!r} holds no objects")
+    out = Path(out)
+    if out.exists():
+        if not overwrite:
+            try:
+                done = load_embeddings(out)
+            except UserError:
+                done = None
+            if done is not None and done.space == vlm.space and done.ids == ids:
+                log(f"{out} already holds {len(ids)} objects embedded by {vlm.name}; nothing to do")
+                return done
+            raise UserError(f"--out {out} already exists with other embeddings; pass --overwrite "
+                            "or choose another --out")
+    work = partial_dir(out)
+    work.mkdir(parents=True, exist_ok=True)
+    chunks = [ids[i:i + chunk_objects] for i in range(0, len(ids), chunk_objects)]
+    n_views: int | None = None
+    bar = tqdm(total=len(ids), desc=f"embed-views ({vlm.name})", unit="obj", disable=not progress)
+    for k, chunk in enumerate(chunks):
+        shard = work / SHARD_PATTERN.format(k)
+        if shard.exists():
+            try:
+                table = EmbeddingTable.load(shard)
+            except UserError:
+                table = None  # a corrupt shard is recomputed
+            if table is not None and table.space == vlm.space and table.ids == chunk:
+                n_views = _check_views(n_views, table.vectors.shape[1], chunk[0])
+                bar.update(len(chunk))
+                continue
+        objs = [ds.get(oid) for oid in chunk]
+        for o in objs:
+            n_views = _check_views(n_views, o.n_views, o.object_id)
+        images = np.concatenate([o.load_views() for o in objs])  # (c * v, H, W, 4)
+        emb = vlm.embed_images(images).reshape(len(objs), -1, vlm.dim)
+        EmbeddingTable(
+            emb, chunk, [o.class_name for o in objs], vlm.space,
+            {"view_ids": [[f.image_path.stem for f in o.frames] for o in objs],
+             "dataset": ds.name, "split": split or "all"},
+        ).save(shard)
+        bar.update(len(chunk))
+    bar.close()
+    # Shards of an older, longer run with other chunking would be read too: drop them.
+    keep = {SHARD_PATTERN.format(k) for k in range(len(chunks))}
+    for stale in work.glob("*.safetensors"):
+        if stale.name not in keep:
+            stale.unlink()
+    table = load_embeddings(work, expect_space=vlm.space)
+    if table.ids != ids:
+        raise RuntimeError(f"{work}: shards hold {len(table.ids)} ids, expected {len(ids)}")
+    if out.exists():
+        shutil.rmtree(out)
+    work.rename(out)
+    log(f"wrote {out}: {len(ids)} objects x {n_views} views x {vlm.dim} ({vlm.space})")
+    return table
+
+
+def _check_views(n_views: int | None, n: int, object_id: str) -> int:
+    if n_views is not None and n != n_views:
+        raise UserError(f"object {object_id} has {n} views but earlier objects have {n_views}; "
+                        "embed-views stores (n_objects, n_views, d) and needs equal view counts")
+    return n

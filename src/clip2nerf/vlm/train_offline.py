@@ -1,0 +1,337 @@
+"""Training the offline model's image tower (``clip2nerf vlm prepare-offline``).
+
+Loss: CLIP's InfoNCE with a learnable temperature, image -> text. Because the text tower is
+frozen, every training caption is embedded once and all of them serve as candidates for every
+image (a full "memory bank" rather than only the captions in the batch), which gives many more
+negatives per step at no cost. Only objects of one split (``train`` by default) are read; the
+test split is refused so that held-out figures stay honest.
+
+Resumable: a work folder beside the output (``.<out>.train-<hash>``) holds a checkpoint written
+atomically after every epoch; re-running the same command continues from it. The finished model
+is moved into place atomically (``config.json`` present = complete).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clip2nerf.errors import UserError
+from clip2nerf.vlm.offline import (
+    OFFLINE_FAMILY,
+    OfflineVLM,
+    OfflineVLMConfig,
+    build_image_encoder,
+    read_offline_config,
+    save_offline,
+    training_fingerprint,
+)
+from clip2nerf.vlm.preprocess import composite_on_white, resize_square
+
+ZERO_SHOT_TEMPLATE = "a 3d model of a {}"
+"""The paper's zero-shot prompt."""
+
+
+@dataclass
+class OfflineTrainConfig:
+    """How the image tower is trained."""
+
+    epochs: int = 24
+    """Passes over all training views."""
+    batch_size: int = 128
+    lr: float = 3e-3
+    """Peak learning rate of the one-cycle schedule (AdamW)."""
+    weight_decay: float = 1e-4
+    seed: int = 0
+    split: str = "train"
+    """Dataset split to train on; ``test`` is refused."""
+    hflip: bool = True
+    """Mirror views at random (objects are near-symmetric; doubles the viewpoints)."""
+    scale_range: tuple[float, float] = (0.8, 1.15)
+    """Random zoom: <1 crops in, >1 zooms out (padding with the border colour)."""
+    max_shift: float = 0.1
+    """Random translation, as a fraction of the image size."""
+    brightness: float = 0.1
+    """Random brightness/contrast change (kept small: captions name colours)."""
+    blur_prob: float = 0.3
+    """Chance of a 2x down/up-sample blur (renders of fitted NeRFs are softer than GT views)."""
+    val_split: str | None = "val"
+    """Split for the per-epoch zero-shot check (skipped when the dataset has none)."""
+
+
+def _rgb_views(obj, size: int) -> np.ndarray:
+    """(n_views, size, size, 3) uint8 views of one object, composited on white."""
+    return np.stack([resize_square(composite_on_white(obj.load_view(i)), size)
+                     for i in range(obj.n_views)])
+
+
+def load_split_views(dataset, split: str, size: int, progress: bool = True
+                     ) -> tuple[list[str], list[str], list[str], np.ndarray, np.ndarray]:
+    """All views of a split: (ids, classes, captions, views (n, S, S, 3) uint8, owner (n,))."""
+    from tqdm import tqdm
+
+    ids, classes, captions, views, owner = [], [], [], [], []
+    for obj in tqdm(dataset.iter_objects(split), total=len(dataset.object_ids(split)),
+                    desc=f"reading {split} views", disable=not progress, leave=False):
+        if not obj.caption:
+            raise UserError(f"object {obj.object_id}: meta.json has no caption; the offline VLM "
+                            "trains on captions")
+        v = _rgb_views(obj, size)
+        owner.append(np.full(len(v), len(ids), dtype=np.int64))
+        ids.append(obj.object_id)
+        classes.append(obj.class_name)
+        captions.append(obj.caption)
+        views.append(v)
+    if not ids:
+        raise UserError(f"{dataset.root}: split {split!r} holds no objects")
+    return ids, classes, captions, np.concatenate(views), np.concatenate(owner)
+
+
+def augment(x, cfg: OfflineTrainConfig, gen):
+    """Random flip/zoom/shift (one affine warp), brightness/contrast, blur.
+
+    x: (b, 3, S, S) float in [0, 1] -> same shape.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    b = x.shape[0]
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=gen)
+
+    lo, hi = cfg.scale_range
+    scale = lo + (hi - lo) * rand(b)
+    flip = torch.where(rand(b) < 0.5, -1.0, 1.0) if cfg.hflip else torch.ones(b)
+    shift = (rand(b, 2) * 2 - 1) * 2 * cfg.max_shift
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = scale * flip
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if cfg.brightness > 0:
+        gain = 1 + (rand(b, 1, 1, 1) * 2 - 1) * cfg.brightness
+        contrast = 1 + (rand(b, 1, 1, 1) * 2 - 1) * cfg.brightness
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = ((x - mean) * contrast + mean) * gain
+    if cfg.blur_prob > 0:
+        blur = rand(b) < cfg.blur_prob
+        if bool(blur.any()):
+            small = F.avg_pool2d(x[blur], 2)
+            x[blur] = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return x.clamp(0, 1)
+
+
+def _to_input(views_u8, cfg: OfflineVLMConfig):
+    """(b, S, S, 3) uint8 tensor -> (b, 3, S, S) float in [0, 1]."""
+    return views_u8.permute(0, 3, 1, 2).float() / 255.0
+
+
+def _normalise(x, cfg: OfflineVLMConfig):
+    import torch
+
+    m = torch.tensor(cfg.image_mean).view(1, 3, 1, 1)
+    s = torch.tensor(cfg.image_std).view(1, 3, 1, 1)
+    return (x - m.to(x.device)) / s.to(x.device)
+
+
+def _ids_hash(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+
+
+def zero_shot_accuracy(image_emb: np.ndarray, labels: list[str], prompt_emb: np.ndarray,
+                       classes: list[str]) -> float:
+    """Fraction of rows of ``image_emb`` (n, d) whose nearest prompt (c, d) is their class."""
+    pred = np.argmax(image_emb @ prompt_emb.T, axis=1)
+    return float(np.mean([classes[p] == lab for p, lab in zip(pred, labels, strict=True)]))
+
+
+def prepare_offline(data: str | Path, out: str | Path,
+                    model_cfg: OfflineVLMConfig | None = None,
+                    train_cfg: OfflineTrainConfig | None = None,
+                    device: str = "auto", overwrite: bool = False, progress: bool = True,
+                    log: Callable[[str], None] = print) -> OfflineVLM:
+    """Train the offline model on ``data`` (one split) and save it to ``out``; resumable.
+
+    Returns the trained model. A finished folder with the same training record is reused;
+    one holding another model needs ``overwrite``.
+    """
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.utils.device import resolve_device
+    from clip2nerf.utils.io import atomic_path, atomic_write_json
+    from clip2nerf.vlm.text_tower import MiniLMTextTower
+
+    mcfg = model_cfg or OfflineVLMConfig()
+    tcfg = train_cfg or OfflineTrainConfig()
+    if tcfg.split == "test":
+        raise UserError("--split test: the offline VLM must not see test objects "
+                        "(held-out figures are measured on them); train on train or val")
+    if tcfg.epochs < 1 or tcfg.batch_size < 2:
+        raise UserError("--epochs must be >= 1 and --batch-size >= 2")
+    dev = resolve_device(device)
+    ds = open_dataset(data)
+    ids = ds.object_ids(tcfg.split)
+    record: dict[str, Any] = {
+        "dataset": {"name": ds.name, "path": str(Path(data).resolve()), "split": tcfg.split,
+                    "n_objects": len(ids), "object_ids_sha256": _ids_hash(ids),
+                    "classes": ds.classes},
+        "model": asdict(mcfg),
+        "train": asdict(tcfg),
+    }
+    # The path is informative only: the same data elsewhere gives the same model name.
+    fp = training_fingerprint({k: v for k, v in record.items() if k != "dataset"}
+                              | {"data": {k: v for k, v in record["dataset"].items() if k != "path"}})
+    name = f"{OFFLINE_FAMILY}@{fp}"
+    out = Path(out).expanduser()
+    if (out / "config.json").exists():
+        existing = read_offline_config(out)
+        if existing["name"] == name and not overwrite:
+            log(f"{out} already holds {name}; nothing to do (pass --overwrite to retrain)")
+            return OfflineVLM.from_pretrained(out, device=str(dev))
+        if not overwrite:
+            raise UserError(f"{out} already holds another offline model ({existing['name']}); "
+                            "pass --overwrite to replace it, or choose another --out")
+    work = out.parent / f".{out.name}.train-{fp}"
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(work / "record.json", record)
+
+    t0 = time.time()
+    cache = work / "views.npz"
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            views, owner = z["views"], z["owner"]
+        _, classes, captions = _read_labels(ds, ids)
+    else:
+        ids_, classes, captions, views, owner = load_split_views(ds, tcfg.split, mcfg.image_size,
+                                                                 progress)
+        assert ids_ == ids
+        with atomic_path(cache) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, views=views, owner=owner)
+    log(f"training on {len(ids)} {tcfg.split} objects, {len(views)} views "
+        f"({time.time() - t0:.1f}s to read)")
+
+    # Frozen text tower: every caption and the zero-shot prompts embedded once.
+    text = MiniLMTextTower(device=str(dev))
+    uniq = sorted(set(captions))
+    caption_idx = np.array([uniq.index(c) for c in captions], dtype=np.int64)
+    bank = torch.from_numpy(text.encode(uniq)).to(dev)  # (n_texts, d)
+    val = _val_set(ds, tcfg, mcfg, progress)
+    prompts = text.encode([ZERO_SHOT_TEMPLATE.format(c) for c in ds.classes]) if val else None
+
+    encoder = build_image_encoder(mcfg).to(dev)
+    opt = torch.optim.AdamW(encoder.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    steps_per_epoch = int(np.ceil(len(views) / tcfg.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tcfg.lr,
+                                                total_steps=tcfg.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    history: list[dict[str, float]] = []
+    start = 0
+    ckpt = work / "checkpoint.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location=dev, weights_only=True)
+        encoder.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
+        sched.load_state_dict(state["sched"])
+        start = int(state["epoch"])
+        history = [dict(h) for h in state["history"]]
+        log(f"resuming from epoch {start}/{tcfg.epochs} ({ckpt})")
+
+    views_t = torch.from_numpy(views)  # (n, S, S, 3) uint8, stays on CPU
+    target_t = torch.from_numpy(caption_idx[owner])
+    bar = tqdm(range(start, tcfg.epochs), desc="prepare-offline", disable=not progress,
+               initial=start, total=tcfg.epochs)
+    for epoch in bar:
+        encoder.train()
+        gen = torch.Generator().manual_seed(tcfg.seed * 100003 + epoch)
+        perm = torch.randperm(len(views_t), generator=gen)
+        tot_loss, tot_hit, n_seen = 0.0, 0, 0
+        for s in range(steps_per_epoch):
+            idx = perm[s * tcfg.batch_size:(s + 1) * tcfg.batch_size]
+            if len(idx) < 2:
+                continue
+            x = augment(_to_input(views_t[idx], mcfg), tcfg, gen)
+            x = _normalise(x, mcfg).to(dev)
+            y = target_t[idx].to(dev)
+            emb = F.normalize(encoder(x), dim=-1)
+            scale = encoder.logit_scale.clamp(max=np.log(100.0)).exp()
+            logits = scale * emb @ bank.T
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot_loss += float(loss) * len(idx)
+            tot_hit += int((logits.argmax(1) == y).sum())
+            n_seen += len(idx)
+        row = {"epoch": epoch + 1, "loss": tot_loss / n_seen, "caption_acc": tot_hit / n_seen,
+               "temperature": float(1.0 / encoder.logit_scale.exp())}
+        if val:
+            encoder.eval()
+            row[f"{tcfg.val_split}_zero_shot_acc"] = zero_shot_accuracy(
+                _embed(encoder, val["views"], mcfg, dev), val["labels"], prompts, ds.classes)
+        history.append(row)
+        bar.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
+        with atomic_path(ckpt) as tmp:
+            torch.save({"epoch": epoch + 1, "model": encoder.state_dict(),
+                        "optim": opt.state_dict(), "sched": sched.state_dict(),
+                        "history": history}, tmp)
+    bar.close()
+    record["history"] = history
+    record["train_seconds_last_run"] = round(time.time() - t0, 1)
+    encoder.eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from clip2nerf.utils.io import atomic_dir
+
+    with atomic_dir(out, overwrite=True) as tmp:
+        save_offline(tmp, mcfg, encoder, name, record)
+    shutil.rmtree(work, ignore_errors=True)
+    last = history[-1] if history else {}
+    log(f"wrote {out} ({name}); " + ", ".join(f"{k}={v:.3f}" for k, v in last.items()
+                                               if k != "epoch"))
+    model = OfflineVLM(mcfg, encoder, name, record, device=str(dev))
+    model._text = text
+    return model
+
+
+def _read_labels(ds, ids: list[str]) -> tuple[list[str], list[str], list[str]]:
+    objs = [ds.get(i) for i in ids]
+    return ids, [o.class_name for o in objs], [o.caption or "" for o in objs]
+
+
+def _val_set(ds, tcfg: OfflineTrainConfig, mcfg: OfflineVLMConfig, progress: bool
+             ) -> dict[str, Any] | None:
+    """Views and labels of the validation split, or None when there is none."""
+    if not tcfg.val_split or tcfg.val_split == "test":
+        return None
+    if not (ds.root / "splits" / f"{tcfg.val_split}.txt").exists():
+        return None
+    if not ds.object_ids(tcfg.val_split):
+        return None
+    _, classes, _, views, owner = load_split_views(ds, tcfg.val_split, mcfg.image_size, progress)
+    return {"views": views, "labels": [classes[o] for o in owner]}
+
+
+def _embed(encoder, views: np.ndarray, mcfg: OfflineVLMConfig, dev, batch: int = 256) -> np.ndarray:
+    """(n, S, S, 3) uint8 -> (n, d) unit rows, no augmentation."""
+    import torch
+    import torch.nn.functional as F
+
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(views), batch):
+            x = _normalise(_to_input(torch.from_numpy(views[i:i + batch]), mcfg), mcfg).to(dev)
+            out.append(F.normalize(encoder(x), dim=-1).cpu().numpy())
+    return np.concatenate(out).astype(np.float32)

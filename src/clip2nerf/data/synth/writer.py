@@ -126,10 +126,8 @@ def render_object(class_name: str, index: int, cfg: SynthConfig) -> RenderedObje
     f = focal_from_fov(cfg.res, cfg.camera.fov_deg)
     c = cfg.res / 2.0
     renderer = MeshRenderer(mesh, colors)
-    rgba, depth = zip(*(renderer.render(m, cfg.res, cfg.res, f, f, c, c, cfg.supersample) for m in c2w),
-                      strict=True)
-    return RenderedObject(object_id(class_name, index), obj, index, np.stack(rgba), np.stack(depth),
-                          c2w, az, el, f, dist)
+    rgba, depth = renderer.render_many(c2w, cfg.res, cfg.res, f, f, c, c, cfg.supersample)
+    return RenderedObject(object_id(class_name, index), obj, index, rgba, depth, c2w, az, el, f, dist)
 
 
 def _png_bytes(arr: np.ndarray) -> bytes:

@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "Make the bundled procedural object dataset (views, depth, cameras, captions)."),
     "nf2vec": ("nf2vec", "Train the NeRF meta-encoder/decoder, embed NeRF files, decode embeddings."),
     "vlm": ("vlm", "Vision-language models: embed images/text/dataset views; prepare the offline model."),
+    "map": ("map", "Train the clip2nerf / nerf2clip mapping networks between VLM and nf2vec spaces."),
+    "index": ("index", "Build a cosine k-NN gallery (faiss) from an embeddings file."),
 }
 
 

@@ -1,0 +1,43 @@
+"""``clip2nerf index``: build a gallery (faiss index + ids/labels) from an embeddings file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command(name="index")
+@click.option("--embeddings", type=click.Path(exists=True, path_type=Path), required=True,
+              help="Embeddings file or shard folder: nf2vec NeRF embeddings (n, 1024), or "
+                   "per-view VLM embeddings (n, n_views, d) for a baseline gallery.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Gallery folder.")
+@click.option("--split-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Only these object ids, one per line (e.g. splits/test.txt).")
+@click.option("--kind", type=click.Choice(["flat", "ivf"]), default="flat", show_default=True,
+              help="flat: exact search; ivf: approximate, for galleries of 100k+ items.")
+@click.option("--nlist", type=int, default=None, help="IVF clusters (default 4*sqrt(n)).")
+@click.option("--nprobe", type=int, default=8, show_default=True,
+              help="IVF clusters scanned per query.")
+@click.option("--views", type=click.Choice(["mean", "all"]), default="mean", show_default=True,
+              help="Per-view embeddings: one row per object (mean) or per view (all).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing gallery folder.")
+def command(embeddings: Path, out: Path, split_ids: Path | None, kind: str, nlist: int | None,
+            nprobe: int, views: str, overwrite: bool) -> None:
+    """Build a cosine k-NN gallery from EMBEDDINGS and write it to OUT (atomically)."""
+    from clip2nerf.errors import UserError
+    from clip2nerf.index import Gallery, GalleryConfig
+    from clip2nerf.utils.embeddings import load_embeddings
+
+    table = load_embeddings(embeddings)
+    if split_ids is not None:
+        ids = [ln.strip() for ln in split_ids.read_text().splitlines() if ln.strip()]
+        if not ids:
+            raise UserError(f"--split-ids {split_ids}: no ids in the file")
+        table = table.subset(ids)
+    if out.exists() and not overwrite:
+        raise UserError(f"{out} exists; pass --overwrite to replace it")
+    gallery = Gallery.from_table(table, views=views, config=GalleryConfig(kind, nlist, nprobe))
+    gallery.save(out, overwrite=overwrite)
+    click.echo(f"wrote {out}: {len(gallery)} vectors of {gallery.dim} dims ({gallery.space}, "
+               f"{kind}, {gallery.nbytes / 2**20:.2f} MB)")

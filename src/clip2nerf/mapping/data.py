@@ -1,0 +1,121 @@
+"""Training pairs for the mapping networks, built from embedding tables (arrays in/out).
+
+clip2nerf: every view embedding (and, multimodal, every caption embedding) of an object is one
+input whose target is that object's NeRF embedding. nerf2clip: each NeRF embedding's target is
+the mean of ``n_views`` of its view embeddings, a subset drawn once per object from the seed
+(paper Table 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from clip2nerf.errors import UserError
+from clip2nerf.mapping.config import MapperConfig
+from clip2nerf.utils.embeddings import EmbeddingTable
+
+
+@dataclass
+class PairSet:
+    """Aligned (input, target) rows.
+
+    Attributes:
+        inputs: (n_pairs, in_dim) float32.
+        targets: (n_pairs, out_dim) float32 (not normalised; the loss is cosine).
+        object_index: (n_pairs,) int64, row of the pair's object in ``ids``.
+        ids: object ids, n_objects.
+        labels: class names, n_objects.
+        target_gallery: (n_objects, out_dim) float32, one target-space vector per object
+            (NeRF embedding, or mean of all view embeddings), for validation retrieval.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    object_index: np.ndarray
+    ids: list[str]
+    labels: list[str]
+    target_gallery: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def ids_fingerprint(ids: list[str]) -> str:
+    """SHA-1 of the ordered ids: a resumed run must train on the same objects."""
+    return hashlib.sha1("\n".join(ids).encode()).hexdigest()
+
+
+def _views3d(table: EmbeddingTable, what: str) -> np.ndarray:
+    """(n, d) is read as one view per object; returns (n, v, d)."""
+    v = table.vectors
+    return v[:, None, :] if v.ndim == 2 else v
+
+
+def check_tables(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTable,
+                 captions: EmbeddingTable | None = None) -> None:
+    """Refuse tables whose shapes or spaces do not match the config."""
+    if nerf.vectors.ndim != 2:
+        raise UserError(f"NeRF embeddings ({nerf.space}) must be (n, d), got "
+                        f"{nerf.vectors.shape}")
+    if not nerf.space.startswith("nf2vec"):
+        raise UserError(f"--nerf-emb holds {nerf.space!r} embeddings, expected an nf2vec space")
+    if not views.space.startswith("vlm"):
+        raise UserError(f"--view-emb holds {views.space!r} embeddings, expected a vlm space")
+    config.check_compatible(vlm_space=views.space, vlm_dim=views.dim,
+                            nf2vec_space=nerf.space, nf2vec_dim=nerf.dim)
+    if captions is not None:
+        if captions.space != views.space:
+            raise UserError(f"caption embeddings are {captions.space!r} but view embeddings "
+                            f"are {views.space!r}; embed both with the same VLM")
+        if captions.dim != views.dim:
+            raise UserError(f"caption embeddings have size {captions.dim}, views {views.dim}")
+    for t in (nerf, views) + ((captions,) if captions is not None else ()):
+        if not np.isfinite(t.vectors).all():
+            raise UserError(f"{t.space} embeddings contain NaN or infinity")
+
+
+def build_pairs(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTable,
+                ids: list[str], captions: EmbeddingTable | None = None,
+                subset_views: bool = True) -> PairSet:
+    """Pairs for ``ids`` (missing ids are a UserError naming them).
+
+    ``subset_views=False`` makes nerf2clip targets the mean of *all* views (used for
+    validation, so that runs with different ``n_views`` are compared on the same target).
+    """
+    if not ids:
+        raise UserError("no objects to train on (empty id list)")
+    nerf = nerf.subset(ids)
+    v = _views3d(views.subset(ids), "views")
+    n, n_views_avail, _ = v.shape
+    labels = nerf.labels if any(nerf.labels) else views.subset(ids).labels
+    obj = np.arange(n, dtype=np.int64)
+    if config.direction == "clip2nerf":
+        inputs = [v.reshape(n * n_views_avail, -1)]
+        index = [np.repeat(obj, n_views_avail)]
+        if config.multimodal:
+            if captions is None:
+                raise UserError("multimodal clip2nerf needs caption embeddings (--caption-emb)")
+            c = _views3d(captions.subset(ids), "captions")
+            inputs.append(c.reshape(n * c.shape[1], -1))
+            index.append(np.repeat(obj, c.shape[1]))
+        object_index = np.concatenate(index)
+        x = np.concatenate(inputs)
+        return PairSet(x, nerf.vectors[object_index], object_index, list(ids), labels,
+                       nerf.vectors.copy())
+    k = config.n_views or n_views_avail
+    if k > n_views_avail:
+        raise UserError(f"--views {k}: the view embeddings hold only {n_views_avail} views "
+                        "per object")
+    full_mean = v.mean(axis=1)
+    if subset_views and k < n_views_avail:
+        # One fixed subset per object for the whole run, drawn from the seed (paper Table 2).
+        rng = np.random.default_rng(config.train.seed)
+        picks = np.stack([np.sort(rng.choice(n_views_avail, k, replace=False)) for _ in range(n)])
+        targets = np.take_along_axis(v, picks[:, :, None], axis=1).mean(axis=1)
+    else:
+        targets = full_mean
+    return PairSet(nerf.vectors.copy(), targets.astype(np.float32), obj, list(ids), labels,
+                   full_mean.astype(np.float32))

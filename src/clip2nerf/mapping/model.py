@@ -1,0 +1,162 @@
+"""The feature mapping network and its ``save_pretrained`` / ``from_pretrained`` folder.
+
+A folder holds ``config.json`` (a :class:`MapperConfig` plus format tag) and
+``model.safetensors`` (the two linear layers). Loading validates every tensor's shape, dtype
+and finiteness against the config and can refuse a mapper trained for other models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from clip2nerf.errors import UserError
+from clip2nerf.mapping.config import MapperConfig
+from clip2nerf.utils.io import atomic_path, atomic_write_json, read_json
+
+MAPPER_FORMAT = "clip2nerf-mapper"
+MAPPER_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class FeatureMapper(nn.Module):
+    """``Linear(in, hidden) -> GELU -> Linear(hidden, out)`` (paper §3.2).
+
+    ``forward(x: (n, in_dim)) -> (n, out_dim)``, not normalised: the cosine loss and the
+    cosine k-NN downstream ignore the norm.
+    """
+
+    def __init__(self, config: MapperConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.net = nn.Sequential(
+            nn.Linear(config.in_dim, config.hidden_dim),
+            nn.GELU(),
+            nn.Linear(config.hidden_dim, config.out_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    @torch.no_grad()
+    def map(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """Map embeddings ``x: (n, in_dim)`` to L2-normalised float32 ``(n, out_dim)``.
+
+        A 1-D ``x`` is treated as one row. The input space is not checked here; callers with an
+        :class:`EmbeddingTable` use :meth:`map_table`, which is.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        squeeze = x.ndim == 1
+        x = x.reshape(1, -1) if squeeze else x
+        if x.ndim != 2 or x.shape[1] != self.config.in_dim:
+            raise UserError(f"{self.config.direction} expects inputs of shape (n, "
+                            f"{self.config.in_dim}), got {x.shape}")
+        if not np.isfinite(x).all():
+            raise UserError(f"{self.config.direction}: input embeddings contain NaN or infinity")
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        out = []
+        for start in range(0, len(x), batch_size):
+            y = self(torch.from_numpy(x[start:start + batch_size]).to(device))
+            out.append(torch.nn.functional.normalize(y, dim=-1).cpu().numpy())
+        self.train(was_training)
+        res = np.concatenate(out) if out else np.zeros((0, self.config.out_dim), np.float32)
+        return res[0] if squeeze else res
+
+    def map_table(self, table, space_check: bool = True):
+        """Map an :class:`EmbeddingTable` (``(n, d)`` or ``(n, v, d)``) into the other space.
+
+        The output table keeps ids and labels, has ``space = config.out_space`` and, for
+        per-view input, keeps the view axis. Its input space must match the mapper's.
+        """
+        from clip2nerf.utils.embeddings import EmbeddingTable
+
+        cfg = self.config
+        if space_check and table.space != cfg.in_space:
+            raise UserError(f"{cfg.direction} was trained on {cfg.in_space!r} embeddings, "
+                            f"but these are {table.space!r}")
+        flat = table.vectors.reshape(-1, table.dim)
+        mapped = self.map(flat).reshape(*table.vectors.shape[:-1], cfg.out_dim)
+        return EmbeddingTable(mapped, table.ids, table.labels, cfg.out_space,
+                              {**table.extra, "mapped_by": cfg.direction})
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``folder`` (each atomically).
+
+        Weights are written first, so a folder whose config exists always has its weights.
+        """
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        with atomic_path(folder / WEIGHTS_NAME) as tmp:
+            save_file(state, str(tmp), metadata={"format": MAPPER_FORMAT})
+        atomic_write_json(folder / CONFIG_NAME, {"format": MAPPER_FORMAT,
+                                                 "version": MAPPER_VERSION,
+                                                 **self.config.to_dict()})
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, *, direction: str | None = None,
+                        vlm_space: str | None = None, vlm_dim: int | None = None,
+                        nf2vec_space: str | None = None, device: str | torch.device = "cpu",
+                        ) -> FeatureMapper:
+        """Load a mapper folder, refusing one for another direction, VLM or nf2vec model."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise UserError(f"mapper folder not found: {folder}")
+        config = load_mapper_config(folder)
+        if direction is not None and config.direction != direction:
+            raise UserError(f"{folder} is a {config.direction} mapper, but a {direction} "
+                            "mapper is needed here")
+        config.check_compatible(vlm_space=vlm_space, vlm_dim=vlm_dim,
+                                nf2vec_space=nf2vec_space, what=f"mapper {folder}")
+        model = cls(config)
+        model.load_state_dict(_read_weights(folder / WEIGHTS_NAME, model))
+        return model.to(device).eval()
+
+
+def load_mapper_config(folder: str | Path) -> MapperConfig:
+    """Read and validate ``folder/config.json``."""
+    path = Path(folder) / CONFIG_NAME
+    raw = read_json(path, "mapper config")
+    if not isinstance(raw, dict) or raw.get("format") != MAPPER_FORMAT:
+        raise UserError(f"{path} is not a clip2nerf mapper config")
+    if int(raw.get("version", 0)) > MAPPER_VERSION:
+        raise UserError(f"{path}: mapper format version {raw['version']} is newer than this "
+                        "clip2nerf; upgrade clip2nerf")
+    data = {k: v for k, v in raw.items() if k not in ("format", "version")}
+    try:
+        return MapperConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{path}: invalid mapper config ({exc})") from None
+
+
+def _read_weights(path: Path, model: FeatureMapper) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise UserError(f"mapper weights not found: {path}")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise UserError(f"{path}: corrupt mapper weights ({exc})") from None
+    expected = model.state_dict()
+    if set(state) != set(expected):
+        raise UserError(f"{path}: weights {sorted(state)} do not match the architecture "
+                        f"{sorted(expected)}")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise UserError(f"{path}: {name} has shape {tuple(tensor.shape)}, config.json "
+                            f"expects {tuple(expected[name].shape)}")
+        if tensor.dtype != torch.float32:
+            raise UserError(f"{path}: {name} is {tensor.dtype}, expected float32")
+        if not torch.isfinite(tensor).all():
+            raise UserError(f"{path}: {name} contains NaN or infinity")
+    return state

@@ -1,0 +1,186 @@
+"""Training loop of the mapping networks: AdamW + one-cycle LR on the cosine loss.
+
+Each epoch ends with a checkpoint (``checkpoint.pt``: model, optimiser, scheduler, history),
+written atomically, so an interrupted run resumes where it stopped and — because shuffling is
+seeded per epoch — ends with exactly the weights an uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from clip2nerf.errors import UserError
+from clip2nerf.mapping.config import MapperConfig
+from clip2nerf.mapping.data import PairSet, build_pairs, check_tables, ids_fingerprint
+from clip2nerf.mapping.losses import cosine_loss
+from clip2nerf.mapping.model import CONFIG_NAME, WEIGHTS_NAME, FeatureMapper
+from clip2nerf.utils.embeddings import EmbeddingTable
+from clip2nerf.utils.io import atomic_path, atomic_write_json
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "train_log.json"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    model: FeatureMapper
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """One record per epoch: epoch, train_loss, val_loss, val_recall@1, lr, seconds."""
+    resumed_from_epoch: int = 0
+    n_train_pairs: int = 0
+
+
+def class_recall_at_1(pred: np.ndarray, pair_object: np.ndarray, gallery: np.ndarray,
+                      labels: list[str]) -> float:
+    """Share of mapped rows whose nearest *other* object (cosine) has their class.
+
+    pred: (q, d) mapped inputs; pair_object: (q,) row of each query's object in ``gallery``
+    (n, d); the query's own object is excluded, as in the paper's retrieval protocol.
+    Returns NaN when there are no labels or fewer than two objects.
+    """
+    if len(gallery) < 2 or not any(labels):
+        return float("nan")
+    p = pred / np.maximum(np.linalg.norm(pred, axis=1, keepdims=True), 1e-12)
+    g = gallery / np.maximum(np.linalg.norm(gallery, axis=1, keepdims=True), 1e-12)
+    sims = p @ g.T
+    sims[np.arange(len(p)), pair_object] = -np.inf
+    nearest = sims.argmax(axis=1)
+    lab = np.asarray(labels)
+    return float((lab[nearest] == lab[pair_object]).mean())
+
+
+def _evaluate(model: FeatureMapper, pairs: PairSet, device: torch.device) -> tuple[float, float]:
+    with torch.no_grad():
+        model.eval()
+        x = torch.from_numpy(pairs.inputs).to(device)
+        y = torch.from_numpy(pairs.targets).to(device)
+        pred = model(x)
+        loss = float(cosine_loss(pred, y))
+        model.train()
+    return loss, class_recall_at_1(pred.cpu().numpy(), pairs.object_index,
+                                   pairs.target_gallery, pairs.labels)
+
+
+def _make_model(config: MapperConfig) -> FeatureMapper:
+    # Seed weight init without disturbing the caller's global RNG.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.train.seed)
+        return FeatureMapper(config)
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int,
+                     history: list[dict[str, Any]], config: MapperConfig) -> None:
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": epoch,
+                "history": json.dumps(history), "config": json.dumps(config.to_dict())}, buf)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means an unusable checkpoint
+        raise UserError(f"{path}: unreadable checkpoint ({exc}); delete it to start over") from None
+
+
+def train_mapper(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTable,
+                 train_ids: list[str], val_ids: list[str] | None = None,
+                 captions: EmbeddingTable | None = None, out: str | Path | None = None,
+                 device: str | torch.device = "cpu", progress: bool = True,
+                 on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    """Train a mapper on ``train_ids``; validate on ``val_ids`` after every epoch.
+
+    With ``out`` the run checkpoints there each epoch, resumes from an existing checkpoint of
+    the same config and data, and finally writes the model folder (``config.json`` +
+    ``model.safetensors``) and ``train_log.json``. A checkpoint of different settings is
+    refused rather than overwritten.
+    """
+    from tqdm.auto import tqdm
+
+    device = torch.device(device)
+    check_tables(config, nerf, views, captions)
+    config.train.validate()
+    config.train_ids_sha1 = ids_fingerprint(list(train_ids))
+    train = build_pairs(config, nerf, views, list(train_ids), captions)
+    val = (build_pairs(config, nerf, views, list(val_ids), captions, subset_views=False)
+           if val_ids else None)
+    tc = config.train
+    steps_per_epoch = math.ceil(len(train) / tc.batch_size)
+
+    model = _make_model(config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=tc.lr,
+                                                    total_steps=tc.epochs * steps_per_epoch)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    ckpt_path = Path(out) / CHECKPOINT_NAME if out is not None else None
+    if ckpt_path is not None and ckpt_path.is_file():
+        state = _load_checkpoint(ckpt_path)
+        if json.loads(state["config"]) != config.to_dict():
+            raise UserError(f"{out} holds a run with other settings or data; pass another "
+                            "--out, or --overwrite to start over")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch = int(state["epoch"])
+        history = json.loads(state["history"])
+
+    x = torch.from_numpy(train.inputs).to(device)
+    y = torch.from_numpy(train.targets).to(device)
+    model.train()
+    bar = tqdm(range(start_epoch, tc.epochs), desc=f"train {config.direction}", unit="epoch",
+               disable=not progress, initial=start_epoch, total=tc.epochs)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        # Per-epoch seed: the order of epoch e does not depend on whether the run resumed.
+        gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(train), generator=gen).to(device)
+        total = 0.0
+        for start in range(0, len(train), tc.batch_size):
+            idx = order[start:start + tc.batch_size]
+            loss = cosine_loss(model(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += float(loss.detach()) * len(idx)
+        record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total / len(train),
+                                  "lr": scheduler.get_last_lr()[0]}
+        if val is not None:
+            record["val_loss"], record["val_recall@1"] = _evaluate(model, val, device)
+        record["seconds"] = time.perf_counter() - t0
+        history.append(record)
+        bar.set_postfix(loss=f"{record['train_loss']:.4f}",
+                        **({"val": f"{record['val_loss']:.4f}"} if val is not None else {}))
+        if ckpt_path is not None:
+            _save_checkpoint(ckpt_path, model, optimizer, scheduler, epoch + 1, history, config)
+            atomic_write_json(Path(out) / LOG_NAME, {"history": history,
+                                                     "n_train_pairs": len(train),
+                                                     "n_val_pairs": len(val) if val else 0})
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+    bar.close()
+    model.eval()
+    if out is not None:
+        model.save_pretrained(out)
+    return TrainResult(model, history, start_epoch, len(train))
+
+
+def is_trained(folder: str | Path) -> bool:
+    """True when ``folder`` holds a finished model (weights and config)."""
+    folder = Path(folder)
+    return (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file()

@@ -102,6 +102,8 @@ class ObjectRecord:
     meta: dict[str, Any] = field(default_factory=dict)
     aabb: tuple[tuple[float, float, float], tuple[float, float, float]] = DEFAULT_AABB
     depth_scale: float | None = None
+    has_poses: bool = True
+    """False for view-only objects (a render tree without cameras): ``poses()`` then raises."""
 
     @property
     def n_views(self) -> int:
@@ -109,6 +111,9 @@ class ObjectRecord:
 
     def poses(self) -> np.ndarray:
         """(n_views, 4, 4) float32 camera-to-world matrices."""
+        if not self.has_poses:
+            raise DatasetError(f"object {self.object_id}: no camera poses ({self.root} has views "
+                               "but no transforms json)")
         return np.stack([f.c2w for f in self.frames]).astype(np.float32)
 
     def load_view(self, i: int) -> np.ndarray:
@@ -278,8 +283,14 @@ class Dataset:
 
 
 def open_dataset(path: str | Path) -> Dataset:
-    """Open a dataset folder, whichever supported layout it has."""
+    """Open a dataset folder, whichever supported layout it has: the clip2nerf format
+    (``dataset.json``) or a ShapeNetRender / nf2vec render tree (``clip2nerf.data.shapenet``)."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"--data {path}: no such folder")
+    if not (path / "dataset.json").exists():
+        from clip2nerf.data.shapenet import ShapeNetRenderDataset, looks_like_shapenet_render
+
+        if looks_like_shapenet_render(path):
+            return ShapeNetRenderDataset(path)
     return Dataset(path)

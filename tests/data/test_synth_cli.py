@@ -1,0 +1,77 @@
+"""``clip2nerf synth`` from the command line: output, preview, one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from clip2nerf.cli.main import main
+from clip2nerf.data.dataset import open_dataset
+
+
+def _run(capsys, *args):
+    code = main(["synth", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_small_run_with_preview(tmp_path, capsys):
+    out, sheet = tmp_path / "ds", tmp_path / "sheet.png"
+    code, stdout, _ = _run(capsys, "--classes", "chair,lamp", "--classes", "rifle", "--per-class", "2",
+                           "--views", "3", "--res", "24", "--supersample", "1", "--out", str(out),
+                           "--preview", str(sheet), "--quiet")
+    assert code == 0
+    assert "wrote 6 objects (3 classes x 2)" in stdout and "contact sheet" in stdout
+    ds = open_dataset(out)
+    assert ds.classes == ["chair", "lamp", "rifle"] and ds.get("rifle_0001").n_views == 3
+    from PIL import Image
+
+    with Image.open(sheet) as im:
+        assert im.width > 2 * 48 and im.height > 3 * 48  # 3 rows x 2 tiles at 2x scale
+
+
+def test_rerun_refuses_then_overwrites(tmp_path, capsys):
+    args = ("--classes", "phone", "--per-class", "1", "--views", "2", "--res", "16", "--out",
+            str(tmp_path / "ds"), "--quiet")
+    assert _run(capsys, *args)[0] == 0
+    code, _, err = _run(capsys, *args)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: --out") and "--overwrite" in err
+    assert _run(capsys, *args, "--overwrite")[0] == 0
+
+
+@pytest.mark.parametrize("args,option", [
+    (["--per-class", "-1"], "--per-class"),
+    (["--per-class", "0"], "--per-class"),
+    (["--classes", "chair,unicorn"], "--classes"),
+    (["--res", "0"], "--res"),
+    (["--views", "-3"], "--views"),
+    (["--preset", "huge"], "--preset"),
+    (["--workers", "0"], "--workers"),
+    (["--res", "abc"], "--res"),
+    (["--preview", "sheet.jpg"], "--preview"),
+])
+def test_bad_options_are_one_line_errors(tmp_path, capsys, args, option):
+    code, stdout, err = _run(capsys, *args, "--out", str(tmp_path / "ds"), "--quiet")
+    lines = err.strip().splitlines()
+    assert code != 0 and len(lines) == 1 and lines[0].startswith("error:") and option in lines[0]
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_unwritable_out_is_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    code, _, err = _run(capsys, "--classes", "car", "--per-class", "1", "--out", str(blocker / "ds"), "--quiet")
+    assert code == 2 and err.strip().count("\n") == 0 and err.startswith("error: --out")
+
+
+@pytest.mark.slow
+def test_tiny_preset(tmp_path, capsys):
+    """The preset the end-to-end tests use: 13 classes x 3 objects, 36 views at 64 px."""
+    code, stdout, _ = _run(capsys, "--preset", "tiny", "--out", str(tmp_path / "tiny"), "--quiet",
+                           "--workers", "2")
+    assert code == 0
+    ds = open_dataset(tmp_path / "tiny")
+    assert len(ds) == 39 and ds.info["preset"] == "tiny" and ds.info["res"] == 64
+    for split in ("train", "val", "test"):
+        assert len({i.rsplit("_", 1)[0] for i in ds.object_ids(split)}) == 13
+    rec = ds.get("watercraft_0002")
+    assert rec.n_views == 36 and rec.load_view(35).shape == (64, 64, 4)

@@ -12,16 +12,21 @@ from clip2nerf.nf2vec.config import DecoderConfig, EncoderConfig, Nf2vecConfig, 
 TINY_MODEL = Nf2vecConfig(name="tiny", encoder=EncoderConfig(widths=(32, 32), embed_dim=48),
                           decoder=DecoderConfig(hidden=32, n_freqs=3))
 TINY_TRAIN = TrainConfig(epochs=4, batch_size=3, n_points=256, lr=3e-3, val_views=1,
-                         val_resolution=8, max_val_nerfs=2)
+                         val_resolution=8, max_val_nerfs=2, val_grid_resolution=8)
 
 
-def make_field(seed: int, config: NerfConfig | None = None) -> NerfField:
-    """A random field whose density is shifted so part of the box is clearly occupied."""
+def make_field(seed: int, config: NerfConfig | None = None, max_freq: int = 3) -> NerfField:
+    """A random smooth field (only the ``max_freq`` lowest frequencies feed it) with densities
+    spread out so part of the box is clearly occupied and part clearly empty."""
     torch.manual_seed(seed)
     field = NerfField(config or NerfConfig())
+    f = field.config.n_freqs
+    high = torch.tensor([(i // 2) % f >= max_freq for i in range(field.config.in_dim)])
     with torch.no_grad():
-        for layer in field.layers:
-            layer.weight.mul_(1.5)
+        field.layers[0].weight[:, high] = 0.0
+        field.layers[0].weight.mul_(3.0)
+        field.layers[-1].weight[3].mul_(80.0)
+        field.layers[-1].weight[:3].mul_(30.0)
     return field
 
 

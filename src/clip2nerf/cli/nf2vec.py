@@ -39,6 +39,8 @@ def _load_config(preset: str):
               help="Folder of NeRF files from `clip2nerf fit` (train split trains, val validates).")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Model folder (config.json + model.safetensors, checkpoint, history.json).")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Dataset the NeRFs were fitted on: take train/val splits from its splits/*.txt.")
 @click.option("--preset", default="cpu", show_default=True,
               help="Preset name (cpu, released) or a JSON file {\"model\": ..., \"train\": ...}.")
 @click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
@@ -49,7 +51,7 @@ def _load_config(preset: str):
 @click.option("--stop-after", type=int, default=None,
               help="Stop after this many epochs of this run; rerun to resume.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-def train_cmd(nerfs: Path, out: Path, preset: str, epochs: int | None, batch_size: int | None,
+def train_cmd(nerfs: Path, out: Path, data: Path | None, preset: str, epochs: int | None, batch_size: int | None,
               lr: float | None, loss: str | None, stop_after: int | None, device: str) -> None:
     """Train encoder + decoder end to end; checkpoints every epoch, a rerun resumes."""
     import dataclasses
@@ -65,6 +67,10 @@ def train_cmd(nerfs: Path, out: Path, preset: str, epochs: int | None, batch_siz
         if k in overrides and overrides[k] < 1:
             raise UserError(f"--{k.replace('_', '-')} must be at least 1")
     train_cfg = dataclasses.replace(train_cfg, **overrides)
+    if data is not None:
+        from clip2nerf.nf2vec.nerfs import dataset_splits, load_nerf_set
+
+        nerfs = load_nerf_set(nerfs, model_cfg.nerf, progress=True, splits=dataset_splits(data))
     history = train_nf2vec(nerfs, out, model_cfg, train_cfg, resolve_device(device),
                            stop_after=stop_after)
     if history:

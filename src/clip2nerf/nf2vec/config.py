@@ -121,7 +121,7 @@ class TrainConfig:
     """Loss weight of points (rays) where the NeRF has matter."""
     bg_weight: float = 0.2
     """Loss weight of empty points (rays)."""
-    alpha_step: float = 0.01
+    alpha_step: float = 0.02
     """Segment length (world units) turning density into opacity ``1 - exp(-sigma·step)`` for
     the loss; about the renderer's step, so the loss weighs what renders."""
     fg_alpha: float = 0.01
@@ -132,6 +132,8 @@ class TrainConfig:
     """Side of the validation renders, pixels."""
     max_val_nerfs: int = 8
     """Validation NeRFs rendered per epoch (the first ones of the val split)."""
+    val_grid_resolution: int = 32
+    """Occupancy grid of the decoded field used to render it (cells per axis)."""
     seed: int = 0
     """Seed of the initialisation and the sampling."""
 

@@ -94,19 +94,33 @@ def _hash_split(object_id: str, val_fraction: float = 0.1) -> str:
     return "val" if h < val_fraction else "train"
 
 
+def dataset_splits(data: str | Path) -> dict[str, str]:
+    """object_id -> split from a dataset folder's ``splits/*.txt`` (missing files skipped)."""
+    from clip2nerf.data.dataset import SPLITS, open_dataset
+
+    ds = open_dataset(data)
+    out: dict[str, str] = {}
+    for split in SPLITS:
+        if (Path(data) / "splits" / f"{split}.txt").is_file():
+            out.update({oid: split for oid in ds.object_ids(split)})
+    return out
+
+
 def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
-                  progress: bool = False) -> NerfSet:
+                  progress: bool = False, splits: dict[str, str] | None = None) -> NerfSet:
     """Load NeRF files for nf2vec; a file of another architecture is refused (UserError naming
     the file and the expected architecture).
 
-    Splits come from each file's ``meta["split"]``, else ``manifest.json`` beside the files,
-    else a fixed hash of the object id (10% val).
+    A NeRF's split is ``splits[object_id]`` when given (see ``dataset_splits``), else its
+    file's ``meta["split"]``, else ``manifest.json`` beside the files, else a fixed hash of
+    the object id (10% val).
     """
+    splits = splits or {}
     config = config or NerfConfig()
     files = find_nerf_files(source)
     folder = Path(source) if Path(source).is_dir() else Path(source).parent
     manifest = _manifest_splits(folder)
-    mats, ids, classes, splits, paths, occupied, res = [], [], [], [], [], [], []
+    mats, ids, classes, split_names, paths, occupied, res = [], [], [], [], [], [], []
     it = files
     if progress:
         from tqdm import tqdm
@@ -118,7 +132,8 @@ def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
         oid = nf.object_id or path.stem
         ids.append(oid)
         classes.append(nf.class_name)
-        splits.append(str(nf.meta.get("split") or manifest.get(oid) or _hash_split(oid)))
+        split_names.append(str(splits.get(oid) or nf.meta.get("split") or manifest.get(oid)
+                               or _hash_split(oid)))
         paths.append(str(path))
         if nf.occupancy is not None:
             occupied.append(torch.nonzero(nf.occupancy.binary.reshape(-1)).squeeze(-1))
@@ -128,7 +143,7 @@ def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
             res.append(0)
     if len(set(ids)) != len(ids):
         raise UserError(f"--nerfs {source}: duplicate object ids among the NeRF files")
-    return NerfSet(config, torch.stack(mats), ids, classes, splits, paths, occupied, res)
+    return NerfSet(config, torch.stack(mats), ids, classes, split_names, paths, occupied, res)
 
 
 def batched_nerf_forward(matrices: torch.Tensor, xyz: torch.Tensor, config: NerfConfig
@@ -175,5 +190,5 @@ def sample_points(nerfs: NerfSet, rows: list[int], n_points: int, occupied_fract
     return lo + out * (hi - lo)
 
 
-__all__ = ["NerfSet", "find_nerf_files", "load_nerf_set", "batched_nerf_forward",
+__all__ = ["NerfSet", "dataset_splits", "find_nerf_files", "load_nerf_set", "batched_nerf_forward",
            "sample_points"]

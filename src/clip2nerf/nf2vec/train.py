@@ -153,7 +153,8 @@ class _Validator:
             return None
         model.eval()
         emb = model.embed(self.nerfs.matrices.to(self.device))
-        scores = [psnr(render_embedding(model.decoder, emb[i], self.poses, self.cfg.val_resolution),
+        scores = [psnr(render_embedding(model.decoder, emb[i], self.poses, self.cfg.val_resolution,
+                                        grid_resolution=self.cfg.val_grid_resolution),
                        self.targets[i]) for i in range(len(self.nerfs))]
         return float(np.mean(scores))
 

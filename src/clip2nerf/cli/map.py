@@ -100,6 +100,7 @@ def train(nerf_emb: Path, view_emb: Path, caption_emb: Path | None, direction: s
     """
     from clip2nerf.errors import UserError
     from clip2nerf.mapping import MapperConfig, TrainConfig, train_mapper
+    from clip2nerf.mapping.data import check_tables
     from clip2nerf.mapping.train import CHECKPOINT_NAME, is_trained
     from clip2nerf.utils.device import resolve_device
     from clip2nerf.utils.embeddings import load_embeddings
@@ -117,6 +118,7 @@ def train(nerf_emb: Path, view_emb: Path, caption_emb: Path | None, direction: s
         n_views=n_views, multimodal=captions is not None,
         train=TrainConfig.paper(direction, epochs=epochs, lr=lr, batch_size=batch_size,
                                 weight_decay=weight_decay, seed=seed))
+    check_tables(config, nerf, views, captions)
     if out.exists() and overwrite:
         shutil.rmtree(out)
     elif is_trained(out) and not (out / CHECKPOINT_NAME).is_file():

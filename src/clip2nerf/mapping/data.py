@@ -57,11 +57,11 @@ def _views3d(table: EmbeddingTable, what: str) -> np.ndarray:
 def check_tables(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTable,
                  captions: EmbeddingTable | None = None) -> None:
     """Refuse tables whose shapes or spaces do not match the config."""
+    if not nerf.space.startswith("nf2vec"):
+        raise UserError(f"--nerf-emb holds {nerf.space!r} embeddings, expected an nf2vec space")
     if nerf.vectors.ndim != 2:
         raise UserError(f"NeRF embeddings ({nerf.space}) must be (n, d), got "
                         f"{nerf.vectors.shape}")
-    if not nerf.space.startswith("nf2vec"):
-        raise UserError(f"--nerf-emb holds {nerf.space!r} embeddings, expected an nf2vec space")
     if not views.space.startswith("vlm"):
         raise UserError(f"--view-emb holds {views.space!r} embeddings, expected a vlm space")
     config.check_compatible(vlm_space=views.space, vlm_dim=views.dim,

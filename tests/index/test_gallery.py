@@ -1,0 +1,160 @@
+import numpy as np
+import pytest
+from sklearn.neighbors import NearestNeighbors
+
+from clip2nerf.errors import UserError
+from clip2nerf.index import Gallery, GalleryConfig, recall_at_k
+from clip2nerf.utils.embeddings import EmbeddingTable
+
+
+def random_table(n=60, d=12, n_classes=5, seed=0, space="nf2vec:test"):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, d))
+    cls = rng.integers(0, n_classes, n)
+    vec = (centres[cls] + 0.8 * rng.normal(size=(n, d))).astype(np.float32)
+    return EmbeddingTable(vec, [f"o{i}" for i in range(n)], [f"c{c}" for c in cls], space)
+
+
+def brute_force(gallery_vecs, queries, k, exclude_rows=None):
+    g = gallery_vecs / np.linalg.norm(gallery_vecs, axis=1, keepdims=True)
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    sims = q @ g.T
+    if exclude_rows is not None:
+        sims[np.arange(len(q)), exclude_rows] = -np.inf
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(sims, order, axis=1)
+
+
+def test_search_matches_brute_force_and_sklearn():
+    table = random_table()
+    gallery = Gallery.from_table(table)
+    rng = np.random.default_rng(1)
+    queries = rng.normal(size=(25, 12)).astype(np.float32) * 7.0  # norm must not matter
+    ids, scores = gallery.search(queries, k=10)
+    rows, ref_scores = brute_force(table.vectors, queries, 10)
+    np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
+    np.testing.assert_array_equal(ids, np.asarray(table.ids, dtype=object)[rows])
+    nn = NearestNeighbors(n_neighbors=10, metric="cosine", algorithm="brute").fit(table.vectors)
+    dist, sk_rows = nn.kneighbors(queries)
+    np.testing.assert_allclose(scores, 1 - dist, atol=1e-5)
+    np.testing.assert_array_equal(ids, np.asarray(table.ids, dtype=object)[sk_rows])
+
+
+def test_recall_matches_sklearn_protocol_with_query_excluded():
+    table = random_table(n=80, seed=3)
+    gallery = Gallery.from_table(table)
+    # Queries: noisy copies of gallery objects; each excludes its own object.
+    rng = np.random.default_rng(4)
+    rows = rng.choice(len(table), 30, replace=False)
+    queries = table.vectors[rows] + 0.3 * rng.normal(size=(30, 12)).astype(np.float32)
+    own = [table.ids[r] for r in rows]
+    ids, _ = gallery.search(queries, k=10, exclude_ids=own)
+    assert not any(own[i] in ids[i] for i in range(30))
+    ours = recall_at_k([table.labels[r] for r in rows], gallery.labels_of(ids))
+    # sklearn reference: ask for 11 neighbours, drop the query's own object.
+    nn = NearestNeighbors(n_neighbors=11, metric="cosine", algorithm="brute").fit(table.vectors)
+    _, sk = nn.kneighbors(queries)
+    sk = np.array([[c for c in row if c != rows[i]][:10] for i, row in enumerate(sk)])
+    labels = np.asarray(table.labels, dtype=object)
+    qlab = labels[rows]
+    for k in (1, 5, 10):
+        ref = np.mean([(labels[sk[i, :k]] == qlab[i]).any() for i in range(30)])
+        assert ours[k] == pytest.approx(ref)
+
+
+def test_own_item_never_returned_even_when_identical():
+    table = random_table(n=20)
+    gallery = Gallery.from_table(table)
+    ids, scores = gallery.search(table.vectors, k=3, exclude_ids=table.ids)
+    assert all(table.ids[i] not in ids[i] for i in range(20))
+    plain, plain_scores = gallery.search(table.vectors, k=1)
+    assert list(plain[:, 0]) == table.ids  # without exclusion, the item finds itself
+    np.testing.assert_allclose(plain_scores[:, 0], 1.0, atol=1e-5)
+
+
+def test_k_larger_than_gallery():
+    table = random_table(n=6)
+    gallery = Gallery.from_table(table)
+    ids, scores = gallery.search(table.vectors[:2], k=50)
+    assert ids.shape == scores.shape == (2, 6)
+    assert sorted(ids[0]) == sorted(table.ids)
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)  # best first
+    ids, _ = gallery.search(table.vectors[:2], k=50, exclude_ids=table.ids[:2])
+    assert ids.shape == (2, 5) and "o0" not in ids[0] and "o1" not in ids[1]
+    one = Gallery.from_table(random_table(n=1))
+    with pytest.raises(UserError, match="no rows left"):
+        one.search(np.ones((1, 12), np.float32), k=1, exclude_ids=["o0"])
+
+
+def test_all_views_gallery_excludes_every_row_of_an_object():
+    rng = np.random.default_rng(0)
+    views = EmbeddingTable(rng.normal(size=(5, 4, 8)).astype(np.float32),
+                           [f"o{i}" for i in range(5)], list("aabbc"), "vlm:test")
+    all_g = Gallery.from_table(views, views="all")
+    assert len(all_g) == 20 and all_g.ids[:4] == ["o0"] * 4
+    ids, _ = all_g.search(views.vectors[:, 0], k=30, exclude_ids=views.ids)
+    assert ids.shape == (5, 16)
+    assert all(views.ids[i] not in ids[i] for i in range(5))
+    mean_g = Gallery.from_table(views, views="mean")
+    assert len(mean_g) == 5
+    ids, scores = mean_g.search(views.vectors.mean(axis=1), k=1)
+    assert list(ids[:, 0]) == views.ids
+
+
+def test_space_and_dim_mismatch_refused():
+    gallery = Gallery.from_table(random_table())
+    with pytest.raises(UserError, match="'vlm:x' embeddings but the gallery holds"):
+        gallery.search(np.ones((1, 12), np.float32), k=1, space="vlm:x")
+    with pytest.raises(UserError, match="12"):
+        gallery.search(np.ones((1, 5), np.float32), k=1)
+    with pytest.raises(UserError, match="NaN"):
+        gallery.search(np.full((1, 12), np.nan, np.float32), k=1)
+    with pytest.raises(UserError, match="one entry per query"):
+        gallery.search(np.ones((2, 12), np.float32), k=1, exclude_ids=["o1"])
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_save_load_round_trip(tmp_path, mmap):
+    table = random_table()
+    gallery = Gallery.from_table(table)
+    gallery.save(tmp_path / "g")
+    back = Gallery.load(tmp_path / "g", expect_space="nf2vec:test", mmap=mmap)
+    assert (back.ids, back.labels, back.space, back.dim) == (gallery.ids, gallery.labels,
+                                                             gallery.space, 12)
+    q = table.vectors[:7]
+    for a, b in zip(gallery.search(q, 5, exclude_ids=table.ids[:7]),
+                    back.search(q, 5, exclude_ids=table.ids[:7]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(UserError, match="exists"):
+        gallery.save(tmp_path / "g")
+    gallery.save(tmp_path / "g", overwrite=True)
+    with pytest.raises(UserError, match="'vlm:x' is in use|holds 'nf2vec:test'"):
+        Gallery.load(tmp_path / "g", expect_space="vlm:x")
+
+
+def test_corrupt_gallery_refused(tmp_path):
+    Gallery.from_table(random_table()).save(tmp_path / "g")
+    (tmp_path / "g" / "index.faiss").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="corrupt faiss index"):
+        Gallery.load(tmp_path / "g")
+    Gallery.from_table(random_table(n=5)).save(tmp_path / "h")
+    Gallery.from_table(random_table(n=6)).save(tmp_path / "i")
+    (tmp_path / "h" / "index.faiss").write_bytes((tmp_path / "i" / "index.faiss").read_bytes())
+    with pytest.raises(UserError, match="6 vectors but metadata lists 5"):
+        Gallery.load(tmp_path / "h")
+    with pytest.raises(UserError, match="not found"):
+        Gallery.load(tmp_path / "nope")
+
+
+def test_ivf_gallery_close_to_exact(tmp_path):
+    table = random_table(n=2000, d=16, n_classes=10, seed=5)
+    exact = Gallery.from_table(table)
+    ivf = Gallery.from_table(table, config=GalleryConfig("ivf", nlist=16, nprobe=16))
+    q = table.vectors[:50]
+    ids_e, _ = exact.search(q, 5, exclude_ids=table.ids[:50])
+    ids_i, _ = ivf.search(q, 5, exclude_ids=table.ids[:50])
+    np.testing.assert_array_equal(ids_e, ids_i)  # nprobe = nlist scans everything
+    ivf.save(tmp_path / "g")
+    back = Gallery.load(tmp_path / "g")
+    assert back.config.kind == "ivf" and back.index.nprobe == 16
+    np.testing.assert_array_equal(back.search(q, 5, exclude_ids=table.ids[:50])[0], ids_i)

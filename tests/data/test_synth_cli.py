@@ -29,13 +29,15 @@ def test_small_run_with_preview(tmp_path, capsys):
         assert im.width > 2 * 48 and im.height > 3 * 48  # 3 rows x 2 tiles at 2x scale
 
 
-def test_rerun_refuses_then_overwrites(tmp_path, capsys):
-    args = ("--classes", "phone", "--per-class", "1", "--views", "2", "--res", "16", "--out",
-            str(tmp_path / "ds"), "--quiet")
-    assert _run(capsys, *args)[0] == 0
-    code, _, err = _run(capsys, *args)
+def test_rerun_is_a_no_op_other_options_refused_then_overwrite(tmp_path, capsys):
+    args = ("--classes", "phone", "--views", "2", "--res", "16", "--out", str(tmp_path / "ds"), "--quiet")
+    assert _run(capsys, *args, "--per-class", "1")[0] == 0
+    code, stdout, _ = _run(capsys, *args, "--per-class", "1")
+    assert code == 0 and "nothing to do" in stdout
+    code, _, err = _run(capsys, *args, "--per-class", "2")
     assert code == 2 and err.count("\n") == 1 and err.startswith("error: --out") and "--overwrite" in err
-    assert _run(capsys, *args, "--overwrite")[0] == 0
+    assert _run(capsys, *args, "--per-class", "2", "--overwrite")[0] == 0
+    assert len(open_dataset(tmp_path / "ds")) == 2
 
 
 @pytest.mark.parametrize("args,option", [

@@ -94,15 +94,36 @@ def test_stratified_splits_are_seeded_and_proportional():
         stratified_splits(ids, 0, (0.5, 0.5, 0.5))
 
 
-def test_existing_dataset_refused_unless_overwrite(tmp_path):
+def test_existing_dataset_kept_if_same_refused_if_other_unless_overwrite(tmp_path):
     cfg = SynthConfig(classes=("phone",), per_class=1, views=2, res=16, supersample=1)
     out = tmp_path / "ds"
     generate_dataset(out, cfg, progress=False)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    report = generate_dataset(out, cfg, progress=False)  # same options: already complete
+    assert report.up_to_date and {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
     with pytest.raises(UserError, match="--out .*--overwrite"):
-        generate_dataset(out, cfg, progress=False)
+        generate_dataset(out, replace(cfg, per_class=2), progress=False)
     generate_dataset(out, replace(cfg, per_class=2), overwrite=True, progress=False)
     assert len(open_dataset(out)) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # nothing left beside it
+    (out / "dataset.json").write_text("{broken")
+    with pytest.raises(UserError, match="--overwrite"):  # not silently reused
+        generate_dataset(out, replace(cfg, per_class=2), progress=False)
+
+
+def test_overwrite_never_deletes_a_folder_it_did_not_make(tmp_path):
+    precious = tmp_path / "home"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    cfg = SynthConfig(classes=("phone",), per_class=1, views=2, res=16, supersample=1)
+    with pytest.raises(UserError, match="not a clip2nerf dataset"):
+        generate_dataset(precious, cfg, overwrite=True, progress=False)
+    assert (precious / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    generate_dataset(empty, cfg, progress=False)  # an empty folder is fine
+    assert len(open_dataset(empty)) == 1
 
 
 def test_interrupted_run_leaves_nothing_at_out_and_resumes(tmp_path, small_dataset, small_cfg):

@@ -27,9 +27,9 @@ def _parse_classes(values: tuple[str, ...]) -> tuple[str, ...] | None:
               help="Comma-separated classes (repeatable); default all 13: airplane, bench, "
                    "cabinet, car, chair, display, lamp, speaker, rifle, sofa, table, phone, "
                    "watercraft.")
-@click.option("--per-class", type=int, default=None, help="Objects per class.")
+@click.option("--per-class", type=int, default=None, help="Objects per class (preset's, else 8).")
 @click.option("--views", type=int, default=None, help="Views per object (default 36).")
-@click.option("--res", type=int, default=None, help="Image width = height in pixels.")
+@click.option("--res", type=int, default=None, help="Image width = height in pixels (preset's, else 128).")
 @click.option("--supersample", type=int, default=None,
               help="Rays per pixel side for smooth edges (default 2; 1 = aliased, faster).")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -51,9 +51,10 @@ def command(preset, classes, per_class, views, res, supersample, seed, out, over
 
     \b
     Nothing half-written is left at --out: objects go to a hidden .<out>.partial folder that
-    is renamed to --out when complete. An existing dataset at --out is refused unless
-    --overwrite. An interrupted run resumes: rerun the same command and only the objects not
-    yet written are made.
+    is renamed to --out when complete. An interrupted run resumes: rerun the same command
+    and only the objects not yet written are made (a complete dataset made with the same
+    options is left as it is). A dataset made with other options at --out is refused unless
+    --overwrite.
     """
     import time
     from pathlib import Path
@@ -85,10 +86,14 @@ def command(preset, classes, per_class, views, res, supersample, seed, out, over
     report = generate_dataset(out_path, cfg, overwrite=overwrite, workers=workers,
                               progress=not quiet)
     resumed = f" ({report.n_resumed} resumed from an interrupted run)" if report.n_resumed else ""
-    click.echo(f"wrote {report.n_objects} objects ({len(cfg.classes)} classes x {cfg.per_class}), "
-               f"{cfg.views} views each at {cfg.res}x{cfg.res}, to {report.out}{resumed} "
-               f"in {report.seconds:.1f} s; splits: "
-               + ", ".join(f"{k} {v}" for k, v in report.splits.items()))
+    if report.up_to_date:
+        click.echo(f"{report.out} already holds this dataset ({report.n_objects} objects, same "
+                   "options): nothing to do; --overwrite remakes it")
+    else:
+        click.echo(f"wrote {report.n_objects} objects ({len(cfg.classes)} classes x "
+                   f"{cfg.per_class}), {cfg.views} views each at {cfg.res}x{cfg.res}, to "
+                   f"{report.out}{resumed} in {report.seconds:.1f} s; splits: "
+                   + ", ".join(f"{k} {v}" for k, v in report.splits.items()))
     if preview is not None:
         try:
             path = write_contact_sheet(open_dataset(report.out), preview, per_class=8,

@@ -3,7 +3,9 @@
 Nothing half-written ever sits at ``out``: objects are written into a hidden staging folder
 ``.<out>.partial`` beside it (each object folder renamed into place once complete), then
 ``dataset.json`` and the splits, then the staging folder is renamed to ``out``. An interrupted
-run leaves the staging folder; the next run with the same options resumes it.
+run leaves the staging folder; the next run with the same options resumes it. A run whose
+options match the complete dataset already at ``out`` does nothing; other options are refused
+there unless ``overwrite``.
 """
 
 from __future__ import annotations
@@ -214,18 +216,33 @@ class SynthReport:
     n_resumed: int
     seconds: float
     splits: dict[str, int]
+    up_to_date: bool = False
+    """True when ``out`` already held this exact dataset and nothing was written."""
 
 
 def staging_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
+def _is_dataset(folder: Path) -> bool:
+    try:
+        info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(info, dict) and info.get("format") == DATASET_FORMAT
+
+
 def _prepare(out: Path, cfg: SynthConfig, overwrite: bool) -> Path:
     """Check ``out`` and return the staging folder (created, or an earlier run's to resume)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
-    if out.exists() and not overwrite:
-        raise UserError(f"--out {out}: a dataset is already there; pass --overwrite to replace it")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise UserError(f"--out {out}: a different dataset (or other files) is already there; "
+                        "pass --overwrite to replace it")
+    if out.exists() and any(out.iterdir()) and not _is_dataset(out):
+        # --overwrite deletes the old folder: never do that to something we did not make.
+        raise UserError(f"--out {out}: is not a clip2nerf dataset; refusing to replace it even "
+                        "with --overwrite (pick another folder or remove it yourself)")
     stage = staging_dir(out)
     wanted = cfg.to_json()
     if stage.exists():
@@ -262,8 +279,18 @@ def generate_dataset(out: str | Path, cfg: SynthConfig, overwrite: bool = False,
     cfg.validate()
     if workers < 1:
         raise UserError(f"--workers {workers}: must be >= 1")
-    out = Path(out)
+    out = Path(os.path.abspath(out))  # "." or "x/.." have no usable name for the staging folder
     t0 = time.perf_counter()
+    if not overwrite and (out / "dataset.json").is_file():
+        try:
+            info = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            info = {}
+        if info.get("config") == cfg.to_json():
+            # The same options already ran to completion: nothing left to resume.
+            n = len(cfg.classes) * cfg.per_class
+            return SynthReport(out, n, n, time.perf_counter() - t0,
+                               dict(info.get("counts", {}).get("splits", {})), up_to_date=True)
     stage = _prepare(out, cfg, overwrite)
     objects = stage / "objects"
     done = {p.name for p in objects.iterdir() if p.is_dir() and not p.name.startswith(".")}

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--psnr-nerfs", type=int, default=0, help="test NeRFs rendered (0: all)")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--figure", type=Path, default=None, help="PNG of NeRF vs decoded views")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         view_poses,
     )
 
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     model = Nf2vec.from_pretrained(args.model, device)
     splits = dataset_splits(args.data) if args.data else None

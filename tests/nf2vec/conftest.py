@@ -32,3 +32,14 @@ def tiny_preset(tmp_path):
     model = {k: model[k] for k in ("encoder", "decoder")}
     path.write_text(json.dumps({"model": model, "train": TINY_TRAIN.to_dict()}))
     return path
+
+
+@pytest.fixture(autouse=True)
+def one_cpu_thread():
+    """Tiny models gain nothing from threads, and on a busy machine idle threads spin."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -10,8 +10,8 @@ from clip2nerf.nerf.rays import default_intrinsics, orbit_cameras
 from clip2nerf.nerf.render import FieldFn, render_image
 from clip2nerf.nf2vec.decoder import ImplicitDecoder
 
-CAMERA_RADIUS = 2.6
-"""Orbit radius of comparison views (the box [-0.7, 0.7]^3 fills a 40° view)."""
+CAMERA_RADIUS = 2.1
+"""Orbit radius of comparison views: about the synth cameras' distance (NeRFs are fitted there)."""
 
 
 def view_poses(n_views: int, elevation_deg: float = 25.0) -> np.ndarray:

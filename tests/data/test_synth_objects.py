@@ -62,3 +62,20 @@ def test_supersampling_gives_soft_edges_and_keeps_centre_depth():
     assert ((a2 > 0) & (a2 < 255)).any()  # partial coverage at edges
     assert np.array_equal(r1.depth, r2.depth)  # even grids cast extra centre rays
     assert np.array_equal(r1.depth, r3.depth)  # odd grids reuse the middle sub-sample
+
+
+def test_pure_python_fallback_matches_embree():
+    """Where embreex won't import, trimesh's own ray caster renders the same picture."""
+    from clip2nerf.data.synth.camera import CameraConfig, camera_distance, focal_from_fov, look_at
+    from clip2nerf.data.synth.render import MeshRenderer, _EmbreeCaster, _TrimeshCaster
+
+    mesh, colors = make_object("lamp", 0, 0).mesh_and_colors()
+    dist = camera_distance(float(np.linalg.norm(mesh.vertices, axis=1).max()), CameraConfig())
+    c2w = look_at(np.array([dist * 0.8, dist * 0.5, dist * 0.33]))
+    f = focal_from_fov(24, CameraConfig().fov_deg)
+    fast = MeshRenderer(mesh, colors, caster=_EmbreeCaster(mesh)).render(c2w, 24, 24, f, f, 12, 12)
+    slow = MeshRenderer(mesh, colors, caster=_TrimeshCaster(mesh)).render(c2w, 24, 24, f, f, 12, 12)
+    same_hit = (fast[0][..., 3] > 0) == (slow[0][..., 3] > 0)
+    assert same_hit.mean() > 0.98 and (fast[0][..., 3] > 0).sum() > 20
+    both = (fast[1] > 0) & (slow[1] > 0)
+    assert np.allclose(fast[1][both], slow[1][both], atol=1e-3)

@@ -164,6 +164,9 @@ def test_save_load_round_trip_and_mismatch_refused(tables, tmp_path):
     other = EmbeddingTable(views.vectors, views.ids, views.labels, "vlm:other")
     with pytest.raises(UserError, match="trained on 'vlm:synthetic'"):
         back.map_table(other)
+    multi = back.map_multiview(views.vectors[:3, :2])
+    two = back.map(views.vectors[:3, :2].reshape(6, -1)).reshape(3, 2, -1).sum(axis=1)
+    np.testing.assert_allclose(multi, two / np.linalg.norm(two, axis=1, keepdims=True), atol=1e-6)
     mapped = back.map_table(views)
     assert mapped.vectors.shape == (len(views), 5, nerf.dim) and mapped.space == nerf.space
 

@@ -68,6 +68,19 @@ class FeatureMapper(nn.Module):
         res = np.concatenate(out) if out else np.zeros((0, self.config.out_dim), np.float32)
         return res[0] if squeeze else res
 
+    def map_multiview(self, x: np.ndarray) -> np.ndarray:
+        """One query per object from several views (paper §6.1, multi-view query).
+
+        ``x: (q, v, in_dim)``; each view is mapped, the v unit outputs are averaged and the
+        mean re-normalised. Returns ``(q, out_dim)`` float32.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 3:
+            raise UserError(f"multi-view queries must be (q, v, {self.config.in_dim}), got "
+                            f"{x.shape}")
+        mapped = self.map(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:2], -1).mean(axis=1)
+        return mapped / np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-12)
+
     def map_table(self, table, space_check: bool = True):
         """Map an :class:`EmbeddingTable` (``(n, d)`` or ``(n, v, d)``) into the other space.
 

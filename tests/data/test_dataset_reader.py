@@ -47,3 +47,9 @@ def test_corrupt_json_and_skip_broken(ds_path):
     with pytest.warns(UserWarning, match="skipping broken object"):
         ok = [r.object_id for r in ds.iter_objects(skip_broken=True)]
     assert ok == ["table_0000"]
+
+
+def test_dataset_without_dataset_json_is_not_mistaken_for_a_render_tree(ds_path):
+    (ds_path / "dataset.json").unlink()
+    with pytest.raises(DatasetError, match="no dataset.json"):
+        open_dataset(ds_path)

@@ -79,3 +79,15 @@ def test_pure_python_fallback_matches_embree():
     assert same_hit.mean() > 0.98 and (fast[0][..., 3] > 0).sum() > 20
     both = (fast[1] > 0) & (slow[1] > 0)
     assert np.allclose(fast[1][both], slow[1][both], atol=1e-3)
+
+
+def test_chunked_rendering_matches_one_batch():
+    from clip2nerf.data.synth.render import MeshRenderer
+
+    cfg = SynthConfig(classes=("sofa",), per_class=1, views=5, res=20, supersample=2)
+    whole = render_object("sofa", 0, cfg)
+    mesh, colors = make_object("sofa", 0, 0).mesh_and_colors()
+    r = MeshRenderer(mesh, colors)
+    r.max_rays = 2 * 40 * 40  # two views per batch
+    rgba, depth = r.render_many(whole.c2w, 20, 20, whole.focal, whole.focal, 10, 10, 2)
+    assert np.array_equal(rgba, whole.rgba) and np.array_equal(depth, whole.depth)

@@ -68,6 +68,8 @@ def looks_like_shapenet_render(root: Path) -> bool:
     """True if ``root`` has class folders holding object folders with views or cameras."""
     if not root.is_dir() or (root / "dataset.json").exists():
         return False
+    if (root / "objects").is_dir() and (root / "splits").is_dir():
+        return False  # a clip2nerf dataset that lost its dataset.json: let Dataset say so
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for obj_dir in sorted(p for p in class_dir.iterdir() if p.is_dir())[:3]:
             if _object_kind(obj_dir) is not None:

@@ -75,10 +75,14 @@ def make_caster(mesh: trimesh.Trimesh):
 class MeshRenderer:
     """Renders one mesh with per-face colours from many cameras.
 
+    ``max_rays`` bounds one ray-casting batch (about 200 bytes of arrays per ray).
+
     Args:
         mesh: the object.
         face_colors: (n_faces, 3) float albedo in [0, 1].
     """
+
+    max_rays: int = 2_000_000
 
     def __init__(self, mesh: trimesh.Trimesh, face_colors: np.ndarray,
                  shading: ShadingConfig = ShadingConfig(), caster=None):
@@ -106,8 +110,13 @@ class MeshRenderer:
         misses.
         """
         s = int(supersample)
-        n_views = len(c2ws)
         per_view = height * s * width * s
+        chunk = max(1, self.max_rays // per_view)
+        if len(c2ws) > chunk:  # bound memory at large resolutions
+            parts = [self.render_many(c2ws[i:i + chunk], width, height, fx, fy, cx, cy, s)
+                     for i in range(0, len(c2ws), chunk)]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        n_views = len(c2ws)
         rays = [pixel_rays(m, width, height, fx, fy, cx, cy, s) for m in c2ws]
         if s % 2 == 0:
             # Even grids have no sub-sample on the pixel centre: add centre rays for depth.

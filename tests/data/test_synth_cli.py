@@ -26,7 +26,7 @@ def test_small_run_with_preview(tmp_path, capsys):
     from PIL import Image
 
     with Image.open(sheet) as im:
-        assert im.width > 2 * 48 and im.height > 3 * 48  # 3 rows x 2 tiles at 2x scale
+        assert im.width > 2 * 120 and im.height > 3 * 120  # 3 rows x 2 tiles, 24 px shown 5x
 
 
 def test_rerun_is_a_no_op_other_options_refused_then_overwrite(tmp_path, capsys):

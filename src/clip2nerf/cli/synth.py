@@ -97,7 +97,7 @@ def command(preset, classes, per_class, views, res, supersample, seed, out, over
     if preview is not None:
         try:
             path = write_contact_sheet(open_dataset(report.out), preview, per_class=8,
-                                       scale=2 if cfg.res <= 64 else 1)
+                                       scale=max(1, 128 // cfg.res))
         except OSError as exc:
             raise UserError(f"--preview {preview}: cannot write ({exc.strerror or exc})") from None
         click.echo(f"wrote contact sheet {path} ({time.perf_counter() - t0:.1f} s in all)")

@@ -18,6 +18,8 @@ from clip2nerf.errors import UserError
 # Kept in data-flow order (DESIGN.md §2).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "Make the bundled procedural object dataset (views, depth, cameras, captions)."),
+    "fit": ("fit", "Fit NeRFs (nf2vec architecture) to a dataset's views; resumable, with a PSNR manifest."),
+    "render": ("render", "Render views of a NeRF file to a grid PNG (dataset cameras or an orbit)."),
     "nf2vec": ("nf2vec", "Train the NeRF meta-encoder/decoder, embed NeRF files, decode embeddings."),
     "vlm": ("vlm", "Vision-language models: embed images/text/dataset views; prepare the offline model."),
     "map": ("map", "Train the clip2nerf / nerf2clip mapping networks between VLM and nf2vec spaces."),

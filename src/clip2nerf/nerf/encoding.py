@@ -40,9 +40,11 @@ def frequency_encode(u: torch.Tensor, n_freqs: int) -> torch.Tensor:
         (n, 3 · 2 · n_freqs) features, ordered ``[d][k][sin, cos]``.
     """
     scales = torch.pow(2.0, torch.arange(n_freqs, device=u.device, dtype=u.dtype))  # (F,)
-    t = torch.remainder(u.unsqueeze(-1) * scales, 2.0) * math.pi  # (n, 3, F)
-    feats = torch.stack((torch.sin(t), torch.cos(t)), dim=-1)  # (n, 3, F, 2)
-    return feats.reshape(u.shape[0], -1)
+    t = torch.remainder(u.unsqueeze(-1) * scales, 2.0)  # (n, 3, F), exact range reduction
+    # cos(x) = sin(x + π/2): one sin over a tensor already in output order, no stack copy.
+    phase = torch.tensor([0.0, 0.5 * math.pi], device=u.device, dtype=u.dtype)
+    arg = torch.add(phase, t.unsqueeze(-1), alpha=math.pi)  # (n, 3, F, 2)
+    return torch.sin_(arg).reshape(u.shape[0], -1)
 
 
 def frequency_encode_naive(u: torch.Tensor, n_freqs: int) -> torch.Tensor:

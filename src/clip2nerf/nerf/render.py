@@ -72,7 +72,8 @@ def render_rays(field_fn: FieldFn, rays_o: torch.Tensor, rays_d: torch.Tensor,
                 aabb: torch.Tensor | list[float], occupancy: OccupancyGrid | None = None,
                 n_samples: int = 128, bg_color: float | torch.Tensor = 1.0,
                 early_stop_eps: float = 1e-4, stratified: bool = False,
-                chunk_samples: int | None = 32) -> dict[str, torch.Tensor]:
+                chunk_samples: int | None = 32, t_min: torch.Tensor | None = None,
+                t_max: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Render rays through a field inside an axis-aligned box.
 
     Samples sit at a fixed spacing (``n_samples`` along the box diagonal) from where each ray
@@ -90,6 +91,8 @@ def render_rays(field_fn: FieldFn, rays_o: torch.Tensor, rays_d: torch.Tensor,
         early_stop_eps: transmittance below which a ray stops (0 disables).
         stratified: jitter the sample inside each interval (training) instead of its middle.
         chunk_samples: samples marched per step along the rays.
+        t_min, t_max: optional (n_rays,) limits on the sampled range (e.g. where a ray
+            crosses the occupancy grid, see ``occupancy.occupied_ray_bounds``).
     Returns:
         dict with ``rgb`` (n_rays, 3) composited on ``bg_color``, ``opacity`` (n_rays,),
         ``depth`` (n_rays,) expected distance along the ray (background contributes 0;
@@ -100,6 +103,12 @@ def render_rays(field_fn: FieldFn, rays_o: torch.Tensor, rays_d: torch.Tensor,
     n_rays = rays_o.shape[0]
     step = step_size_for(aabb_t, n_samples)
     t_near, t_far, hit = ray_aabb_intersect(rays_o, rays_d, aabb_t)
+    if t_min is not None:
+        t_near = torch.maximum(t_near, t_min)
+    if t_max is not None:
+        t_far = torch.minimum(t_far, t_max)
+    if t_min is not None or t_max is not None:
+        hit = hit & (t_far > t_near)
 
     acc_rgb = torch.zeros(n_rays, 3, device=device)
     acc_op = torch.zeros(n_rays, device=device)

@@ -95,17 +95,25 @@ def train_cmd(nerfs: Path, out: Path, data: Path | None, preset: str, epochs: in
               help="A NeRF file or a folder of them.")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Embeddings file (.safetensors) to write, atomically.")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Dataset the NeRFs were fitted on: record each NeRF's split beside its vector.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-def embed_cmd(model_dir: Path, nerfs: Path, out: Path, batch_size: int, device: str) -> None:
+def embed_cmd(model_dir: Path, nerfs: Path, out: Path, data: Path | None, batch_size: int,
+              device: str) -> None:
     """Embed NeRF files into 1024-d unit vectors (ids, classes, source paths beside them)."""
+    from clip2nerf.errors import UserError
     from clip2nerf.nf2vec.embed import embed_nerfs
     from clip2nerf.nf2vec.model import Nf2vec
+    from clip2nerf.nf2vec.nerfs import dataset_splits
     from clip2nerf.utils.device import resolve_device
 
+    if batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
     dev = resolve_device(device)
     model = Nf2vec.from_pretrained(model_dir, dev)
-    table = embed_nerfs(model, nerfs, batch_size, dev, progress=True)
+    splits = dataset_splits(data) if data is not None else None
+    table = embed_nerfs(model, nerfs, batch_size, dev, progress=True, splits=splits)
     table.save(out)
     click.echo(f"wrote {out}: {len(table)} embeddings of dim {table.dim} ({table.space})")
 

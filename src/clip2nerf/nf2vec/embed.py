@@ -22,14 +22,16 @@ def embed_matrices(model: Nf2vec, matrices: torch.Tensor, batch_size: int = 256,
 
 
 def embed_nerfs(model: Nf2vec, nerfs: str | Path | NerfSet, batch_size: int = 256,
-                device: torch.device | str = "cpu", progress: bool = False) -> EmbeddingTable:
+                device: torch.device | str = "cpu", progress: bool = False,
+                splits: dict[str, str] | None = None) -> EmbeddingTable:
     """Embed NeRF files (a folder, a file, or a loaded set) into an ``EmbeddingTable``.
 
-    ids = object ids, labels = classes, ``extra["sources"]`` = NeRF paths, ``extra["splits"]``,
-    ``space`` = ``model.space`` (``nf2vec:<name>@<hash>``).
+    ids = object ids, labels = classes, ``extra["sources"]`` = NeRF paths, ``extra["splits"]``
+    (from ``splits``, the files or the manifest; "" when unknown), ``space`` = ``model.space``
+    (``nf2vec:<name>@<hash>``).
     """
-    nerf_set = nerfs if isinstance(nerfs, NerfSet) else load_nerf_set(nerfs, model.config.nerf,
-                                                                      progress)
+    nerf_set = nerfs if isinstance(nerfs, NerfSet) else load_nerf_set(
+        nerfs, model.config.nerf, progress, splits=splits, hash_split=False)
     vectors = embed_matrices(model, nerf_set.matrices, batch_size, device)
     return EmbeddingTable(vectors.numpy(), nerf_set.ids, nerf_set.classes, model.space,
                           {"sources": nerf_set.paths, "splits": nerf_set.splits})

@@ -107,13 +107,14 @@ def dataset_splits(data: str | Path) -> dict[str, str]:
 
 
 def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
-                  progress: bool = False, splits: dict[str, str] | None = None) -> NerfSet:
+                  progress: bool = False, splits: dict[str, str] | None = None,
+                  hash_split: bool = True) -> NerfSet:
     """Load NeRF files for nf2vec; a file of another architecture is refused (UserError naming
     the file and the expected architecture).
 
     A NeRF's split is ``splits[object_id]`` when given (see ``dataset_splits``), else its
     file's ``meta["split"]``, else ``manifest.json`` beside the files, else a fixed hash of
-    the object id (10% val).
+    the object id (10% val) with ``hash_split``, else "".
     """
     splits = splits or {}
     config = config or NerfConfig()
@@ -132,8 +133,8 @@ def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
         oid = nf.object_id or path.stem
         ids.append(oid)
         classes.append(nf.class_name)
-        split_names.append(str(splits.get(oid) or nf.meta.get("split") or manifest.get(oid)
-                               or _hash_split(oid)))
+        split = splits.get(oid) or nf.meta.get("split") or manifest.get(oid)
+        split_names.append(str(split or (_hash_split(oid) if hash_split else "")))
         paths.append(str(path))
         if nf.occupancy is not None:
             occupied.append(torch.nonzero(nf.occupancy.binary.reshape(-1)).squeeze(-1))

@@ -11,6 +11,7 @@ import importlib.metadata
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -76,3 +77,68 @@ def make_tiny_clip(folder: Path, seed: int = 0) -> Path:
     tokenizer.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+# --- a fake dataset in the clip2nerf format ---------------------------------------------------
+
+FAKE_CLASSES = ("sofa", "airplane", "lamp")
+FAKE_COLOURS = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 170, 60),
+                "yellow": (235, 210, 30)}
+
+
+def _draw(cls: str, rgb: tuple[int, int, int], size: int, rng) -> np.ndarray:
+    """(size, size, 4) uint8 RGBA silhouette of a class, jittered in position and scale."""
+
+    img = np.zeros((size, size, 4), np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    cx, cy = 0.5 + rng.uniform(-0.08, 0.08), 0.5 + rng.uniform(-0.08, 0.08)
+    s = rng.uniform(0.85, 1.15)
+    x, y = (xx - cx) / s, (yy - cy) / s
+    if cls == "sofa":  # wide low block with a back
+        m = ((abs(x) < 0.35) & (y > 0.0) & (y < 0.15)) | ((abs(x) < 0.35) & (y > -0.15) & (y < 0.0)
+                                                         & (abs(x) > 0.25))
+    elif cls == "airplane":  # a cross: fuselage + wings
+        m = ((abs(y) < 0.05) & (abs(x) < 0.4)) | ((abs(x + 0.05) < 0.07) & (abs(y) < 0.35))
+    else:  # lamp: thin stem, round shade
+        m = ((abs(x) < 0.03) & (y > -0.1) & (y < 0.35)) | ((x ** 2 + (y + 0.2) ** 2) < 0.03)
+    img[m, :3] = rgb
+    img[m, 3] = 255
+    return img
+
+
+def make_fake_dataset(root: Path, per_class: int = 4, views: int = 6, size: int = 32,
+                      seed: int = 0) -> Path:
+    """Write a small dataset (3 classes of 2-D silhouettes) with captions and train/val/test splits.
+
+    Per class the last object goes to test and the one before it to val (per_class >= 3).
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    colours = list(FAKE_COLOURS)
+    for ci, cls in enumerate(FAKE_CLASSES):
+        for k in range(per_class):
+            oid = f"{cls}_{k:03d}"
+            colour = colours[(k + ci) % len(colours)]
+            folder = root / "objects" / oid
+            (folder / "views").mkdir(parents=True)
+            frames = []
+            for v in range(views):
+                Image.fromarray(_draw(cls, FAKE_COLOURS[colour], size, rng)).save(
+                    folder / "views" / f"{v:02d}.png")
+                pose = np.eye(4)
+                pose[2, 3] = 2.0 + v
+                frames.append({"file_path": f"views/{v:02d}.png", "transform_matrix": pose.tolist()})
+            (folder / "transforms.json").write_text(json.dumps(
+                {"camera_angle_x": 0.8, "w": size, "h": size, "frames": frames}))
+            (folder / "meta.json").write_text(json.dumps(
+                {"object_id": oid, "class": cls, "caption": f"a {colour} {cls}"}))
+            split = "test" if k == per_class - 1 else "val" if k == per_class - 2 else "train"
+            splits[split].append(oid)
+    (root / "splits").mkdir(parents=True)
+    for name, ids in splits.items():
+        (root / "splits" / f"{name}.txt").write_text("".join(i + "\n" for i in ids))
+    (root / "dataset.json").write_text(json.dumps(
+        {"format": "clip2nerf-dataset", "version": 1, "name": "fake", "classes": list(FAKE_CLASSES)}))
+    return root

@@ -43,8 +43,11 @@ ZERO_SHOT_TEMPLATE = "a 3d model of a {}"
 class OfflineTrainConfig:
     """How the image tower is trained."""
 
-    epochs: int = 24
-    """Passes over all training views."""
+    epochs: int = 30
+    """Passes over the training objects (``views_per_epoch`` views of each per pass)."""
+    views_per_epoch: int | None = 12
+    """Random views per object per epoch (neighbouring views are near-duplicates, so a subset
+    per epoch with more epochs beats all views with fewer); None = all views."""
     batch_size: int = 128
     lr: float = 3e-3
     """Peak learning rate of the one-cycle schedule (AdamW)."""
@@ -231,9 +234,16 @@ def prepare_offline(data: str | Path, out: str | Path,
     val = _val_set(ds, tcfg, mcfg, progress)
     prompts = text.encode([ZERO_SHOT_TEMPLATE.format(c) for c in ds.classes]) if val else None
 
-    encoder = build_image_encoder(mcfg).to(dev)
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching global RNG state
+        torch.manual_seed(tcfg.seed)
+        encoder = build_image_encoder(mcfg).to(dev)
     opt = torch.optim.AdamW(encoder.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
-    steps_per_epoch = int(np.ceil(len(views) / tcfg.batch_size))
+    n_obj = int(owner.max()) + 1
+    # Views of object o are the contiguous rows first[o] : first[o] + count[o].
+    count = np.bincount(owner, minlength=n_obj)
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    per_obj = min(tcfg.views_per_epoch or int(count.max()), int(count.min()))
+    steps_per_epoch = int(np.ceil(n_obj * per_obj / tcfg.batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tcfg.lr,
                                                 total_steps=tcfg.epochs * steps_per_epoch,
                                                 pct_start=0.15)
@@ -256,7 +266,7 @@ def prepare_offline(data: str | Path, out: str | Path,
     for epoch in bar:
         encoder.train()
         gen = torch.Generator().manual_seed(tcfg.seed * 100003 + epoch)
-        perm = torch.randperm(len(views_t), generator=gen)
+        perm = _epoch_rows(first, count, per_obj, gen)
         tot_loss, tot_hit, n_seen = 0.0, 0, 0
         for s in range(steps_per_epoch):
             idx = perm[s * tcfg.batch_size:(s + 1) * tcfg.batch_size]
@@ -273,11 +283,11 @@ def prepare_offline(data: str | Path, out: str | Path,
             loss.backward()
             opt.step()
             sched.step()
-            tot_loss += float(loss) * len(idx)
+            tot_loss += float(loss.detach()) * len(idx)
             tot_hit += int((logits.argmax(1) == y).sum())
             n_seen += len(idx)
         row = {"epoch": epoch + 1, "loss": tot_loss / n_seen, "caption_acc": tot_hit / n_seen,
-               "temperature": float(1.0 / encoder.logit_scale.exp())}
+               "temperature": float(1.0 / encoder.logit_scale.detach().exp())}
         if val:
             encoder.eval()
             row[f"{tcfg.val_split}_zero_shot_acc"] = zero_shot_accuracy(
@@ -304,6 +314,16 @@ def prepare_offline(data: str | Path, out: str | Path,
     model = OfflineVLM(mcfg, encoder, name, record, device=str(dev))
     model._text = text
     return model
+
+
+def _epoch_rows(first: np.ndarray, count: np.ndarray, per_obj: int, gen):
+    """Shuffled rows of ``per_obj`` random views of every object: (n_obj * per_obj,) int64."""
+    import torch
+
+    picks = [int(f) + torch.randperm(int(c), generator=gen)[:per_obj]
+             for f, c in zip(first, count, strict=True)]
+    rows = torch.cat(picks)
+    return rows[torch.randperm(len(rows), generator=gen)]
 
 
 def _read_labels(ds, ids: list[str]) -> tuple[list[str], list[str], list[str]]:

@@ -1,0 +1,114 @@
+"""Volume rendering: compositing weights, gradients, analytic fields, occupancy, early stop."""
+
+import math
+
+import torch
+
+from clip2nerf.nerf.occupancy import OccupancyGrid
+from clip2nerf.nerf.render import (
+    accumulate_along_rays,
+    render_rays,
+    render_weight_from_density,
+)
+
+AABB = torch.tensor([-0.7, -0.7, -0.7, 0.7, 0.7, 0.7])
+
+
+def reference_weights(t_starts, t_ends, sigmas):
+    """Textbook NeRF weights with a product of (1 - alpha): a second implementation."""
+    alphas = 1 - torch.exp(-sigmas * (t_ends - t_starts))
+    trans = torch.cumprod(torch.cat([torch.ones_like(alphas[:, :1]), 1 - alphas[:, :-1]], 1), 1)
+    return trans * alphas
+
+
+def random_intervals(n_rays=7, n_samples=33, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    deltas = torch.rand(n_rays, n_samples, generator=g, dtype=torch.float64) * 0.1
+    t_ends = torch.cumsum(deltas, 1)
+    sigmas = torch.rand(n_rays, n_samples, generator=g, dtype=torch.float64) * 20
+    sigmas[0] = 0.0  # an empty ray
+    return t_ends - deltas, t_ends, sigmas
+
+
+def test_weights_sum_at_most_one_and_match_reference():
+    t0, t1, s = random_intervals()
+    w, trans, alphas = render_weight_from_density(t0, t1, s)
+    assert (w >= 0).all() and (w.sum(1) <= 1 + 1e-12).all()
+    assert torch.allclose(w, reference_weights(t0, t1, s), atol=1e-10)
+    assert w[0].abs().max() == 0
+    # Total weight is 1 - final transmittance.
+    assert torch.allclose(w.sum(1), 1 - torch.exp(-(s * (t1 - t0)).sum(1)), atol=1e-10)
+
+
+def test_weight_gradients_match_reference():
+    t0, t1, s = random_intervals(seed=1)
+    values = torch.rand(*s.shape, 3, dtype=torch.float64)
+    s1 = s.clone().requires_grad_(True)
+    s2 = s.clone().requires_grad_(True)
+    out1 = accumulate_along_rays(render_weight_from_density(t0, t1, s1)[0], values)
+    out2 = (reference_weights(t0, t1, s2)[..., None] * values).sum(1)
+    g = torch.rand_like(out1)
+    (out1 * g).sum().backward()
+    (out2 * g).sum().backward()
+    assert torch.allclose(out1, out2, atol=1e-10)
+    assert torch.allclose(s1.grad, s2.grad, atol=1e-8)
+
+
+def test_chunked_transmittance_equals_one_pass():
+    t0, t1, s = random_intervals(seed=2)
+    w_all, _, _ = render_weight_from_density(t0, t1, s)
+    k = 10
+    w_a, _, _ = render_weight_from_density(t0[:, :k], t1[:, :k], s[:, :k])
+    log_t = -(s[:, :k] * (t1[:, :k] - t0[:, :k])).sum(1)
+    w_b, _, _ = render_weight_from_density(t0[:, k:], t1[:, k:], s[:, k:], log_t)
+    assert torch.allclose(torch.cat([w_a, w_b], 1), w_all, atol=1e-12)
+
+
+def constant_field(sigma, rgb=(0.2, 0.4, 0.6)):
+    colour = torch.tensor(rgb)
+
+    def fn(xyz):
+        return colour.expand(xyz.shape[0], 3), torch.full((xyz.shape[0],), float(sigma))
+    return fn
+
+
+def test_constant_density_box_matches_beer_lambert():
+    # Rays along +X through the box: chord length 1.4, opacity 1 - exp(-sigma * 1.4).
+    o = torch.tensor([[-2.0, 0.0, 0.0], [-2.0, 0.3, -0.2], [-2.0, 2.0, 0.0]])
+    d = torch.tensor([[1.0, 0.0, 0.0]] * 3)
+    out = render_rays(constant_field(1.5), o, d, AABB, n_samples=256, bg_color=1.0,
+                      early_stop_eps=0.0)
+    expect = 1 - math.exp(-1.5 * 1.4)
+    assert torch.allclose(out["opacity"][:2], torch.tensor([expect] * 2), atol=1e-5)
+    assert out["opacity"][2] == 0  # misses the box: background only
+    rgb = torch.tensor([0.2, 0.4, 0.6]) * expect + (1 - expect)
+    assert torch.allclose(out["rgb"][0], rgb, atol=1e-5)
+    assert torch.allclose(out["rgb"][2], torch.ones(3))
+
+
+def test_empty_occupancy_gives_background_and_no_queries():
+    grid = OccupancyGrid(torch.zeros(8, 8, 8, dtype=torch.bool), AABB)
+    o = torch.tensor([[-2.0, 0.0, 0.0]])
+    d = torch.tensor([[1.0, 0.0, 0.0]])
+    out = render_rays(constant_field(100.0), o, d, AABB, grid, bg_color=torch.tensor([0., 1., 0.]))
+    assert int(out["n_points"]) == 0
+    assert torch.allclose(out["rgb"], torch.tensor([[0.0, 1.0, 0.0]]))
+
+
+def test_occupancy_restricts_density_to_occupied_cells():
+    # Only the half x > 0 is occupied: the chord through density is 0.7, not 1.4.
+    binary = torch.zeros(8, 8, 8, dtype=torch.bool)
+    binary[4:] = True
+    out = render_rays(constant_field(1.0), torch.tensor([[-2.0, 0.05, 0.05]]),
+                      torch.tensor([[1.0, 0.0, 0.0]]), AABB, OccupancyGrid(binary, AABB),
+                      n_samples=512, early_stop_eps=0.0)
+    assert abs(float(out["opacity"][0]) - (1 - math.exp(-0.7))) < 5e-3
+
+
+def test_early_termination_changes_little_and_saves_queries():
+    o = torch.tensor([[-2.0, 0.0, 0.0]] * 4)
+    d = torch.tensor([[1.0, 0.0, 0.0]] * 4)
+    full = render_rays(constant_field(50.0), o, d, AABB, early_stop_eps=0.0, chunk_samples=8)
+    early = render_rays(constant_field(50.0), o, d, AABB, early_stop_eps=1e-4, chunk_samples=8)
+    assert torch.allclose(full["rgb"], early["rgb"], atol=1e-3)
+    assert int(early["n_points"]) < int(full["n_points"]) / 2

@@ -60,6 +60,15 @@ def test_map_train_multimodal_and_nerf2clip_views(files, tmp_path):
                "--epochs", 1) == 0
     cfg = FeatureMapper.from_pretrained(tmp_path / "n2c").config
     assert (cfg.n_views, cfg.train.lr, cfg.train.paper_epochs) == (2, 1e-3, 100)
+    # A val.txt beside train.txt is the validation split.
+    (tmp_path / "val.txt").write_text("obj00012\nobj00013\n")
+    assert run("--nerf-emb", paths["nerf"], "--view-emb", paths["views"], "--direction",
+               "nerf2clip", "--split-ids", ids, "--out", tmp_path / "n2c_val", "--epochs", 1) == 0
+    log = json.loads((tmp_path / "n2c_val" / "train_log.json").read_text())
+    assert log["n_train_pairs"] == 10 and log["n_val_pairs"] == 2
+    (tmp_path / "val.txt").write_text("obj00001\n")
+    assert run("--nerf-emb", paths["nerf"], "--view-emb", paths["views"], "--direction",
+               "nerf2clip", "--split-ids", ids, "--out", tmp_path / "n2c_bad", "--epochs", 1) == 2
 
 
 def test_map_train_user_errors(files, tmp_path, capsys):

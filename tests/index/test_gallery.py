@@ -51,6 +51,7 @@ def test_recall_matches_sklearn_protocol_with_query_excluded():
     ids, _ = gallery.search(queries, k=10, exclude_ids=own)
     assert not any(own[i] in ids[i] for i in range(30))
     ours = recall_at_k([table.labels[r] for r in rows], gallery.labels_of(ids))
+    assert gallery.recall(queries, own, [table.labels[r] for r in rows]) == ours
     # sklearn reference: ask for 11 neighbours, drop the query's own object.
     nn = NearestNeighbors(n_neighbors=11, metric="cosine", algorithm="brute").fit(table.vectors)
     _, sk = nn.kneighbors(queries)

@@ -122,7 +122,11 @@ class Gallery:
                 labels = [c for c in table.labels for _ in range(n_views)]
             else:
                 raise UserError(f"--views {views!r}: expected mean or all")
-        extra = {"views": views} if table.vectors.ndim == 3 else {}
+        extra: dict[str, Any] = {"views": views} if table.vectors.ndim == 3 else {}
+        sources = table.extra.get("sources")
+        if isinstance(sources, list) and len(sources) == len(table):
+            # id -> NeRF file, so that applications can render what they retrieve.
+            extra["sources"] = dict(zip(table.ids, map(str, sources), strict=True))
         return cls.from_vectors(vec, ids, labels, table.space, config, extra)
 
     def check_space(self, space: str | None, dim: int | None = None) -> None:
@@ -181,6 +185,22 @@ class Gallery:
                 out_ids[r, c] = ids_arr[row]
                 out_scores[r, c] = s
         return out_ids, out_scores
+
+    def recall(self, queries: np.ndarray, query_ids: Sequence[str], query_labels: Sequence[str],
+               ks: Sequence[int] = (1, 5, 10), exclude_self: bool = True,
+               space: str | None = None) -> dict[int, float]:
+        """recall@k of ``queries: (q, d)`` by class (paper §4), each query's own object excluded.
+
+        ``query_ids[i]`` is the object query ``i`` was made from; with ``exclude_self`` its rows
+        are removed from the gallery for that query, as in the paper.
+        """
+        from clip2nerf.index.metrics import recall_at_k
+
+        if len(query_ids) != len(queries) or len(query_labels) != len(queries):
+            raise UserError(f"{len(queries)} queries but {len(query_ids)} ids and "
+                            f"{len(query_labels)} labels")
+        ids, _ = self.search(queries, max(ks), list(query_ids) if exclude_self else None, space)
+        return recall_at_k(query_labels, self.labels_of(ids), ks)
 
     def labels_of(self, ids: np.ndarray) -> np.ndarray:
         """Class labels of an id array (any shape); ``""`` stays ``""``."""

@@ -1,0 +1,53 @@
+"""Pictures for the applications: a NeRF file from one vantage point, text tiles, strips."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+VIEW_RADIUS = 1.91
+"""Orbit distance of thumbnails (the `clip2nerf render` default, about the synth cameras')."""
+
+
+def render_nerf_view(path: str | Path, resolution: int = 96, azimuth_deg: float = 30.0,
+                     elevation_deg: float = 25.0, n_samples: int = 128,
+                     device: str = "cpu") -> np.ndarray:
+    """One RGBA view ``(resolution, resolution, 4)`` uint8 of a NeRF file (white background)."""
+    import torch
+
+    from clip2nerf.nerf import default_intrinsics, load_nerf, orbit_cameras, render_image
+
+    nf = load_nerf(path)
+    pose = orbit_cameras(1, VIEW_RADIUS, elevation_deg, azimuth0_deg=azimuth_deg)[0]
+    occ = nf.occupancy.to(device) if nf.occupancy is not None else None
+    with torch.no_grad():
+        img = render_image(nf.field.to(device), default_intrinsics(resolution), pose,
+                           nf.aabb.to(device), occ, n_samples=n_samples, device=device)
+    return (img.numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def text_tile(text: str, size: int = 96) -> np.ndarray:
+    """The query text wrapped on a white square ``(size, size, 3)`` uint8."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (size, size), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default()
+    width = max(6, size // 7)
+    lines = textwrap.wrap(f'"{text}"', width)[: max(1, size // 12)]
+    for i, line in enumerate(lines):
+        draw.text((3, 3 + 12 * i), line, fill=(0, 0, 0), font=font)
+    return np.asarray(img)
+
+
+def strip_png(tiles: Sequence[np.ndarray | None], labels: Sequence[str], out: str | Path) -> None:
+    """Write tiles in one row with a label under each, atomically."""
+    from clip2nerf.utils.images import image_grid
+    from clip2nerf.utils.io import atomic_path
+
+    sheet = image_grid(list(tiles), ncols=len(tiles), labels=list(labels))
+    with atomic_path(out) as tmp:
+        sheet.save(tmp, format="PNG")

@@ -1,0 +1,60 @@
+"""``clip2nerf classify``: zero-shot labels of NeRF files (nf2vec -> nerf2clip -> 1-NN)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from clip2nerf.utils.device import DEVICE_CHOICES
+
+VLM_HELP = ("VLM the nerf2clip mapper was trained with: offline, clip, auto, a model folder or "
+            "a hub id (a mapper trained with another VLM is refused).")
+
+
+@click.command(name="classify", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("nerfs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--nf2vec", "nf2vec_dir", required=True, type=click.Path(path_type=Path),
+              help="Trained nf2vec model folder (the one the mapper was trained for).")
+@click.option("--nerf2clip", "mapper_dir", required=True, type=click.Path(path_type=Path),
+              help="nerf2clip mapper folder from `clip2nerf map train --direction nerf2clip`.")
+@click.option("--vlm", "vlm_spec", default="offline", show_default=True, help=VLM_HELP)
+@click.option("--classes", default=None,
+              help="Comma-separated class names to choose from [default: the 13 ShapeNet "
+                   "classes of the paper].")
+@click.option("--template", default="a 3d model of a {}", show_default=True,
+              help="Prompt template; {} is replaced by the class name.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+def command(nerfs, nf2vec_dir, mapper_dir, vlm_spec, classes, template, device) -> None:
+    """Label NERF files zero-shot: no rendering, only their MLP weights are read.
+
+    Prints one line per file: path, predicted label, cosine score, and the class stored in
+    the file (when it has one), then the accuracy if every file has a stored class.
+    """
+    from clip2nerf.apps import classify_nerfs, load_mapper
+    from clip2nerf.errors import UserError
+    from clip2nerf.nf2vec import Nf2vec
+    from clip2nerf.utils.device import resolve_device
+    from clip2nerf.vlm import load_vlm
+
+    class_list = None
+    if classes is not None:
+        class_list = [c.strip() for c in classes.split(",") if c.strip()]
+        if not class_list:
+            raise UserError("--classes: give at least one class name")
+    for p in nerfs:
+        if not p.is_file():
+            raise UserError(f"NeRF file not found: {p}")
+    dev = str(resolve_device(device))
+    model = Nf2vec.from_pretrained(nf2vec_dir, dev)
+    vlm = load_vlm(vlm_spec, device=dev)
+    mapper = load_mapper(mapper_dir, "nerf2clip", vlm, model, device=dev)
+    results = classify_nerfs(nerfs, model, mapper, vlm, class_list, template, device=dev)
+    width = max(len(r.path) for r in results)
+    known = [r for r in results if r.stored_class not in ("", "unknown")]
+    for r in results:
+        stored = f"  (stored: {r.stored_class})" if r in known else ""
+        click.echo(f"{r.path:<{width}}  {r.label:<12} {r.score:.3f}{stored}")
+    if known and len(known) == len(results):
+        acc = sum(r.label == r.stored_class for r in results) / len(results)
+        click.echo(f"accuracy {acc:.3f} over {len(results)} NeRFs (VLM {vlm.name})", err=True)

@@ -222,3 +222,15 @@ def test_mapper_learns_link_on_clustered_data():
     res = train_mapper(cfg, nerf, views, train, val, progress=False)
     # Chance is ~1/6 for a class-balanced gallery.
     assert res.history[-1]["val_recall@1"] > 0.6
+
+
+@pytest.mark.gpu
+def test_training_and_mapping_on_cuda(tables):
+    nerf, views, _ = tables
+    cfg = make_config("clip2nerf", tables, epochs=3, lr=3e-3, batch_size=8)
+    res = train_mapper(cfg, nerf, views, nerf.ids[:18], nerf.ids[18:], device="cuda",
+                       progress=False)
+    assert next(res.model.parameters()).device.type == "cuda"
+    assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
+    out = res.model.map(views.vectors[:2, 0])
+    assert out.shape == (2, nerf.dim) and np.isfinite(out).all()

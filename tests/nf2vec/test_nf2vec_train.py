@@ -14,7 +14,7 @@ from clip2nerf.nerf.config import NerfConfig
 from clip2nerf.nerf.io import save_nerf
 from clip2nerf.nf2vec.embed import embed_nerfs
 from clip2nerf.nf2vec.model import Nf2vec
-from clip2nerf.nf2vec.nerfs import load_nerf_set, sample_points
+from clip2nerf.nf2vec.nerfs import load_nerf_set, occupied_mask, sample_points
 from clip2nerf.nf2vec.train import train_nf2vec
 from clip2nerf.nf2vec.views import render_embedding, view_poses
 from clip2nerf.utils.embeddings import EmbeddingTable
@@ -39,6 +39,15 @@ def test_sample_points_inside_occupied_cells(nerf_dir):
     assert (pts.abs() <= 0.7 + 1e-6).all()
     grid = occupancy_of(make_field(0))
     assert grid.query(pts[0, :50]).all()
+
+
+def test_occupied_mask_matches_grid_query(nerf_dir):
+    nerfs = load_nerf_set(nerf_dir)
+    pts = torch.rand(2, 500, 3) * 1.6 - 0.8  # some outside the box
+    mask = occupied_mask(nerfs, [0, 3], pts)
+    for b, seed in enumerate((0, 3)):
+        assert torch.equal(mask[b], occupancy_of(make_field(seed)).query(pts[b]))
+    assert 0 < mask.float().mean() < 1
 
 
 def test_wrong_architecture_refused(tmp_path):

@@ -191,5 +191,35 @@ def sample_points(nerfs: NerfSet, rows: list[int], n_points: int, occupied_fract
     return lo + out * (hi - lo)
 
 
-__all__ = ["NerfSet", "dataset_splits", "find_nerf_files", "load_nerf_set", "batched_nerf_forward",
+def occupied_mask(nerfs: NerfSet, rows: list[int], points: torch.Tensor) -> torch.Tensor:
+    """Whether each point lies in an occupied cell of its NeRF's grid (all True without a grid).
+
+    A NeRF's density outside its grid is never trained (the renderer skips those cells), so it
+    is arbitrary there; the grid, not the MLP, says where the object is empty.
+
+    Args:
+        points: (len(rows), n, 3) world points.
+    Returns:
+        (len(rows), n) bool.
+    """
+    lo, hi = (torch.tensor(v, dtype=points.dtype, device=points.device) for v in nerfs.config.aabb)
+    u = (points - lo) / (hi - lo)
+    inside = ((u >= 0) & (u <= 1)).all(dim=-1)
+    out = torch.ones(points.shape[:2], dtype=torch.bool, device=points.device)
+    for b, i in enumerate(rows):
+        r = nerfs.grid_resolution[i]
+        if r == 0:
+            continue
+        ijk = (u[b] * r).long().clamp(0, r - 1)
+        flat = (ijk[:, 0] * r + ijk[:, 1]) * r + ijk[:, 2]
+        cells = nerfs.occupied[i].to(points.device)  # sorted (torch.nonzero order)
+        if cells.numel() == 0:
+            out[b] = False
+            continue
+        pos = torch.searchsorted(cells, flat).clamp(max=cells.numel() - 1)
+        out[b] = (cells[pos] == flat) & inside[b]
+    return out
+
+
+__all__ = ["NerfSet", "occupied_mask", "dataset_splits", "find_nerf_files", "load_nerf_set", "batched_nerf_forward",
            "sample_points"]

@@ -34,7 +34,13 @@ from clip2nerf.nerf.rays import default_intrinsics, rays_from_camera
 from clip2nerf.nerf.render import render_rays
 from clip2nerf.nf2vec.config import Nf2vecConfig, TrainConfig
 from clip2nerf.nf2vec.model import CONFIG_NAME, Nf2vec
-from clip2nerf.nf2vec.nerfs import NerfSet, batched_nerf_forward, load_nerf_set, sample_points
+from clip2nerf.nf2vec.nerfs import (
+    NerfSet,
+    batched_nerf_forward,
+    load_nerf_set,
+    occupied_mask,
+    sample_points,
+)
 from clip2nerf.nf2vec.views import psnr, render_embedding, render_field_views, view_poses
 from clip2nerf.utils.io import atomic_path, atomic_write_json, read_json
 
@@ -43,17 +49,21 @@ HISTORY_NAME = "history.json"
 
 
 def distill_loss(model: Nf2vec, matrices: torch.Tensor, points: torch.Tensor,
-                 cfg: TrainConfig) -> torch.Tensor:
+                 cfg: TrainConfig, occupied: torch.Tensor | None = None) -> torch.Tensor:
     """Field-distillation loss of one batch.
 
     Args:
         matrices: (batch, rows, hidden) NeRF weight matrices.
         points: (batch, n, 3) sample points.
+        occupied: (batch, n) bool, whether each point is in an occupied cell of its NeRF's
+            grid; the NeRF's density counts as 0 elsewhere (as when it is rendered).
     Returns:
         () weighted MSE of opacity plus colour (colour only where the NeRF has matter).
     """
     with torch.no_grad():
         rgb_t, sigma_t = batched_nerf_forward(matrices, points, model.config.nerf)
+        if occupied is not None:
+            sigma_t = sigma_t * occupied
         alpha_t = 1 - torch.exp(-sigma_t * cfg.alpha_step)
         fg = alpha_t > cfg.fg_alpha
         w = torch.where(fg, cfg.fg_weight, cfg.bg_weight)
@@ -243,7 +253,8 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
             if cfg.loss == "distill":
                 pts = sample_points(train_set, rows, cfg.n_points, cfg.occupied_fraction,
                                     generator).to(device)
-                loss = distill_loss(model, matrices, pts, cfg)
+                occ = occupied_mask(train_set, rows, pts)
+                loss = distill_loss(model, matrices, pts, cfg, occ)
             else:
                 loss = render_loss(model, train_set, rows, matrices, cfg, generator)
             optimizer.zero_grad(set_to_none=True)

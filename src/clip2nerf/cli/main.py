@@ -20,10 +20,15 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "Make the bundled procedural object dataset (views, depth, cameras, captions)."),
     "fit": ("fit", "Fit NeRFs (nf2vec architecture) to a dataset's views; resumable, with a PSNR manifest."),
     "render": ("render", "Render views of a NeRF file to a grid PNG (dataset cameras or an orbit)."),
+    "render-views": ("render_views", "Render a dataset's views from its NeRFs into a new dataset folder."),
     "nf2vec": ("nf2vec", "Train the NeRF meta-encoder/decoder, embed NeRF files, decode embeddings."),
     "vlm": ("vlm", "Vision-language models: embed images/text/dataset views; prepare the offline model."),
     "map": ("map", "Train the clip2nerf / nerf2clip mapping networks between VLM and nf2vec spaces."),
     "index": ("index", "Build a cosine k-NN gallery (faiss) from an embeddings file."),
+    "classify": ("classify", "Zero-shot labels of NeRF files (nf2vec -> nerf2clip -> prompts)."),
+    "search": ("search", "Retrieve NeRFs from a text or image query (clip2nerf -> k-NN)."),
+    "generate": ("generate", "Render a NeRF generated from text or images (clip2nerf -> decoder)."),
+    "eval": ("eval", "The paper's tables and figures on a dataset, as a Markdown + PNG report."),
 }
 
 

@@ -1,0 +1,74 @@
+"""``clip2nerf eval``: the paper's tables and figures on a dataset, as a report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from clip2nerf.utils.device import DEVICE_CHOICES
+
+
+@click.command(name="eval", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--workdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Cache and output folder: embeddings, rendered views and mappers are made "
+                   "there when missing, the report goes to WORKDIR/report/.")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder [default: WORKDIR/data].")
+@click.option("--nerfs", type=click.Path(path_type=Path), default=None,
+              help="Folder of fitted NeRF files [default: WORKDIR/nerfs].")
+@click.option("--nf2vec", "nf2vec_dir", type=click.Path(path_type=Path), default=None,
+              help="Trained nf2vec model folder [default: WORKDIR/nf2vec].")
+@click.option("--vlm", "vlm_spec", default="offline", show_default=True,
+              help="Vision-language model: offline, clip, auto, a model folder or a hub id.")
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
+              help="Objects evaluated (gallery and queries).")
+@click.option("--views", default="1,2,4,8,16", show_default=True,
+              help="View counts of the baselines and ablations (N = all views is added).")
+@click.option("--clip2nerf-epochs", type=int, default=None,
+              help="Override the paper's 150 clip2nerf epochs (recorded in the report).")
+@click.option("--nerf2clip-epochs", type=int, default=None,
+              help="Override the paper's 100 nerf2clip epochs (recorded in the report).")
+@click.option("--timing-objects", type=int, default=3, show_default=True,
+              help="NeRFs / queries timed per method.")
+@click.option("--timing-repeats", type=int, default=3, show_default=True,
+              help="Repeats per timed call (the median is reported).")
+@click.option("--samples", type=int, default=128, show_default=True,
+              help="Samples along the box diagonal when rendering views from NeRFs.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+def command(workdir, data, nerfs, nf2vec_dir, vlm_spec, split, views, clip2nerf_epochs,
+            nerf2clip_epochs, timing_objects, timing_repeats, samples, seed, quiet,
+            device) -> None:
+    """Reproduce the paper's Tables 1, 2, 3, 5 and Figures 4, 7 on a dataset.
+
+    Needs a dataset, NeRFs fitted on it and a trained nf2vec model; everything else
+    (NeRF/view/caption embeddings, views rendered from the NeRFs, the 15 mapping networks)
+    is made in WORKDIR if missing, so a rerun is cheap and an interrupted run resumes.
+    """
+    from clip2nerf.errors import UserError
+    from clip2nerf.evaluation import EvalConfig, EvalPaths, run_eval
+    from clip2nerf.utils.device import resolve_device
+
+    try:
+        counts = tuple(int(v) for v in views.split(",") if v.strip())
+    except ValueError:
+        raise UserError(f"--views {views!r}: expected comma-separated integers") from None
+    if not counts or min(counts) < 1:
+        raise UserError(f"--views {views!r}: view counts must be >= 1")
+    for name, v in (("--clip2nerf-epochs", clip2nerf_epochs),
+                    ("--nerf2clip-epochs", nerf2clip_epochs)):
+        if v is not None and v < 1:
+            raise UserError(f"{name} {v}: must be >= 1")
+    if timing_objects < 1 or timing_repeats < 1 or samples < 8:
+        raise UserError("--timing-objects and --timing-repeats must be >= 1, --samples >= 8")
+    paths = EvalPaths(workdir, data, nerfs, nf2vec_dir)
+    cfg = EvalConfig(vlm=vlm_spec, split=split, views=counts, seed=seed,
+                     clip2nerf_epochs=clip2nerf_epochs, nerf2clip_epochs=nerf2clip_epochs,
+                     timing_objects=timing_objects, timing_repeats=timing_repeats,
+                     render_samples=samples, device=str(resolve_device(device)))
+    report = run_eval(paths, cfg, command="clip2nerf " + " ".join(sys.argv[2:]),
+                      log=lambda m: click.echo(m, err=True), progress=not quiet)
+    click.echo(f"wrote {report}")

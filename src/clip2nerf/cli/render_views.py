@@ -1,0 +1,47 @@
+"""``clip2nerf render-views``: a dataset's views rendered from its fitted NeRFs (dataset format)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from clip2nerf.utils.device import DEVICE_CHOICES
+
+
+@click.command(name="render-views", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--nerfs", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of <object_id>.safetensors NeRFs from `clip2nerf fit`.")
+@click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The dataset the NeRFs were fitted on (its cameras are re-rendered).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="New dataset folder (same layout, views only, no depth).")
+@click.option("--split", default="all", show_default=True, help="train, val, test or all.")
+@click.option("--res", type=int, default=None, help="View size in pixels [default: dataset's].")
+@click.option("--samples", type=int, default=128, show_default=True,
+              help="Samples along the box diagonal.")
+@click.option("--threads", type=int, default=1, show_default=True,
+              help="CPU threads (extra threads mostly spin on a busy machine; 0 = torch default).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+def command(nerfs, data, out, split, res, samples, threads, quiet, device) -> None:
+    """Render every view of every object from its NeRF, at the dataset's cameras.
+
+    The output reads like any dataset (`clip2nerf vlm embed-views --data OUT`): the paper's
+    "rendered" variants train and evaluate on it. Resumable: rerun to continue.
+    """
+    import torch
+
+    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.errors import UserError
+    from clip2nerf.nerf.render_dataset import render_dataset
+    from clip2nerf.utils.device import resolve_device
+
+    if (res is not None and res < 8) or samples < 8:
+        raise UserError("--res must be >= 8 and --samples >= 8")
+    if threads > 0:
+        torch.set_num_threads(threads)
+    ids = open_dataset(data).object_ids(None if split == "all" else split)
+    render_dataset(nerfs, data, out, ids=ids, resolution=res, n_samples=samples,
+                   device=str(resolve_device(device)), progress=not quiet)
+    click.echo(f"wrote {out}: {len(ids)} objects rendered from {nerfs}")

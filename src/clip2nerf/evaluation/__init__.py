@@ -1,0 +1,35 @@
+"""The paper's experiments on our data, as a Markdown + PNG report (``clip2nerf eval``).
+
+    EvalPaths(workdir, data=None, nerfs=None, nf2vec=None)   inputs and cache (layout in config)
+    EvalConfig(vlm="offline", split="test", views=(1, 2, 4, 8, 16), ...)
+    run_eval(paths, config) -> Path of report.md
+    prepare(paths, config) -> Artefacts; run_experiments(artefacts, config) -> dict
+"""
+
+from clip2nerf.evaluation.config import EvalConfig, EvalPaths
+from clip2nerf.evaluation.experiments import (
+    multiview_retrieval,
+    single_view_retrieval,
+    text_retrieval,
+    view_orders,
+    zero_shot,
+)
+from clip2nerf.evaluation.prepare import Artefacts, prepare
+from clip2nerf.evaluation.report import findings, write_report
+from clip2nerf.evaluation.run import run_eval, run_experiments
+
+__all__ = [
+    "Artefacts",
+    "EvalConfig",
+    "EvalPaths",
+    "findings",
+    "multiview_retrieval",
+    "prepare",
+    "run_eval",
+    "run_experiments",
+    "single_view_retrieval",
+    "text_retrieval",
+    "view_orders",
+    "write_report",
+    "zero_shot",
+]

@@ -1,0 +1,91 @@
+"""What ``clip2nerf eval`` reads, where it caches, and how it measures.
+
+Workdir layout (the demo lays out its stages the same way; any input path can be given
+explicitly instead)::
+
+    W/data/                        the dataset (clip2nerf format)             [input]
+    W/nerfs/                       <object_id>.safetensors from `clip2nerf fit` [input]
+    W/nf2vec/                      trained nf2vec model folder                  [input]
+    W/emb/nerf.safetensors         nf2vec embeddings of every NeRF              [made if missing]
+    W/emb/views-gt/                VLM embeddings of the ground-truth views     [made if missing]
+    W/rendered/                    the dataset's views rendered from the NeRFs  [made if missing]
+    W/emb/views-rendered/          VLM embeddings of the rendered views         [made if missing]
+    W/emb/captions.safetensors     VLM embeddings of the captions (n, 1, d)     [made if missing]
+    W/mappers/<name>/              mapping networks trained on the train split  [made if missing]
+    W/report/                      report.md, results.json, PNG figures         [output]
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DATA = "data"
+NERFS = "nerfs"
+NF2VEC = "nf2vec"
+EMB_NERF = "emb/nerf.safetensors"
+EMB_VIEWS_GT = "emb/views-gt"
+EMB_VIEWS_RENDERED = "emb/views-rendered"
+EMB_CAPTIONS = "emb/captions.safetensors"
+RENDERED = "rendered"
+MAPPERS = "mappers"
+REPORT = "report"
+
+
+@dataclass
+class EvalPaths:
+    """Inputs and the cache/output folder of one evaluation run."""
+
+    workdir: Path
+    """Cache and output folder (see the module docstring for its layout)."""
+    data: Path | None = None
+    """Dataset folder [default: W/data]."""
+    nerfs: Path | None = None
+    """Folder of fitted NeRF files [default: W/nerfs]."""
+    nf2vec: Path | None = None
+    """Trained nf2vec model folder [default: W/nf2vec]."""
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir)
+        self.data = Path(self.data) if self.data else self.workdir / DATA
+        self.nerfs = Path(self.nerfs) if self.nerfs else self.workdir / NERFS
+        self.nf2vec = Path(self.nf2vec) if self.nf2vec else self.workdir / NF2VEC
+
+    def __getitem__(self, rel: str) -> Path:
+        return self.workdir / rel
+
+
+@dataclass
+class EvalConfig:
+    """How the experiments run. Defaults follow the paper's protocols."""
+
+    vlm: Any = "offline"
+    """``--vlm`` spec of the vision-language model (see ``clip2nerf vlm --help``), or a loaded
+    ``VisionLanguageModel``."""
+    split: str = "test"
+    """Objects evaluated (gallery and queries); mappers train on ``train``, select on ``val``."""
+    views: tuple[int, ...] = (1, 2, 4, 8, 16)
+    """View counts of the baselines and ablations; N (all views) is always added."""
+    template: str = "a 3d model of a {}"
+    """Zero-shot prompt (paper §5)."""
+    seed: int = 0
+    """Seeds the random query views and the baselines' random view subsets."""
+    clip2nerf_epochs: int | None = None
+    """Override the paper's 150 epochs of clip2nerf (``None`` = paper)."""
+    nerf2clip_epochs: int | None = None
+    """Override the paper's 100 epochs of nerf2clip (``None`` = paper)."""
+    timing_objects: int = 3
+    """NeRFs (and queries) timed per method; each time is the median over ``timing_repeats``."""
+    timing_repeats: int = 3
+    """Repeats per timed call (median), after one warm-up call."""
+    render_samples: int = 128
+    """Samples along the box diagonal when rendering views from NeRFs (baselines, 'rendered')."""
+    device: str = "cpu"
+    """Torch device of the whole run."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free notes recorded in results.json."""
+
+    def to_dict(self) -> dict[str, Any]:
+        vlm = self.vlm if isinstance(self.vlm, str) else getattr(self.vlm, "name", str(self.vlm))
+        return asdict(replace(self, vlm=vlm))

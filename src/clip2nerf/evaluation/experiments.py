@@ -1,0 +1,247 @@
+"""The paper's experiments (Tables 1, 2, 3, 5; Figures 4, 7) on prepared artefacts.
+
+Protocols (paper §4–§6): the evaluated split's objects form every gallery and give every
+query; mappers were trained on the train split. In retrieval the queried object is excluded
+from the gallery (all of its rows in the per-view galleries). Random view choices come from
+``cfg.seed`` and are shared by every row of a table; multi-view query sets are nested.
+Times are medians over repeats of the real per-item path (rendering included for baselines).
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+import numpy as np
+
+from clip2nerf.evaluation.config import EvalConfig
+from clip2nerf.evaluation.prepare import Artefacts, view_counts
+from clip2nerf.index import Gallery, accuracy, classify_1nn, recall_at_k, time_call
+from clip2nerf.utils.embeddings import l2_normalize
+
+KS = (1, 5, 10)
+
+
+def view_orders(n_objects: int, n_views: int, seed: int, salt: int) -> np.ndarray:
+    """(n_objects, n_views) random view permutations; the first n columns are the n-view set,
+    so sets for growing n are nested."""
+    rng = np.random.default_rng([seed, salt])
+    return np.stack([rng.permutation(n_views) for _ in range(n_objects)])
+
+
+def mean_of_views(per_view: np.ndarray, order: np.ndarray, n: int) -> np.ndarray:
+    """(q, N, d) unit vectors -> (q, d): normalised mean of each row's first ``n`` views."""
+    picked = np.take_along_axis(per_view, order[:, :n, None], axis=1)
+    return l2_normalize(picked.mean(axis=1))
+
+
+def _median_ms(fns: list, repeats: int) -> float:
+    """Mean over items of each item's median time (ms)."""
+    return 1000.0 * statistics.mean(time_call(f, repeats=repeats, warmup=1) for f in fns)
+
+
+def _ks(width: int) -> tuple[int, ...]:
+    return tuple(k for k in KS if k <= width)
+
+
+# --------------------------------------------------------------------------- classification
+
+def zero_shot(art: Artefacts, cfg: EvalConfig, log=print) -> dict[str, Any]:
+    """Table 1 / Fig. 4 and Table 2: zero-shot accuracy and time per NeRF."""
+    from clip2nerf.apps import prompt_embeddings, zero_shot_labels
+
+    classes = list(art.dataset.classes) or sorted(set(art.nerf.labels))
+    prompts = prompt_embeddings(art.vlm, classes, cfg.template)
+    counts = view_counts(cfg, art.n_views)
+    test, val = art.splits[cfg.split], art.splits["val"]
+    nerf_test = art.nerf.subset(test)
+    truth = nerf_test.labels
+
+    # Table 2: nerf2clip trained with n views; model selection on val (never on test).
+    ablation = []
+    for src in ("gt", "rendered"):
+        for n in counts:
+            mapper = art.mappers[f"nerf2clip-{src}-{n}"]
+            pred, _ = zero_shot_labels(nerf_test.vectors, mapper, prompts, classes)
+            row = {"source": src, "views": n, "accuracy": accuracy(pred, truth)}
+            if val:
+                vp, _ = zero_shot_labels(art.nerf.subset(val).vectors, mapper, prompts, classes)
+                row["val_accuracy"] = accuracy(vp, art.nerf.subset(val).labels)
+            ablation.append(row)
+    chosen = {}
+    for src in ("gt", "rendered"):
+        rows = [r for r in ablation if r["source"] == src]
+        best = max(rows, key=lambda r: (r.get("val_accuracy", 0.0), r["views"]))
+        chosen[src] = best["views"] if val else art.n_views
+
+    # Baseline: mean VLM embedding of n random rendered views -> 1-NN among prompts.
+    rendered = art.views_rendered.subset(test).vectors
+    order = view_orders(len(test), art.n_views, cfg.seed, salt=1)
+    baseline = []
+    for n in counts:
+        pred, _ = classify_1nn(mean_of_views(rendered, order, n), prompts, classes)
+        baseline.append({"views": n, "accuracy": accuracy(pred, truth)})
+
+    # Oracle: supervised classifier on train-split nf2vec embeddings (paper: nf2vec oracle).
+    from sklearn.linear_model import LogisticRegression
+
+    train = art.nerf.subset(art.splits["train"])
+    oracle = LogisticRegression(max_iter=5000).fit(train.vectors, train.labels)
+    oracle_acc = accuracy(list(oracle.predict(nerf_test.vectors)), truth)
+
+    timings = _zero_shot_timings(art, cfg, prompts, classes, counts, chosen, oracle, log)
+    rows = [{"method": f"VLM baseline, {n if n < art.n_views else 'N'} view"
+                       f"{'s' if n > 1 else ''}", "supervision": False, "rendering": True,
+             "views": n, "accuracy": b["accuracy"], "ms": timings["baseline"][n]}
+            for n, b in zip(counts, baseline, strict=True)]
+    for src in ("rendered", "gt"):
+        acc = next(r["accuracy"] for r in ablation
+                   if r["source"] == src and r["views"] == chosen[src])
+        rows.append({"method": f"nerf2clip {'GT' if src == 'gt' else 'rendered'} "
+                               f"(n={chosen[src]})", "supervision": False, "rendering": False,
+                     "views": None, "accuracy": acc, "ms": timings[f"nerf2clip-{src}"]})
+    rows.append({"method": "nf2vec oracle (logistic regression)", "supervision": True,
+                 "rendering": False, "views": None, "accuracy": oracle_acc,
+                 "ms": timings["oracle"]})
+    return {"table1": rows, "table2": ablation, "chosen_views": chosen, "classes": classes,
+            "n_test": len(test), "timed_nerfs": timings["n"]}
+
+
+def _zero_shot_timings(art, cfg, prompts, classes, counts, chosen, oracle, log) -> dict:
+    """ms per NeRF on the real paths, for the first ``timing_objects`` test NeRFs."""
+    from clip2nerf.nerf.io import load_nerf
+    from clip2nerf.nerf.render_dataset import render_object_views
+    from clip2nerf.nf2vec import embed_matrices, load_nerf_set
+
+    test = art.splits[cfg.split][: max(1, cfg.timing_objects)]
+    sources = dict(zip(art.nerf.ids, art.nerf.extra.get("sources", []), strict=False))
+    order = view_orders(len(test), art.n_views, cfg.seed, salt=2)
+    nerfs = [load_nerf(sources[i]) for i in test]
+    matrices = [load_nerf_set(sources[i], art.nf2vec.config.nerf).matrices for i in test]
+    recs = [art.dataset.get(i) for i in test]
+    out: dict[str, Any] = {"n": len(test), "baseline": {}}
+
+    def baseline_fn(j: int, n: int):
+        poses = recs[j].poses()[order[j, :n]]
+
+        def run():
+            views = render_object_views(nerfs[j], poses, recs[j].intrinsics, cfg.render_samples,
+                                        cfg.device)
+            emb = l2_normalize(art.vlm.embed_images(views).mean(axis=0, keepdims=True))
+            return classify_1nn(emb, prompts, classes)
+        return run
+
+    for n in counts:
+        log(f"timing the VLM baseline with {n} views on {len(test)} NeRFs")
+        out["baseline"][n] = _median_ms([baseline_fn(j, n) for j in range(len(test))],
+                                        cfg.timing_repeats)
+
+    def mapped_fn(j: int, mapper):
+        def run():
+            emb = embed_matrices(art.nf2vec, matrices[j], device=cfg.device).numpy()
+            return classify_1nn(mapper.map(emb), prompts, classes)
+        return run
+
+    for src in ("gt", "rendered"):
+        mapper = art.mappers[f"nerf2clip-{src}-{chosen[src]}"]
+        out[f"nerf2clip-{src}"] = _median_ms([mapped_fn(j, mapper) for j in range(len(test))],
+                                             max(cfg.timing_repeats, 5))
+
+    def oracle_fn(j: int):
+        def run():
+            return oracle.predict(embed_matrices(art.nf2vec, matrices[j],
+                                                 device=cfg.device).numpy())
+        return run
+
+    out["oracle"] = _median_ms([oracle_fn(j) for j in range(len(test))],
+                               max(cfg.timing_repeats, 5))
+    return out
+
+
+# --------------------------------------------------------------------------- retrieval
+
+def _galleries(art: Artefacts, test: list[str]) -> dict[str, Gallery]:
+    nerf = art.nerf.subset(test)
+    gt, rendered = art.views_gt.subset(test), art.views_rendered.subset(test)
+    return {"nf2vec": Gallery.from_table(nerf),
+            "GT mean": Gallery.from_table(gt, "mean"),
+            "rendered mean": Gallery.from_table(rendered, "mean"),
+            "GT all": Gallery.from_table(gt, "all"),
+            "rendered all": Gallery.from_table(rendered, "all")}
+
+
+def _recall(gallery: Gallery, queries: np.ndarray, ids: list[str], labels: list[str]
+            ) -> dict[int, float]:
+    """recall@1/5/10 with each query's own object excluded from the gallery."""
+    found, _ = gallery.search(queries, max(KS), exclude_ids=ids)
+    return recall_at_k(labels, gallery.labels_of(found), _ks(found.shape[1]))
+
+
+def single_view_retrieval(art: Artefacts, cfg: EvalConfig, log=print) -> dict[str, Any]:
+    """Table 3: one random GT view of each test object as the query."""
+    test = art.splits[cfg.split]
+    labels = art.nerf.subset(test).labels
+    gt = art.views_gt.subset(test).vectors
+    pick = view_orders(len(test), art.n_views, cfg.seed, salt=3)[:, 0]
+    q_vlm = gt[np.arange(len(test)), pick]  # (q, d), shared by every row
+    galleries = _galleries(art, test)
+    recs = [art.dataset.get(i) for i in test[: max(1, cfg.timing_objects)]]
+    images = [r.load_view(int(pick[j])) for j, r in enumerate(recs)]
+
+    def timed(gallery: Gallery, mapper) -> float:
+        def fn(j: int):
+            def run():
+                q = art.vlm.embed_images([images[j]])
+                q = mapper.map(q) if mapper is not None else q
+                return gallery.search(q, max(KS), exclude_ids=[test[j]])
+            return run
+        return _median_ms([fn(j) for j in range(len(images))], max(cfg.timing_repeats, 5))
+
+    rows = []
+    for name in ("GT mean", "rendered mean", "GT all", "rendered all"):
+        g = galleries[name]
+        rows.append({"method": f"VLM {name}", "recall": _recall(g, q_vlm, test, labels),
+                     "ms": timed(g, None), "mb": g.nbytes / 2**20, "rows": len(g)})
+    g = galleries["nf2vec"]
+    for src in ("gt", "rendered"):
+        mapper = art.mappers[f"clip2nerf-{src}"]
+        rows.append({"method": f"clip2nerf {'GT' if src == 'gt' else 'rendered'}",
+                     "recall": _recall(g, mapper.map(q_vlm), test, labels),
+                     "ms": timed(g, mapper), "mb": g.nbytes / 2**20, "rows": len(g)})
+    return {"table3": rows, "n_queries": len(test), "query_views": pick.tolist()}
+
+
+def multiview_retrieval(art: Artefacts, cfg: EvalConfig) -> dict[str, Any]:
+    """Fig. 7: recall@k vs number of random GT query views (nested sets)."""
+    test = art.splits[cfg.split]
+    labels = art.nerf.subset(test).labels
+    gt = art.views_gt.subset(test).vectors
+    order = view_orders(len(test), art.n_views, cfg.seed, salt=4)
+    galleries = _galleries(art, test)
+    curves: dict[str, list[dict[str, Any]]] = {}
+    for n in view_counts(cfg, art.n_views):
+        picked = np.take_along_axis(gt, order[:, :n, None], axis=1)  # (q, n, d)
+        for src in ("gt", "rendered"):
+            mapper = art.mappers[f"clip2nerf-{src}"]
+            r = _recall(galleries["nf2vec"], mapper.map_multiview(picked), test, labels)
+            curves.setdefault(f"clip2nerf {'GT' if src == 'gt' else 'rendered'}", []).append(
+                {"views": n, "recall": r})
+        r = _recall(galleries["GT mean"], mean_of_views(gt, order, n), test, labels)
+        curves.setdefault("VLM GT mean (mean query)", []).append({"views": n, "recall": r})
+    return {"fig7": curves}
+
+
+def text_retrieval(art: Artefacts, cfg: EvalConfig) -> dict[str, Any]:
+    """Table 5: each test object's caption as the query (own object excluded)."""
+    test = art.splits[cfg.split]
+    labels = art.nerf.subset(test).labels
+    q = art.captions.subset(test).vectors[:, 0]
+    galleries = _galleries(art, test)
+    rows = [{"method": "VLM GT mean", "recall": _recall(galleries["GT mean"], q, test, labels)},
+            {"method": "VLM rendered mean",
+             "recall": _recall(galleries["rendered mean"], q, test, labels)}]
+    for name, label in (("clip2nerf-gt", "clip2nerf GT"),
+                        ("clip2nerf-gt-multimodal", "clip2nerf GT multimodal")):
+        rows.append({"method": label, "recall": _recall(galleries["nf2vec"],
+                                                        art.mappers[name].map(q), test, labels)})
+    return {"table5": rows}

@@ -1,0 +1,215 @@
+"""The artefacts the experiments read, made once and cached in the workdir (resumable stages).
+
+Every stage reuses what exists: embeddings, rendered views and mappers already in the workdir
+are checked (space, ids) and kept; the rest is computed with the stage packages' own APIs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clip2nerf.errors import UserError
+from clip2nerf.evaluation.config import (
+    EMB_CAPTIONS,
+    EMB_NERF,
+    EMB_VIEWS_GT,
+    EMB_VIEWS_RENDERED,
+    MAPPERS,
+    RENDERED,
+    EvalConfig,
+    EvalPaths,
+)
+from clip2nerf.utils.embeddings import EmbeddingTable, load_embeddings
+
+
+@dataclass
+class Artefacts:
+    """Everything the experiments need, loaded."""
+
+    dataset: Any
+    """The dataset (``clip2nerf.data.dataset.Dataset``)."""
+    nf2vec: Any
+    vlm: Any
+    nerf: EmbeddingTable
+    """(n_objects, 1024) nf2vec embeddings, ``extra["sources"]`` = NeRF files."""
+    views_gt: EmbeddingTable
+    """(n_objects, N, d) VLM embeddings of the ground-truth views."""
+    views_rendered: EmbeddingTable
+    """(n_objects, N, d) VLM embeddings of the views rendered from the NeRFs."""
+    captions: EmbeddingTable
+    """(n_objects, 1, d) VLM embeddings of the captions; ``extra["texts"]`` the captions."""
+    splits: dict[str, list[str]]
+    """train / val / test object ids (those with a NeRF)."""
+    mappers: dict[str, Any]
+    """name -> FeatureMapper: clip2nerf-{gt,rendered,gt-multimodal}, nerf2clip-{gt,rendered}-{n}."""
+    n_views: int
+    """N, views per object."""
+
+
+def view_counts(cfg: EvalConfig, n_views: int) -> list[int]:
+    """The configured view counts that fit, plus N."""
+    return sorted({v for v in cfg.views if 1 <= v < n_views} | {n_views})
+
+
+def mapper_names(counts: list[int]) -> list[str]:
+    names = ["clip2nerf-gt", "clip2nerf-rendered", "clip2nerf-gt-multimodal"]
+    return names + [f"nerf2clip-{src}-{n}" for src in ("gt", "rendered") for n in counts]
+
+
+def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = print,
+            progress: bool = True) -> Artefacts:
+    """Load or make every artefact (stages cached under ``W/.stages``)."""
+    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.nf2vec import Nf2vec
+    from clip2nerf.pipeline import Stage, StageRunner
+    from clip2nerf.vlm import load_vlm
+
+    for what, p in (("--data", paths.data), ("--nerfs", paths.nerfs), ("--nf2vec", paths.nf2vec)):
+        if not p.exists():
+            raise UserError(f"{what} {p}: not found (give it explicitly or put it in the workdir)")
+    ds = open_dataset(paths.data)
+    nf2vec = Nf2vec.from_pretrained(paths.nf2vec, cfg.device)
+    vlm = load_vlm(cfg.vlm, device=cfg.device) if isinstance(cfg.vlm, str) else cfg.vlm
+    runner = StageRunner(paths.workdir, echo=log)
+
+    def embed_nerfs() -> dict:
+        from clip2nerf.nf2vec import embed_nerfs as _embed
+
+        table = _embed(nf2vec, paths.nerfs, device=cfg.device, progress=progress)
+        table.save(paths[EMB_NERF])
+        return {"n": len(table)}
+
+    def nerf_table_ok() -> bool:
+        try:
+            return load_embeddings(paths[EMB_NERF], expect_space=nf2vec.space) is not None
+        except UserError:
+            return False
+
+    if not nerf_table_ok():
+        runner.run(Stage("embed-nerfs", "nf2vec embeddings of every NeRF", embed_nerfs,
+                         {"nerfs": str(paths.nerfs), "space": nf2vec.space}))
+    nerf = load_embeddings(paths[EMB_NERF], expect_space=nf2vec.space)
+    ids = [i for i in ds.object_ids() if i in set(nerf.ids)]
+    if not ids:
+        raise UserError(f"no object of {paths.data} has a NeRF in {paths.nerfs}")
+    nerf = nerf.subset(ids)
+    splits = {s: [i for i in _split_ids(ds, s) if i in set(ids)] for s in ("train", "val", "test")}
+    for s in ("train", cfg.split):
+        if len(splits[s]) < 2:
+            raise UserError(f"{paths.data}: split {s!r} has {len(splits[s])} objects with NeRFs; "
+                            "the evaluation needs at least 2")
+
+    from clip2nerf.vlm import embed_views
+
+    def views(data: Path, rel: str):
+        return lambda: len(embed_views(data, paths[rel], vlm, progress=progress,
+                                       log=log, overwrite=True))
+
+    def views_ok(rel: str) -> bool:
+        try:
+            t = load_embeddings(paths[rel], expect_space=vlm.space)
+        except UserError:
+            return False
+        return set(ids) <= set(t.ids)
+
+    if not views_ok(EMB_VIEWS_GT):
+        runner.run(Stage("embed-views-gt", f"{vlm.name} embeddings of the ground-truth views",
+                         views(paths.data, EMB_VIEWS_GT), {"vlm": vlm.space}))
+
+    def render() -> dict:
+        from clip2nerf.nerf.render_dataset import render_dataset
+
+        render_dataset(paths.nerfs, paths.data, paths[RENDERED], ids=ids,
+                       n_samples=cfg.render_samples, device=cfg.device, progress=progress)
+        return {"n": len(ids)}
+
+    if not views_ok(EMB_VIEWS_RENDERED):
+        runner.run(Stage("render-views", "render every dataset view from the NeRFs", render,
+                         {"nerfs": str(paths.nerfs), "samples": cfg.render_samples,
+                          "n": len(ids)}))
+        runner.run(Stage("embed-views-rendered", f"{vlm.name} embeddings of the rendered views",
+                         views(paths[RENDERED], EMB_VIEWS_RENDERED), {"vlm": vlm.space}))
+    views_gt = load_embeddings(paths[EMB_VIEWS_GT], expect_space=vlm.space).subset(ids)
+    views_rendered = load_embeddings(paths[EMB_VIEWS_RENDERED], expect_space=vlm.space).subset(ids)
+
+    def captions() -> dict:
+        texts = [ds.get(i).caption or "" for i in ids]
+        empty = [i for i, t in zip(ids, texts, strict=True) if not t.strip()]
+        if empty:
+            raise UserError(f"{paths.data}: objects without a caption (e.g. {empty[0]}); "
+                            "the text-retrieval experiment needs captions")
+        emb = vlm.embed_texts(texts)[:, None, :]
+        EmbeddingTable(emb, ids, nerf.labels, vlm.space, {"texts": texts}).save(
+            paths[EMB_CAPTIONS])
+        return {"n": len(ids)}
+
+    try:
+        caps = load_embeddings(paths[EMB_CAPTIONS], expect_space=vlm.space)
+        ok = set(ids) <= set(caps.ids)
+    except UserError:
+        ok = False
+    if not ok:
+        runner.run(Stage("embed-captions", f"{vlm.name} embeddings of the captions", captions,
+                         {"vlm": vlm.space}))
+    caps = load_embeddings(paths[EMB_CAPTIONS], expect_space=vlm.space).subset(ids)
+
+    n_views = int(views_gt.vectors.shape[1])
+    counts = view_counts(cfg, n_views)
+    mappers = {}
+    for name in mapper_names(counts):
+        mappers[name] = _mapper(name, paths, cfg, runner, nerf, views_gt, views_rendered, caps,
+                                splits, n_views, progress)
+    return Artefacts(ds, nf2vec, vlm, nerf, views_gt, views_rendered, caps, splits, mappers,
+                     n_views)
+
+
+def _split_ids(ds, split: str) -> list[str]:
+    try:
+        return ds.object_ids(split)
+    except UserError:
+        return []
+
+
+def _mapper(name: str, paths: EvalPaths, cfg: EvalConfig, runner, nerf, views_gt,
+            views_rendered, caps, splits, n_views: int, progress: bool):
+    """Load ``W/mappers/<name>`` if trained for these models and data, else train it."""
+    from clip2nerf.mapping import FeatureMapper, MapperConfig, TrainConfig, train_mapper
+    from clip2nerf.mapping.data import ids_fingerprint
+    from clip2nerf.mapping.train import CHECKPOINT_NAME, is_trained
+    from clip2nerf.pipeline import Stage
+
+    parts = name.split("-")
+    direction, source = parts[0], parts[1]
+    multimodal = name.endswith("multimodal")
+    n = int(parts[2]) if direction == "nerf2clip" else None
+    views = views_gt if source == "gt" else views_rendered
+    epochs = cfg.clip2nerf_epochs if direction == "clip2nerf" else cfg.nerf2clip_epochs
+    config = MapperConfig(direction=direction, vlm_space=views.space, vlm_dim=views.dim,
+                          nf2vec_space=nerf.space, nf2vec_dim=nerf.dim, views_source=source,
+                          n_views=None if n == n_views else n, multimodal=multimodal,
+                          train=TrainConfig.paper(direction, epochs=epochs, seed=cfg.seed))
+    folder = paths[MAPPERS] / name
+    expected = {**config.to_dict(), "train_ids_sha1": ids_fingerprint(splits["train"])}
+    if is_trained(folder) and not (folder / CHECKPOINT_NAME).exists():
+        model = FeatureMapper.from_pretrained(folder, device=cfg.device)
+        if model.config.to_dict() == expected:
+            return model
+        runner.echo(f"{folder}: trained with other settings or data; retraining")
+        import shutil
+
+        shutil.rmtree(folder)
+
+    def train() -> dict:
+        res = train_mapper(config, nerf, views, splits["train"], splits["val"] or None,
+                           caps if multimodal else None, folder, cfg.device, progress=progress)
+        last = res.history[-1] if res.history else {}
+        return {k: v for k, v in last.items() if isinstance(v, float) and np.isfinite(v)}
+
+    runner.run(Stage(f"train-{name}", f"train {name} ({config.train.epochs} epochs, lr "
+                     f"{config.train.lr:g})", train, {"config": expected}))
+    return FeatureMapper.from_pretrained(folder, device=cfg.device)

@@ -1,0 +1,124 @@
+"""clip2nerf eval on the tiny world: every table's rows, the protocols, caching, the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from tiny_world import FakeVLM
+
+from clip2nerf.cli.main import main
+from clip2nerf.evaluation import EvalConfig, EvalPaths, run_eval, view_orders
+from clip2nerf.evaluation.experiments import _recall, mean_of_views
+from clip2nerf.index import Gallery
+
+FAST = dict(views=(1, 2), clip2nerf_epochs=2, nerf2clip_epochs=2, timing_objects=1,
+            timing_repeats=1, render_samples=8)
+
+
+@pytest.fixture(scope="module")
+def report(world, tmp_path_factory):
+    work = tmp_path_factory.mktemp("eval")
+    paths = EvalPaths(work, world["data"], world["nerfs"], world["nf2vec"])
+    path = run_eval(paths, EvalConfig(vlm=world["vlm"], **FAST), log=lambda m: None,
+                    progress=False)
+    return paths, path
+
+
+@pytest.mark.slow
+def test_report_has_every_table_with_its_rows(report):
+    paths, path = report
+    text = path.read_text()
+    for heading in ("Table 1", "Table 2", "Table 3", "Figure 7", "Table 5"):
+        assert f"## {heading}" in text
+    # Every table is labelled with the VLM, the dataset and the split.
+    assert text.count("VLM fake-test-vlm · ") >= 5 and "split test" in text
+    res = json.loads((path.parent / "results.json").read_text())
+    t1 = [r["method"] for r in res["zero_shot"]["table1"]]
+    assert t1[:3] == ["VLM baseline, 1 view", "VLM baseline, 2 views", "VLM baseline, N views"]
+    assert t1[3].startswith("nerf2clip rendered") and t1[4].startswith("nerf2clip GT")
+    assert t1[5].startswith("nf2vec oracle")
+    assert all(r["ms"] > 0 for r in res["zero_shot"]["table1"])
+    assert [(r["source"], r["views"]) for r in res["zero_shot"]["table2"]] == [
+        ("gt", 1), ("gt", 2), ("gt", 4), ("rendered", 1), ("rendered", 2), ("rendered", 4)]
+    assert [r["method"] for r in res["single_view"]["table3"]] == [
+        "VLM GT mean", "VLM rendered mean", "VLM GT all", "VLM rendered all", "clip2nerf GT",
+        "clip2nerf rendered"]
+    rows = {r["method"]: r for r in res["single_view"]["table3"]}
+    assert rows["VLM GT all"]["rows"] == 4 * rows["VLM GT mean"]["rows"]  # 4 views per object
+    assert set(res["multi_view"]["fig7"]) == {"clip2nerf GT", "clip2nerf rendered",
+                                               "VLM GT mean (mean query)"}
+    assert [p["views"] for p in res["multi_view"]["fig7"]["clip2nerf GT"]] == [1, 2, 4]
+    assert [r["method"] for r in res["text"]["table5"]] == [
+        "VLM GT mean", "VLM rendered mean", "clip2nerf GT", "clip2nerf GT multimodal"]
+    assert len(res["findings"]) == 5
+    for png in ("fig4_zero_shot.png", "fig7_multiview.png"):
+        assert (path.parent / png).stat().st_size > 1000 and png in text
+    # Mappers trained on the train split only, for these models.
+    cfg = json.loads((paths.workdir / "mappers" / "clip2nerf-gt-multimodal" /
+                      "config.json").read_text())
+    assert cfg["multimodal"] and cfg["vlm_space"] == "vlm:fake-test-vlm"
+
+
+@pytest.mark.slow
+def test_rerun_reuses_every_artefact(report, world):
+    paths, path = report
+    mapper = paths.workdir / "mappers" / "nerf2clip-gt-1" / "model.safetensors"
+    stamp = mapper.stat().st_mtime_ns
+    logs = []
+    run_eval(paths, EvalConfig(vlm=world["vlm"], **FAST), log=logs.append, progress=False)
+    assert mapper.stat().st_mtime_ns == stamp
+    assert not any("train" in m and "done" in m for m in logs)
+
+
+def test_query_object_is_excluded_from_the_gallery():
+    """Queries equal to their own gallery row would always hit themselves; excluded, the
+    recall equals a brute-force nearest *other* object."""
+    rng = np.random.default_rng(0)
+    vec = rng.normal(size=(30, 8)).astype(np.float32)
+    ids = [f"o{i}" for i in range(30)]
+    labels = [f"c{i % 5}" for i in range(30)]
+    g = Gallery.from_vectors(vec, ids, labels, "s")
+    got = _recall(g, vec, ids, labels)
+    unit = vec / np.linalg.norm(vec, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    order = np.argsort(-sims, axis=1)
+    lab = np.asarray(labels)
+    for k in (1, 5, 10):
+        expected = (lab[order[:, :k]] == lab[:, None]).any(axis=1).mean()
+        assert got[k] == pytest.approx(expected)
+    assert got[1] < 1.0  # without the exclusion every query would find itself
+
+
+def test_random_view_sets_are_nested_and_seeded():
+    a, b = view_orders(5, 36, seed=0, salt=4), view_orders(5, 36, seed=0, salt=4)
+    assert np.array_equal(a, b) and not np.array_equal(a, view_orders(5, 36, seed=1, salt=4))
+    assert all(sorted(row) == list(range(36)) for row in a)  # permutations: nested prefixes
+    per_view = np.eye(36, dtype=np.float32)[None].repeat(5, 0)
+    m = mean_of_views(per_view, a, 2)
+    assert np.allclose(np.linalg.norm(m, axis=1), 1.0)
+    assert np.allclose(m[0, a[0, :2]], 1 / np.sqrt(2))
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["eval", "--workdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --data") and err.count("\n") == 1
+    assert main(["eval", "--workdir", str(tmp_path), "--views", "1,x"]) == 2
+    assert "--views" in capsys.readouterr().err
+
+
+def test_refuses_embeddings_of_another_vlm_in_the_workdir(report, world, tmp_path):
+    """A cached view table of another VLM is not silently reused: it is recomputed."""
+    paths, _ = report
+    work = tmp_path / "w"
+    shutil.copytree(paths.workdir / "emb", work / "emb")
+    from clip2nerf.evaluation import prepare
+
+    art = prepare(EvalPaths(work, world["data"], world["nerfs"], world["nf2vec"]),
+                  EvalConfig(vlm=FakeVLM("second-vlm"), **FAST), log=lambda m: None,
+                  progress=False)
+    assert art.views_gt.space == "vlm:second-vlm" == art.mappers["clip2nerf-gt"].config.vlm_space

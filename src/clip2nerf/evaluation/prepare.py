@@ -63,10 +63,10 @@ def mapper_names(counts: list[int]) -> list[str]:
 
 def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = print,
             progress: bool = True) -> Artefacts:
-    """Load or make every artefact (stages cached under ``W/.stages``)."""
+    """Load every artefact from the workdir, making those missing or made for other inputs."""
     from clip2nerf.data.dataset import open_dataset
     from clip2nerf.nf2vec import Nf2vec
-    from clip2nerf.pipeline import Stage, StageRunner
+    from clip2nerf.nf2vec.nerfs import find_nerf_files
     from clip2nerf.vlm import load_vlm
 
     for what, p in (("--data", paths.data), ("--nerfs", paths.nerfs), ("--nf2vec", paths.nf2vec)):
@@ -75,7 +75,7 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     ds = open_dataset(paths.data)
     nf2vec = Nf2vec.from_pretrained(paths.nf2vec, cfg.device)
     vlm = load_vlm(cfg.vlm, device=cfg.device) if isinstance(cfg.vlm, str) else cfg.vlm
-    runner = StageRunner(paths.workdir, echo=log)
+    runner = _Runner(log)
 
     def embed_nerfs() -> dict:
         from clip2nerf.nf2vec import embed_nerfs as _embed
@@ -86,13 +86,14 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
 
     def nerf_table_ok() -> bool:
         try:
-            return load_embeddings(paths[EMB_NERF], expect_space=nf2vec.space) is not None
+            table = load_embeddings(paths[EMB_NERF], expect_space=nf2vec.space)
         except UserError:
             return False
+        files = {str(p) for p in find_nerf_files(paths.nerfs)}
+        return set(table.extra.get("sources", [])) == files
 
     if not nerf_table_ok():
-        runner.run(Stage("embed-nerfs", "nf2vec embeddings of every NeRF", embed_nerfs,
-                         {"nerfs": str(paths.nerfs), "space": nf2vec.space}))
+        runner.run("embed-nerfs", "nf2vec embeddings of every NeRF", embed_nerfs)
     nerf = load_embeddings(paths[EMB_NERF], expect_space=nf2vec.space)
     ids = [i for i in ds.object_ids() if i in set(nerf.ids)]
     if not ids:
@@ -118,8 +119,8 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
         return set(ids) <= set(t.ids)
 
     if not views_ok(EMB_VIEWS_GT):
-        runner.run(Stage("embed-views-gt", f"{vlm.name} embeddings of the ground-truth views",
-                         views(paths.data, EMB_VIEWS_GT), {"vlm": vlm.space}))
+        runner.run("embed-views-gt", f"{vlm.name} embeddings of the ground-truth views",
+                   views(paths.data, EMB_VIEWS_GT))
 
     def render() -> dict:
         from clip2nerf.nerf.render_dataset import render_dataset
@@ -129,11 +130,9 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
         return {"n": len(ids)}
 
     if not views_ok(EMB_VIEWS_RENDERED):
-        runner.run(Stage("render-views", "render every dataset view from the NeRFs", render,
-                         {"nerfs": str(paths.nerfs), "samples": cfg.render_samples,
-                          "n": len(ids)}))
-        runner.run(Stage("embed-views-rendered", f"{vlm.name} embeddings of the rendered views",
-                         views(paths[RENDERED], EMB_VIEWS_RENDERED), {"vlm": vlm.space}))
+        runner.run("render-views", "render every dataset view from the NeRFs", render)
+        runner.run("embed-views-rendered", f"{vlm.name} embeddings of the rendered views",
+                   views(paths[RENDERED], EMB_VIEWS_RENDERED))
     views_gt = load_embeddings(paths[EMB_VIEWS_GT], expect_space=vlm.space).subset(ids)
     views_rendered = load_embeddings(paths[EMB_VIEWS_RENDERED], expect_space=vlm.space).subset(ids)
 
@@ -154,8 +153,7 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     except UserError:
         ok = False
     if not ok:
-        runner.run(Stage("embed-captions", f"{vlm.name} embeddings of the captions", captions,
-                         {"vlm": vlm.space}))
+        runner.run("embed-captions", f"{vlm.name} embeddings of the captions", captions)
     caps = load_embeddings(paths[EMB_CAPTIONS], expect_space=vlm.space).subset(ids)
 
     n_views = int(views_gt.vectors.shape[1])
@@ -166,6 +164,23 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
                                 splits, n_views, progress)
     return Artefacts(ds, nf2vec, vlm, nerf, views_gt, views_rendered, caps, splits, mappers,
                      n_views)
+
+
+class _Runner:
+    """Announces and times each step. The workdir's files are the cache (checked before each
+    step: space, ids, config), so no separate markers can go stale."""
+
+    def __init__(self, log: Callable[[str], None]):
+        self.echo = log
+
+    def run(self, name: str, description: str, fn: Callable[[], Any]) -> Any:
+        import time
+
+        self.echo(f"{name}: {description}")
+        t0 = time.perf_counter()
+        out = fn()
+        self.echo(f"{name}: done in {time.perf_counter() - t0:.1f} s")
+        return out
 
 
 def _split_ids(ds, split: str) -> list[str]:
@@ -180,8 +195,7 @@ def _mapper(name: str, paths: EvalPaths, cfg: EvalConfig, runner, nerf, views_gt
     """Load ``W/mappers/<name>`` if trained for these models and data, else train it."""
     from clip2nerf.mapping import FeatureMapper, MapperConfig, TrainConfig, train_mapper
     from clip2nerf.mapping.data import ids_fingerprint
-    from clip2nerf.mapping.train import CHECKPOINT_NAME, is_trained
-    from clip2nerf.pipeline import Stage
+    from clip2nerf.mapping.train import is_trained
 
     parts = name.split("-")
     direction, source = parts[0], parts[1]
@@ -195,7 +209,8 @@ def _mapper(name: str, paths: EvalPaths, cfg: EvalConfig, runner, nerf, views_gt
                           train=TrainConfig.paper(direction, epochs=epochs, seed=cfg.seed))
     folder = paths[MAPPERS] / name
     expected = {**config.to_dict(), "train_ids_sha1": ids_fingerprint(splits["train"])}
-    if is_trained(folder) and not (folder / CHECKPOINT_NAME).exists():
+    # Weights and config.json are written only when training ends: present = finished.
+    if is_trained(folder):
         model = FeatureMapper.from_pretrained(folder, device=cfg.device)
         if model.config.to_dict() == expected:
             return model
@@ -205,11 +220,19 @@ def _mapper(name: str, paths: EvalPaths, cfg: EvalConfig, runner, nerf, views_gt
         shutil.rmtree(folder)
 
     def train() -> dict:
-        res = train_mapper(config, nerf, views, splits["train"], splits["val"] or None,
-                           caps if multimodal else None, folder, cfg.device, progress=progress)
+        args = (config, nerf, views, splits["train"], splits["val"] or None,
+                caps if multimodal else None, folder, cfg.device)
+        try:
+            res = train_mapper(*args, progress=progress)  # resumes an interrupted run
+        except UserError:
+            # A checkpoint of other settings or data: start this mapper over.
+            import shutil
+
+            shutil.rmtree(folder)
+            res = train_mapper(*args, progress=progress)
         last = res.history[-1] if res.history else {}
         return {k: v for k, v in last.items() if isinstance(v, float) and np.isfinite(v)}
 
-    runner.run(Stage(f"train-{name}", f"train {name} ({config.train.epochs} epochs, lr "
-                     f"{config.train.lr:g})", train, {"config": expected}))
+    runner.run(f"train-{name}", f"train {name} ({config.train.epochs} epochs, lr "
+               f"{config.train.lr:g}) on {len(splits['train'])} objects", train)
     return FeatureMapper.from_pretrained(folder, device=cfg.device)

@@ -122,3 +122,22 @@ def test_refuses_embeddings_of_another_vlm_in_the_workdir(report, world, tmp_pat
                   EvalConfig(vlm=FakeVLM("second-vlm"), **FAST), log=lambda m: None,
                   progress=False)
     assert art.views_gt.space == "vlm:second-vlm" == art.mappers["clip2nerf-gt"].config.vlm_space
+
+
+def test_val_plus_test_split_evaluates_both_and_selects_nothing_on_them(report, world):
+    from clip2nerf.evaluation import prepare, zero_shot
+    from clip2nerf.evaluation.experiments import recall_ceiling
+
+    paths, _ = report
+    cfg = EvalConfig(vlm=world["vlm"], split="val+test", **FAST)
+    art = prepare(paths, cfg, log=lambda m: None, progress=False)
+    assert art.splits["val+test"] == sorted(art.splits["val"] + art.splits["test"])
+    zs = zero_shot(art, cfg, log=lambda m: None)
+    assert zs["n_test"] == 8 and zs["chosen_views"] == {"gt": 4, "rendered": 4}
+    assert "val is evaluated" in zs["selection"]
+    # One object per class: no query has a same-class object left; two: all of them do.
+    assert recall_ceiling(["a", "b", "c"]) == 0.0
+    assert recall_ceiling(["a", "a", "b"]) == pytest.approx(2 / 3)
+    with pytest.raises(Exception, match="val\\+test"):
+        prepare(paths, EvalConfig(vlm=world["vlm"], split="train", **FAST), log=lambda m: None,
+                progress=False)

@@ -22,8 +22,11 @@ from clip2nerf.utils.device import DEVICE_CHOICES
               help="Trained nf2vec model folder [default: WORKDIR/nf2vec].")
 @click.option("--vlm", "vlm_spec", default="offline", show_default=True,
               help="Vision-language model: offline, clip, auto, a model folder or a hub id.")
-@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
-              help="Objects evaluated (gallery and queries).")
+@click.option("--split", type=click.Choice(["test", "val", "val+test"]), default="test",
+              show_default=True,
+              help="Objects evaluated (gallery and queries). val+test suits small datasets whose "
+                   "test split has one object per class (no same-class object would be left "
+                   "once the query's own is excluded).")
 @click.option("--views", default="1,2,4,8,16", show_default=True,
               help="View counts of the baselines and ablations (N = all views is added).")
 @click.option("--clip2nerf-epochs", type=int, default=None,

@@ -64,7 +64,10 @@ class EvalConfig:
     """``--vlm`` spec of the vision-language model (see ``clip2nerf vlm --help``), or a loaded
     ``VisionLanguageModel``."""
     split: str = "test"
-    """Objects evaluated (gallery and queries); mappers train on ``train``, select on ``val``."""
+    """Objects evaluated (gallery and queries): ``test``, ``val`` or ``val+test``. Mappers train
+    on ``train``; nerf2clip's view count is selected on ``val`` unless val is evaluated (then N).
+    ``val+test`` is for small datasets whose test split has one object per class, where no
+    query would have a same-class object left once its own is excluded."""
     views: tuple[int, ...] = (1, 2, 4, 8, 16)
     """View counts of the baselines and ablations; N (all views) is always added."""
     template: str = "a 3d model of a {}"

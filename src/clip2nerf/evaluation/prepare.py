@@ -100,6 +100,11 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
         raise UserError(f"no object of {paths.data} has a NeRF in {paths.nerfs}")
     nerf = nerf.subset(ids)
     splits = {s: [i for i in _split_ids(ds, s) if i in set(ids)] for s in ("train", "val", "test")}
+    if cfg.split not in ("test", "val", "val+test"):
+        raise UserError(f"--split {cfg.split!r}: expected test, val or val+test (the mappers "
+                        "train on train)")
+    if cfg.split == "val+test":  # both held-out splits, for datasets with tiny test splits
+        splits[cfg.split] = sorted(splits["val"] + splits["test"])
     for s in ("train", cfg.split):
         if len(splits[s]) < 2:
             raise UserError(f"{paths.data}: split {s!r} has {len(splits[s])} objects with NeRFs; "

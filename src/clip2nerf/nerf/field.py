@@ -57,15 +57,44 @@ class NerfField(nn.Module):
         lo, hi = self.config.aabb
         self.register_buffer("aabb", torch.tensor([*lo, *hi], dtype=torch.float32),
                              persistent=False)
+        self._grad_hook = None
+        self.n_active = self.config.n_freqs
+
+    def limit_frequencies(self, n_active: int | None) -> None:
+        """Use only frequencies ``k < n_active`` (None: all) and zero the input weights of
+        the others, keeping them zero while training (their gradient is masked).
+
+        The module keeps the full architecture; with those weight columns zero the full
+        encoding computes exactly the same function, so the NeRF file is unchanged in
+        layout. Fitting uses it to drop frequencies above what the views resolve (and to
+        skip computing them).
+        """
+        f = self.config.n_freqs
+        self.n_active = f if n_active is None else max(1, min(int(n_active), f))
+        cols = torch.tensor([d * 2 * f + 2 * k + j for d in range(3)
+                             for k in range(self.n_active) for j in range(2)])
+        self.register_buffer("active_cols", cols, persistent=False)
+        w = self.layers[0].weight
+        if self._grad_hook is not None:
+            self._grad_hook.remove()
+            self._grad_hook = None
+        if self.n_active < f:
+            mask = torch.zeros_like(w)
+            mask[:, cols] = 1.0
+            with torch.no_grad():
+                w.mul_(mask)
+            self._grad_hook = w.register_hook(lambda g: g * mask.to(g.device))
 
     def raw(self, xyz: torch.Tensor) -> torch.Tensor:
         """(n, 3) points -> (n, out_dim) MLP outputs before the activations."""
-        h = frequency_encode(normalize_to_box(xyz, self.aabb), self.config.n_freqs)
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            h = layer(h)
-            if i < last:
-                h = torch.relu(h)
+        u = normalize_to_box(xyz, self.aabb)
+        if self.n_active < self.config.n_freqs:
+            h = torch.nn.functional.linear(frequency_encode(u, self.n_active),
+                                           self.layers[0].weight[:, self.active_cols])
+        else:
+            h = self.layers[0](frequency_encode(u, self.config.n_freqs))
+        for layer in self.layers[1:]:
+            h = layer(torch.relu(h))
         return h
 
     def forward(self, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

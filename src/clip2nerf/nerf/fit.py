@@ -18,8 +18,13 @@ import torch
 from clip2nerf.data.dataset import DatasetError, Intrinsics, ObjectRecord
 from clip2nerf.nerf.config import NerfConfig
 from clip2nerf.nerf.field import NerfField
-from clip2nerf.nerf.occupancy import OccupancyGrid, grid_from_views, occupied_ray_bounds
-from clip2nerf.nerf.rays import rays_from_camera
+from clip2nerf.nerf.occupancy import (
+    OccupancyGrid,
+    footprint_radius_px,
+    grid_from_views,
+    occupied_ray_bounds,
+)
+from clip2nerf.nerf.rays import pixel_rays, rays_from_camera
 from clip2nerf.nerf.render import render_image, render_rays, step_size_for
 
 
@@ -27,13 +32,13 @@ from clip2nerf.nerf.render import render_image, render_rays, step_size_for
 class FitConfig:
     """How to fit one NeRF (the architecture is ``NerfConfig``)."""
 
-    steps: int = 1000
+    steps: int = 1200
     """Optimisation steps per object."""
-    rays_per_step: int = 2048
+    rays_per_step: int = 512
     """Rays per step, drawn from the training rays that cross the occupancy grid."""
-    lr: float = 5e-3
+    lr: float = 1e-2
     """Adam learning rate at the start."""
-    lr_final: float = 5e-4
+    lr_final: float = 1e-3
     """Learning rate at the last step (exponential decay)."""
     n_samples: int = 128
     """Samples along the box diagonal (shorter chords get fewer)."""
@@ -50,8 +55,18 @@ class FitConfig:
     """First step at which the grid is refined from the learned density."""
     refine_alpha: float = 0.01
     """A cell stays occupied while ``1 - exp(-sigma · step)`` exceeds this somewhere in it."""
+    pixel_jitter: bool = True
+    """Train on random points inside each pixel (the views are anti-aliased) rather than
+    its centre; evaluation renders pixel centres."""
+    max_frequencies: int | None = 8
+    """Train only the lowest this-many of the architecture's frequencies (None: all); the
+    input weights of the higher ones stay zero. With 24 frequencies on the unit box, k >= 8
+    is finer than a pixel of a 64-px view: such features only let the MLP memorise the
+    training rays (worse held-out PSNR) and cost time."""
     opacity_weight: float = 0.1
     """Weight of the loss between rendered opacity and the views' alpha."""
+    eval_supersample: int = 2
+    """Rays per pixel side when rendering held-out views (they are anti-aliased renders)."""
     holdout_views: int = 4
     """Views held out for PSNR (evenly spaced); 0 trains on all and skips the evaluation."""
     bg_color: float = 1.0
@@ -115,14 +130,15 @@ def psnr(mse: float) -> float:
 @torch.no_grad()
 def evaluate_views(nerf_field, occupancy: OccupancyGrid | None, views: ObjectViews,
                    indices: list[int], n_samples: int, bg_color: float,
-                   device: torch.device) -> dict[str, float]:
+                   device: torch.device, supersample: int = 1) -> dict[str, float]:
     """PSNR of renders against views ``indices``: whole image and object pixels (alpha > 0)."""
     se_all = se_obj = 0.0
     n_all = n_obj = 0
     aabb = occupancy.aabb if occupancy is not None else nerf_field.aabb
     for i in indices:
         img = render_image(nerf_field, views.intrinsics, views.poses[i], aabb, occupancy,
-                           n_samples=n_samples, bg_color=bg_color, device=device)
+                           n_samples=n_samples, bg_color=bg_color, device=device,
+                           supersample=supersample)
         err = (img[..., :3] - views.images[i]).pow(2).sum(-1)  # (H, W)
         obj = views.alphas[i] > 0
         se_all += float(err.sum())
@@ -131,6 +147,33 @@ def evaluate_views(nerf_field, occupancy: OccupancyGrid | None, views: ObjectVie
         n_obj += int(obj.sum()) * 3
     return {"psnr": psnr(se_all / max(n_all, 1)),
             "psnr_object": psnr(se_obj / n_obj) if n_obj else float("nan")}
+
+
+def _near_silhouette(intrinsics: Intrinsics, alphas: torch.Tensor, poses: torch.Tensor,
+                     hull: OccupancyGrid) -> torch.Tensor:
+    """(V·H·W,) bool: pixels whose rays may cross the visual hull, a cheap superset.
+
+    A hull cell survives only with foreground within its footprint radius ``r`` of its
+    centre's projection in every view that sees it, so its whole projection lies within
+    ``2r + 1`` pixels of foreground; views that do not see a cell's centre may still see it
+    at the image border, so a border band of that width is included too.
+    """
+    import torch.nn.functional as F
+
+    # Footprints are largest for the nearest cells: bound their depth along the viewing axis
+    # by the camera-box distance, times 0.8 for points off the axis (cos 37 deg).
+    lo, hi = hull.aabb[:3], hull.aabb[3:]
+    eye = poses[:, :3, 3]
+    cam_dist = 0.8 * float((eye - eye.clamp(lo, hi)).norm(dim=-1).min())
+    if cam_dist <= 0:  # a camera inside the box: no cheap bound
+        return torch.ones(alphas.numel(), dtype=torch.bool)
+    half_diag = float((hull.aabb[3:] - hull.aabb[:3]).norm()) / hull.resolution / 2
+    pad = 2 * footprint_radius_px(intrinsics, torch.tensor([cam_dist]), half_diag) + 1
+    fg = (alphas > 0).float()[:, None]
+    near = F.max_pool2d(fg, 2 * pad + 1, stride=1, padding=pad)[:, 0] > 0
+    near[:, :pad] = near[:, -pad:] = True
+    near[:, :, :pad] = near[:, :, -pad:] = True
+    return near.reshape(-1)
 
 
 @torch.no_grad()
@@ -145,7 +188,11 @@ def _refine_grid(nerf_field: NerfField, hull: OccupancyGrid, density: torch.Tens
     _, sig = nerf_field(pts)
     flat = density.view(-1)
     flat[occ] = torch.maximum(flat[occ] * 0.9, sig.float())
-    keep = (1.0 - torch.exp(-flat * step)) > alpha_thresh
+    alpha = 1.0 - torch.exp(-flat * step)
+    # Never below the mean over hull cells (as nerfacc does): a field that is still nearly
+    # empty early in training must not empty the whole grid.
+    thresh = min(alpha_thresh, float(alpha[occ].mean())) if occ.any() else alpha_thresh
+    keep = alpha > thresh
     return OccupancyGrid((keep & occ).reshape(r, r, r), hull.aabb)
 
 
@@ -173,7 +220,12 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
     target = views.images[train_idx].reshape(-1, 3).to(device)
     target_a = views.alphas[train_idx].reshape(-1).to(device)
     step_len = step_size_for(aabb, cfg.n_samples)
-    t_min, t_max, crossing = occupied_ray_bounds(hull, rays_o, rays_d)
+    near = _near_silhouette(views.intrinsics, views.alphas[train_idx],
+                            views.poses[train_idx], hull).to(device)
+    t_min, t_max, crossing = occupied_ray_bounds(hull, rays_o[near], rays_d[near])
+    t_min, t_max, crossing = (torch.zeros_like(target_a).masked_scatter(near, x)
+                              for x in (t_min, t_max, crossing.float()))
+    crossing = crossing > 0
     fg = target_a > 0.5
     n_bad = int((~crossing & fg).sum())
     if n_bad > 0.02 * max(int(fg.sum()), 1):
@@ -186,10 +238,16 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
     keep = torch.nonzero(crossing).squeeze(-1)
     rays_o, rays_d, target, target_a = rays_o[keep], rays_d[keep], target[keep], target_a[keep]
     t_min, t_max = t_min[keep], t_max[keep]
+    hw = views.intrinsics.width * views.intrinsics.height
+    ray_view = (keep // hw).to(device)
+    ray_row = ((keep % hw) // views.intrinsics.width).to(device).float()
+    ray_col = ((keep % hw) % views.intrinsics.width).to(device).float()
+    train_poses = views.poses[train_idx].to(device)
 
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     nerf_field = NerfField(nerf_config).to(device)
+    nerf_field.limit_frequencies(cfg.max_frequencies)
     opt = torch.optim.Adam(nerf_field.parameters(), lr=cfg.lr, eps=1e-15)
     gamma = (cfg.lr_final / cfg.lr) ** (1.0 / max(cfg.steps, 1))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
@@ -201,8 +259,14 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
     for step in range(cfg.steps):
         sel = torch.randint(0, keep.numel(), (min(cfg.rays_per_step, keep.numel()),),
                             generator=gen).to(device)
+        if cfg.pixel_jitter:
+            b_o, b_d = pixel_rays(views.intrinsics, train_poses, ray_view[sel],
+                                  ray_col[sel] + torch.rand(sel.shape, device=device),
+                                  ray_row[sel] + torch.rand(sel.shape, device=device))
+        else:
+            b_o, b_d = rays_o[sel], rays_d[sel]
         with autocast:
-            out = render_rays(nerf_field, rays_o[sel], rays_d[sel], aabb.to(device), grid,
+            out = render_rays(nerf_field, b_o, b_d, aabb.to(device), grid,
                               n_samples=cfg.n_samples, bg_color=cfg.bg_color,
                               early_stop_eps=0.0, stratified=True, chunk_samples=None,
                               t_min=t_min[sel], t_max=t_max[sel])
@@ -220,6 +284,7 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
                 (step + 1 - cfg.refine_after) % cfg.refine_every == 0:
             grid = _refine_grid(nerf_field, hull, density, step_len, cfg.refine_alpha)
     train_seconds = time.perf_counter() - t0
+    nerf_field.limit_frequencies(None)  # same function (zero columns); the saved layout
     nerf_field.eval()
     stats: dict[str, Any] = {
         "steps": cfg.steps, "fit_seconds": round(train_seconds, 3),
@@ -232,7 +297,7 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
     if held_idx:
         t1 = time.perf_counter()
         stats.update(evaluate_views(nerf_field, grid, views, held_idx, cfg.n_samples,
-                                    cfg.bg_color, device))
+                                    cfg.bg_color, device, cfg.eval_supersample))
         stats["eval_seconds"] = round(time.perf_counter() - t1, 3)
     return FitResult(nerf_field.cpu(), grid.to("cpu"), stats)
 

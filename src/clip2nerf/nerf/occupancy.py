@@ -98,6 +98,14 @@ def project_points(xyz: torch.Tensor, intrinsics, c2w: torch.Tensor
     return col, row, z
 
 
+def footprint_radius_px(intrinsics, z: torch.Tensor, radius: float) -> int:
+    """Pixels (rounded up) covered by a ball of ``radius`` at the nearest depth in ``z``."""
+    front = z[z > radius]
+    z_min = float(front.min()) if front.numel() else 1.0
+    f = max(intrinsics.fx, intrinsics.fy)
+    return int(math.ceil(radius * f / max(z_min - radius, 1e-3)))
+
+
 def grid_from_views(intrinsics, poses: torch.Tensor, alphas: torch.Tensor,
                     aabb: torch.Tensor, resolution: int = 64,
                     depths: torch.Tensor | None = None, alpha_threshold: float = 0.02,
@@ -126,17 +134,17 @@ def grid_from_views(intrinsics, poses: torch.Tensor, alphas: torch.Tensor,
     grid = OccupancyGrid.full(resolution, aabb)
     centers = grid.cell_centers().reshape(-1, 3)
     half_diag = float((grid.aabb[3:] - grid.aabb[:3]).norm()) / resolution / 2
-    carved = torch.zeros(centers.shape[0], dtype=torch.int32)
-    hidden = torch.ones(centers.shape[0], dtype=torch.bool)
-    n_seen = torch.zeros(centers.shape[0], dtype=torch.int32)
+    n_cells = centers.shape[0]
+    carved = torch.zeros(n_cells, dtype=torch.int32)
+    hidden = torch.ones(n_cells, dtype=torch.bool)
+    n_seen = torch.zeros(n_cells, dtype=torch.int32)
+    alive = torch.arange(n_cells)  # cells not carved yet: later views only look at these
     h, w = alphas.shape[1:]
     for v in range(poses.shape[0]):
-        col, row, z = project_points(centers, intrinsics, poses[v])
-        in_front = z > half_diag
-        # Projected cell radius in pixels, rounded up, bounds the cell's footprint.
-        z_min = float(z[in_front].min()) if in_front.any() else 1.0
-        pad = int(math.ceil(half_diag * max(intrinsics.fx, intrinsics.fy) / max(z_min - half_diag, 1e-3)))
+        col, row, z = project_points(centers[alive], intrinsics, poses[v])
+        pad = footprint_radius_px(intrinsics, z, half_diag)
         k = 2 * pad + 1
+        in_front = z > half_diag
         fg = (alphas[v] > alpha_threshold).float()[None, None]
         fg_any = F.max_pool2d(fg, k, stride=1, padding=pad)[0, 0] > 0
         ci, ri = col.floor().long(), row.floor().long()
@@ -153,12 +161,13 @@ def grid_from_views(intrinsics, poses: torch.Tensor, alphas: torch.Tensor,
             if interior_margin is not None:
                 # Farthest surface in the footprint; any background pixel there makes it inf
                 # (the cell might be seen past a silhouette edge), so it is never hidden.
-                d_far = F.max_pool2d(torch.where(d > 0, d, torch.full_like(d, float("inf")))
-                                     [None, None], k, stride=1, padding=pad)[0, 0]
+                d_far = F.max_pool2d(d_inf[None, None], k, stride=1, padding=pad)[0, 0]
                 behind = z - half_diag > d_far[ri, ci] + interior_margin
-                hidden &= ~seen | behind
-                n_seen += seen.int()
-        carved += empty.int()
+                hidden[alive] &= ~seen | behind
+                n_seen[alive] += seen.int()
+        carved[alive] += empty.int()
+        if min_views == 1:
+            alive = alive[~empty]
     keep = carved < min_views
     if interior_margin is not None and depths is not None:
         keep &= ~(hidden & (n_seen > 0))

@@ -123,3 +123,21 @@ def ray_aabb_intersect(rays_o: torch.Tensor, rays_d: torch.Tensor, aabb: torch.T
     hit = t_far > t_near
     t_far = torch.where(hit, t_far, t_near)
     return t_near, t_far, hit
+
+
+def pixel_rays(intrinsics: Intrinsics, c2w: torch.Tensor, view: torch.Tensor,
+               col: torch.Tensor, row: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rays through arbitrary (sub-)pixel positions of several cameras.
+
+    Args:
+        c2w: (n_cams, 4, 4); view: (n,) long camera index per ray.
+        col, row: (n,) float pixel coordinates (pixel centres at integer + 0.5).
+    Returns:
+        ``rays_o, rays_d``: (n, 3) each, ``rays_d`` unit length.
+    """
+    d = torch.stack([(col - intrinsics.cx) / intrinsics.fx,
+                     -(row - intrinsics.cy) / intrinsics.fy, -torch.ones_like(col)], dim=-1)
+    rot = c2w[view, :3, :3]  # (n, 3, 3)
+    rays_d = torch.einsum("nij,nj->ni", rot, d)
+    rays_d = rays_d / rays_d.norm(dim=-1, keepdim=True)
+    return c2w[view, :3, 3].contiguous(), rays_d

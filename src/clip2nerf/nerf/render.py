@@ -172,21 +172,27 @@ def render_image(field_fn: FieldFn, intrinsics: Intrinsics, c2w: np.ndarray | to
                  aabb: torch.Tensor | list[float], occupancy: OccupancyGrid | None = None,
                  n_samples: int = 128, bg_color: float | torch.Tensor = 1.0,
                  early_stop_eps: float = 1e-4, ray_batch: int = 16384,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
+                 device: torch.device | str = "cpu", supersample: int = 1) -> torch.Tensor:
     """Render one camera.
 
     Args:
         intrinsics: pinhole camera; ``c2w``: (4, 4) camera-to-world (OpenGL convention).
+        supersample: ``s`` renders an ``s x s`` grid of rays per pixel and averages them
+            (anti-aliasing, as the dataset's views are rendered); 1 = pixel centres.
     Returns:
         (H, W, 4) float32 on CPU: rgb composited on ``bg_color`` and opacity, in [0, 1].
     """
-    rays_o, rays_d = rays_from_camera(intrinsics, c2w, device=device)
+    s = max(int(supersample), 1)
+    fine = intrinsics.scaled(intrinsics.width * s, intrinsics.height * s)
+    rays_o, rays_d = rays_from_camera(fine, c2w, device=device)
     rgb, op = [], []
-    for s in range(0, rays_o.shape[0], ray_batch):
-        out = render_rays(field_fn, rays_o[s:s + ray_batch], rays_d[s:s + ray_batch], aabb,
+    for b in range(0, rays_o.shape[0], ray_batch):
+        out = render_rays(field_fn, rays_o[b:b + ray_batch], rays_d[b:b + ray_batch], aabb,
                           occupancy, n_samples=n_samples, bg_color=bg_color,
                           early_stop_eps=early_stop_eps)
         rgb.append(out["rgb"])
         op.append(out["opacity"])
     img = torch.cat([torch.cat(rgb), torch.cat(op)[:, None]], dim=-1)
-    return img.reshape(intrinsics.height, intrinsics.width, 4).clamp(0, 1).cpu()
+    h, w = intrinsics.height, intrinsics.width
+    img = img.reshape(h, s, w, s, 4).mean(dim=(1, 3))
+    return img.clamp(0, 1).cpu()

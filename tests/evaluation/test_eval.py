@@ -54,7 +54,7 @@ def test_report_has_every_table_with_its_rows(report):
     assert [r["method"] for r in res["text"]["table5"]] == [
         "VLM GT mean", "VLM rendered mean", "clip2nerf GT", "clip2nerf GT multimodal"]
     assert len(res["findings"]) == 5
-    for png in ("fig4_zero_shot.png", "fig7_multiview.png"):
+    for png in ("fig4_zero_shot.png", "fig7_multiview.png", "fig6_retrieval_examples.png"):
         assert (path.parent / png).stat().st_size > 1000 and png in text
     # Mappers trained on the train split only, for these models.
     cfg = json.loads((paths.workdir / "mappers" / "clip2nerf-gt-multimodal" /

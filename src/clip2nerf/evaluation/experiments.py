@@ -260,3 +260,32 @@ def text_retrieval(art: Artefacts, cfg: EvalConfig) -> dict[str, Any]:
         rows.append({"method": label, "recall": _recall(galleries["nf2vec"],
                                                         art.mappers[name].map(q), test, labels)})
     return {"table5": rows}
+
+
+def retrieval_examples(art: Artefacts, cfg: EvalConfig, rendered_root, n_queries: int = 4,
+                       k: int = 5) -> list[dict[str, Any]]:
+    """Fig. 6-style examples: the single-view queries of Table 3 (clip2nerf GT) and their top-k.
+
+    Returns one dict per query: query image (H, W, 4) uint8, its class, and the hits as
+    (id, class, score, thumbnail = view 0 rendered from the hit's NeRF).
+    """
+    from clip2nerf.data.dataset import open_dataset
+
+    test = art.splits[cfg.split]
+    gt = art.views_gt.subset(test).vectors
+    pick = view_orders(len(test), art.n_views, cfg.seed, salt=3)[:, 0]  # Table 3's queries
+    rows = np.linspace(0, len(test) - 1, min(n_queries, len(test))).astype(int)
+    gallery = Gallery.from_table(art.nerf.subset(test))
+    mapper = art.mappers["clip2nerf-gt"]
+    q = mapper.map(gt[rows, pick[rows]])
+    found, scores = gallery.search(q, k, exclude_ids=[test[r] for r in rows])
+    rendered = open_dataset(rendered_root)
+    out = []
+    for j, r in enumerate(rows):
+        rec = art.dataset.get(test[r])
+        hits = [(str(i), lab, float(s), rendered.get(str(i)).load_view(0))
+                for i, lab, s in zip(found[j], gallery.labels_of(found[j]), scores[j],
+                                     strict=True) if i]
+        out.append({"query": rec.load_view(int(pick[r])), "class": rec.class_name,
+                    "hits": hits})
+    return out

@@ -49,14 +49,21 @@ def findings(res: dict[str, Any]) -> list[str]:
     return out
 
 
-def write_report(res: dict[str, Any], out_dir: str | Path) -> Path:
-    """Write ``report.md`` and its figures into ``out_dir``; returns the report path."""
+def write_report(res: dict[str, Any], out_dir: str | Path,
+                 examples: list[dict[str, Any]] | None = None) -> Path:
+    """Write ``report.md`` and its figures into ``out_dir``; returns the report path.
+
+    ``examples``: optional retrieval examples (``experiments.retrieval_examples``) drawn as a
+    Fig. 6-style sheet.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = res["meta"]
     tag = f"VLM {meta['vlm']} · {meta['dataset']} · split {meta['split']}"
     fig4 = plot_fig4(res, tag, out_dir / "fig4_zero_shot.png")
     fig7 = plot_fig7(res, tag, out_dir / "fig7_multiview.png")
+    fig6 = (plot_examples(examples, tag, out_dir / "fig6_retrieval_examples.png")
+            if examples else None)
     zs, sv, tx = res["zero_shot"], res["single_view"], res["text"]
     n = meta["n_views"]
     lines = [
@@ -116,6 +123,8 @@ def write_report(res: dict[str, Any], out_dir: str | Path) -> Path:
         "+ k-NN search, per query. Best reachable recall (queries whose class has another "
         f"object in the gallery): {_pct(sv['ceiling'])}%.",
         "",
+        *([f"Examples (queries of this table, clip2nerf GT; each NeRF shown by one view "
+           f"rendered from it): ![Fig. 6]({fig6.name})", ""] if fig6 else []),
         f"## Figure 7 — multi-view queries ({tag})",
         "",
         "| Method | Views | R@1 | R@5 | R@10 |",
@@ -136,6 +145,31 @@ def write_report(res: dict[str, Any], out_dir: str | Path) -> Path:
     ]
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def plot_examples(examples: list[dict[str, Any]], tag: str, path: Path) -> Path:
+    """Query image, then its top-k NeRFs (one rendered view each), one row per query."""
+    from clip2nerf.utils.images import image_grid
+
+    k = max(len(e["hits"]) for e in examples)
+    tiles, labels = [], []
+    for e in examples:
+        tiles.append(e["query"])
+        labels.append(f"query: {e['class']}")
+        for i in range(k):
+            hit = e["hits"][i] if i < len(e["hits"]) else None
+            tiles.append(None if hit is None else hit[3])
+            labels.append("" if hit is None else f"{i + 1}. {hit[1]} {hit[2]:.2f}")
+    sheet = image_grid(tiles, ncols=k + 1, labels=labels)
+    # The tag as a caption strip on top, so the PNG names its VLM, dataset and split.
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("RGB", (sheet.width, sheet.height + 14), (255, 255, 255))
+    canvas.paste(sheet, (0, 14))
+    ImageDraw.Draw(canvas).text((2, 1), f"clip2nerf GT retrieval — {tag}", fill=(0, 0, 0))
+    with atomic_path(path) as tmp:
+        canvas.save(tmp, format="PNG")
     return path
 
 

@@ -75,6 +75,10 @@ def run_eval(paths: EvalPaths, cfg: EvalConfig, command: str = "",
     out = paths[REPORT]
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", res)
-    path = write_report(res, out)
+    from clip2nerf.evaluation.config import RENDERED
+    from clip2nerf.evaluation.experiments import retrieval_examples
+
+    examples = retrieval_examples(art, cfg, paths[RENDERED])
+    path = write_report(res, out, examples)
     log(f"wrote {path} ({time.perf_counter() - t0:.0f} s)")
     return path

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from clip2nerf.index.gallery import IndexKind, ViewReduce
 
 
 @click.command(name="index")
@@ -22,8 +26,8 @@ import click
 @click.option("--views", type=click.Choice(["mean", "all"]), default="mean", show_default=True,
               help="Per-view embeddings: one row per object (mean) or per view (all).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing gallery folder.")
-def command(embeddings: Path, out: Path, split_ids: Path | None, kind: str, nlist: int | None,
-            nprobe: int, views: str, overwrite: bool) -> None:
+def command(embeddings: Path, out: Path, split_ids: Path | None, kind: IndexKind,
+            nlist: int | None, nprobe: int, views: ViewReduce, overwrite: bool) -> None:
     """Build a cosine k-NN gallery from EMBEDDINGS and write it to OUT (atomically)."""
     from clip2nerf.errors import UserError
     from clip2nerf.index import Gallery, GalleryConfig

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from clip2nerf.utils.device import DEVICE_CHOICES
+
+if TYPE_CHECKING:
+    from clip2nerf.mapping.config import Direction, ViewSource
 
 
 def _read_ids(path: Path, option: str) -> list[str]:
@@ -90,8 +94,8 @@ def command() -> None:
               default=None, help="Validation object ids, one per line.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing model/checkpoint in --out.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-def train(nerf_emb: Path, view_emb: Path, caption_emb: Path | None, direction: str, out: Path,
-          n_views: int | None, views_source: str, epochs: int | None, lr: float | None,
+def train(nerf_emb: Path, view_emb: Path, caption_emb: Path | None, direction: Direction,
+          out: Path, n_views: int | None, views_source: ViewSource, epochs: int | None, lr: float | None,
           batch_size: int, weight_decay: float, seed: int, split_ids: Path | None,
           val_ids: Path | None, overwrite: bool, device: str) -> None:
     """Train a mapper on the train split; validate each epoch; resume if interrupted.

@@ -88,6 +88,7 @@ class Gallery:
         if not np.isfinite(x).all():
             raise UserError("gallery vectors contain NaN or infinity")
         n, d = x.shape
+        index: Any
         if config.kind == "flat":
             index = faiss.IndexFlatIP(d)
         elif config.kind == "ivf":
@@ -218,7 +219,7 @@ class Gallery:
             return [frozenset()] * n_queries
         if isinstance(exclude_ids, str) or len(exclude_ids) != n_queries:
             raise UserError(f"exclude_ids must hold one entry per query ({n_queries})")
-        out = []
+        out: list[frozenset[str]] = []
         for e in exclude_ids:
             if e is None:
                 out.append(frozenset())
@@ -268,6 +269,7 @@ class Gallery:
         if not path.is_file():
             raise UserError(f"gallery index not found: {path}")
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        index: Any
         try:
             index = faiss.read_index(str(path), flags)
         except RuntimeError as exc:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from clip2nerf.utils.io import atomic_path, atomic_write_text
 
 PAPER_SPEEDUP_1 = 6.5
@@ -150,24 +152,29 @@ def write_report(res: dict[str, Any], out_dir: str | Path,
 
 def plot_examples(examples: list[dict[str, Any]], tag: str, path: Path) -> Path:
     """Query image, then its top-k NeRFs (one rendered view each), one row per query."""
+    from PIL import Image
+
     from clip2nerf.utils.images import image_grid
+
+    def big(img):  # labels need ~100 px of width; dataset views may be 64 px
+        return np.asarray(Image.fromarray(img).resize((100, 100), Image.LANCZOS))
 
     k = max(len(e["hits"]) for e in examples)
     tiles, labels = [], []
     for e in examples:
-        tiles.append(e["query"])
+        tiles.append(big(e["query"]))
         labels.append(f"query: {e['class']}")
         for i in range(k):
             hit = e["hits"][i] if i < len(e["hits"]) else None
-            tiles.append(None if hit is None else hit[3])
+            tiles.append(None if hit is None else big(hit[3]))
             labels.append("" if hit is None else f"{i + 1}. {hit[1]} {hit[2]:.2f}")
     sheet = image_grid(tiles, ncols=k + 1, labels=labels)
     # The tag as a caption strip on top, so the PNG names its VLM, dataset and split.
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
     canvas = Image.new("RGB", (sheet.width, sheet.height + 14), (255, 255, 255))
     canvas.paste(sheet, (0, 14))
-    ImageDraw.Draw(canvas).text((2, 1), f"clip2nerf GT retrieval — {tag}", fill=(0, 0, 0))
+    ImageDraw.Draw(canvas).text((2, 1), f"clip2nerf GT retrieval - {tag}", fill=(0, 0, 0))
     with atomic_path(path) as tmp:
         canvas.save(tmp, format="PNG")
     return path

@@ -8,10 +8,12 @@ The public API (shapes in each docstring)::
     render_weight_from_density, accumulate_along_rays
     OccupancyGrid                                empty-space skipping
     save_nerf, load_nerf, NerfFile               NeRF files (safetensors)
+    FitConfig, fit_object, fit_dataset           fitting one object / a dataset folder
 """
 
 from clip2nerf.nerf.config import DEFAULT_AABB, NerfConfig
 from clip2nerf.nerf.field import NerfField
+from clip2nerf.nerf.fit import FitConfig, FitResult, fit_object
 from clip2nerf.nerf.io import NerfFile, NerfFileError, load_nerf, save_nerf
 from clip2nerf.nerf.occupancy import OccupancyGrid
 from clip2nerf.nerf.rays import (
@@ -27,9 +29,12 @@ from clip2nerf.nerf.render import (
     render_rays,
     render_weight_from_density,
 )
+from clip2nerf.nerf.runner import fit_dataset
 
 __all__ = [
     "DEFAULT_AABB",
+    "FitConfig",
+    "FitResult",
     "NerfConfig",
     "NerfField",
     "NerfFile",
@@ -37,6 +42,8 @@ __all__ = [
     "OccupancyGrid",
     "accumulate_along_rays",
     "default_intrinsics",
+    "fit_dataset",
+    "fit_object",
     "load_nerf",
     "look_at",
     "orbit_cameras",

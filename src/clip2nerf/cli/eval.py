@@ -79,6 +79,6 @@ def command(workdir, data, nerfs, nf2vec_dir, vlm_spec, split, views, clip2nerf_
                      clip2nerf_epochs=clip2nerf_epochs, nerf2clip_epochs=nerf2clip_epochs,
                      timing_objects=timing_objects, timing_repeats=timing_repeats,
                      render_samples=samples, device=str(resolve_device(device)))
-    report = run_eval(paths, cfg, command="clip2nerf " + " ".join(sys.argv[2:]),
+    report = run_eval(paths, cfg, command="clip2nerf eval " + " ".join(sys.argv[2:]),
                       log=lambda m: click.echo(m, err=True), progress=not quiet)
     click.echo(f"wrote {report}")

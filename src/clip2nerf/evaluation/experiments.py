@@ -137,7 +137,8 @@ def _zero_shot_timings(art, cfg, prompts, classes, counts, chosen, oracle, log) 
         return run
 
     for n in counts:
-        log(f"timing the VLM baseline with {n} views on {len(test)} NeRFs")
+        log(f"timing the VLM baseline with {n} view{'s' if n > 1 else ''} on {len(test)} "
+            f"NeRF{'s' if len(test) > 1 else ''}")
         out["baseline"][n] = _median_ms([baseline_fn(j, n) for j in range(len(test))],
                                         cfg.timing_repeats)
 

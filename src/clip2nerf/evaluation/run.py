@@ -19,9 +19,9 @@ from clip2nerf.evaluation.report import findings, write_report
 from clip2nerf.utils.io import atomic_write_json
 
 OFFLINE_NOTE = ("This is the project's offline LiT-style model (frozen all-MiniLM-L6-v2 text "
-                "tower + a small CNN image tower trained on this project's synthetic renders), "
-                "**not CLIP**: absolute numbers are not comparable with the paper's, only the "
-                "relative findings are.")
+                "tower + an image tower trained on this project's synthetic renders; see its "
+                "config.json), **not CLIP**: absolute numbers are not comparable with the "
+                "paper's, only the relative findings are.")
 
 
 def run_experiments(art: Artefacts, cfg: EvalConfig, log: Callable[[str], None] = print

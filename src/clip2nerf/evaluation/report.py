@@ -204,6 +204,7 @@ def plot_fig4(res: dict[str, Any], tag: str, path: Path) -> Path:
         ax.set_xlabel("Views (#)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
+    axes[1].set_yscale("log")  # nerf2clip sits orders of magnitude below the baseline
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Zero-shot classification — {tag}", fontsize=10)
     fig.tight_layout()

@@ -24,13 +24,25 @@ def fake_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def knn_offline(tmp_path_factory, fake_data):
+    """(model folder, model): the default offline model (knn image tower) on the fake dataset."""
+    from clip2nerf.vlm.offline import OfflineVLMConfig
+    from clip2nerf.vlm.train_offline import prepare_offline
+
+    out = tmp_path_factory.mktemp("offline_knn") / "model"
+    model = prepare_offline(fake_data, out, OfflineVLMConfig(image_size=32), device="cpu",
+                            progress=False, log=lambda m: None)
+    return out, model
+
+
+@pytest.fixture(scope="session")
 def trained_offline(tmp_path_factory, fake_data):
-    """(model folder, history) of a small offline model trained on the fake dataset."""
+    """(model folder, model) of a small CNN-tower offline model trained on the fake dataset."""
     from clip2nerf.vlm.offline import OfflineVLMConfig
     from clip2nerf.vlm.train_offline import OfflineTrainConfig, prepare_offline
 
     out = tmp_path_factory.mktemp("offline") / "model"
-    mcfg = OfflineVLMConfig(image_size=32, channels=(8, 16, 32))
+    mcfg = OfflineVLMConfig(image_tower="cnn", image_size=32, channels=(8, 16, 32))
     tcfg = OfflineTrainConfig(epochs=12, batch_size=32, lr=5e-3, views_per_epoch=None)
     model = prepare_offline(fake_data, out, mcfg, tcfg, device="cpu", progress=False,
                             log=lambda m: None)

@@ -14,7 +14,7 @@ from clip2nerf.vlm import OfflineVLM, load_vlm
 from clip2nerf.vlm.offline import OfflineVLMConfig
 from clip2nerf.vlm.train_offline import OfflineTrainConfig, prepare_offline, zero_shot_accuracy
 
-SMALL = OfflineVLMConfig(image_size=32, channels=(8, 16, 32))
+SMALL = OfflineVLMConfig(image_tower="cnn", image_size=32, channels=(8, 16, 32))
 
 
 def test_training_lowers_the_loss(trained_offline):
@@ -25,13 +25,15 @@ def test_training_lowers_the_loss(trained_offline):
     assert hist[-1]["caption_acc"] > hist[0]["caption_acc"]
 
 
-def test_contract(trained_offline):
-    folder, _ = trained_offline
+@pytest.mark.parametrize("which", ["knn_offline", "trained_offline"])
+def test_contract(which, request):
+    folder, _ = request.getfixturevalue(which)
     check_contract(OfflineVLM.from_pretrained(folder))
 
 
-def test_folder_round_trip(trained_offline):
-    folder, model = trained_offline
+@pytest.mark.parametrize("which", ["knn_offline", "trained_offline"])
+def test_folder_round_trip(which, request):
+    folder, model = request.getfixturevalue(which)
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["name"] == model.name and model.name.startswith("offline-lit-minilm-v1@")
     assert cfg["training"]["dataset"]["split"] == "train"
@@ -52,9 +54,10 @@ def _test_views(data):
     return views, labels
 
 
-def test_zero_shot_on_held_out_objects(trained_offline, fake_data):
+@pytest.mark.parametrize("which", ["knn_offline", "trained_offline"])
+def test_zero_shot_on_held_out_objects(which, request, fake_data):
     """Test-split objects (never seen in training) are labelled by the paper's prompts."""
-    folder, _ = trained_offline
+    folder, _ = request.getfixturevalue(which)
     vlm = OfflineVLM.from_pretrained(folder)
     views, labels = _test_views(fake_data)
     prompts = vlm.embed_texts([f"a 3d model of a {c}" for c in FAKE_CLASSES])
@@ -62,9 +65,10 @@ def test_zero_shot_on_held_out_objects(trained_offline, fake_data):
     assert acc >= 0.8, acc
 
 
-def test_paraphrases_find_their_class(trained_offline, fake_data):
+@pytest.mark.parametrize("which", ["knn_offline", "trained_offline"])
+def test_paraphrases_find_their_class(which, request, fake_data):
     """Words never in any caption reach the right class through the pre-trained text tower."""
-    folder, _ = trained_offline
+    folder, _ = request.getfixturevalue(which)
     vlm = OfflineVLM.from_pretrained(folder)
     views, labels = _test_views(fake_data)
     emb = vlm.embed_images(views)
@@ -128,10 +132,10 @@ def test_offline_not_prepared_says_how(monkeypatch, tmp_path):
         load_vlm("offline")
 
 
-def test_default_location(monkeypatch, tmp_path, trained_offline):
+def test_default_location(monkeypatch, tmp_path, knn_offline):
     import shutil
 
-    folder, model = trained_offline
+    folder, model = knn_offline
     monkeypatch.setenv("CLIP2NERF_HOME", str(tmp_path))
     shutil.copytree(folder, tmp_path / "vlm" / "offline")
     assert load_vlm("offline").name == model.name
@@ -152,3 +156,17 @@ def test_corrupt_weights_are_refused(trained_offline, tmp_path):
     (bad / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(UserError, match="do not match"):
         OfflineVLM.from_pretrained(bad)
+
+
+def test_knn_memory_holds_train_views_only(knn_offline, fake_data):
+    """The knn tower's memory is every train-split view, each with its object's caption."""
+    folder, model = knn_offline
+    ds = open_dataset(fake_data)
+    n_train = sum(o.n_views for o in ds.iter_objects("train"))
+    assert model.config.bank_size == n_train
+    assert model.encoder.bank_text.shape == (n_train, 384)
+    assert model.training["dataset"]["split"] == "train"
+    # A training view maps (almost) onto its own caption's embedding.
+    obj = next(ds.iter_objects("train"))
+    e = model.embed_images(obj.load_view(0))
+    assert float(e[0] @ model.embed_texts(obj.caption)[0]) > 0.9

@@ -23,7 +23,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -46,8 +46,20 @@ WEIGHTS_FILE = "image_encoder.safetensors"
 class OfflineVLMConfig:
     """Architecture and preprocessing of the offline model's image tower."""
 
+    image_tower: Literal["knn", "cnn"] = "knn"
+    """``knn``: a soft nearest-neighbour tower over the training views (no gradient training);
+    ``cnn``: a small CNN trained contrastively. Measured on the small preset (held-out views,
+    13 classes): knn generalises far better from 6 objects per class (see README)."""
     image_size: int = 64
     """Square input size in pixels (views are resized/centre-cropped to it)."""
+    knn_size: int = 16
+    """knn: views are compared as mean-centred, unit-norm greyscale thumbnails of this size."""
+    knn_k: int = 10
+    """knn: neighbours whose caption embeddings are averaged."""
+    knn_temperature: float = 0.02
+    """knn: softmax temperature on thumbnail cosine similarity for the neighbour weights."""
+    bank_size: int = 0
+    """knn: number of training views in the memory (set by prepare-offline)."""
     channels: tuple[int, ...] = (16, 32, 64, 128)
     """Conv widths, one stage each; every stage halves the resolution (64 px -> 4 px)."""
     convs_per_stage: int = 2
@@ -71,6 +83,55 @@ class OfflineVLMConfig:
 
 
 def build_image_encoder(cfg: OfflineVLMConfig) -> torch.nn.Module:
+    """The image tower ``cfg.image_tower`` asks for (weights/memory not yet filled)."""
+    if cfg.image_tower == "knn":
+        return build_knn_tower(cfg)
+    if cfg.image_tower == "cnn":
+        return build_cnn(cfg)
+    raise UserError(f"image_tower {cfg.image_tower!r}: expected knn or cnn")
+
+
+def build_knn_tower(cfg: OfflineVLMConfig) -> torch.nn.Module:
+    """Soft nearest neighbours: (b, 3, S, S) normalised pixels -> (b, embed_dim).
+
+    The memory holds, per training view, its thumbnail feature and its object's caption
+    embedding; an image maps to the similarity-weighted mean of the caption embeddings of its
+    ``knn_k`` most similar training views. Greyscale thumbnails make the match about shape and
+    shading (colour words still come through the neighbours' captions).
+    """
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class KNNTower(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            n, f = max(cfg.bank_size, 1), cfg.knn_size ** 2
+            self.register_buffer("bank_features", torch.zeros(n, f))
+            self.register_buffer("bank_text", torch.zeros(n, cfg.embed_dim))
+            self.logit_scale = nn.Parameter(torch.tensor(float(np.log(1.0 / cfg.init_temperature))))
+
+        def features(self, x: torch.Tensor) -> torch.Tensor:
+            """(b, 3, S, S) normalised pixels -> (b, knn_size^2) unit thumbnails."""
+            m = torch.tensor(cfg.image_mean, device=x.device).view(1, 3, 1, 1)
+            s = torch.tensor(cfg.image_std, device=x.device).view(1, 3, 1, 1)
+            rgb = x * s + m
+            grey = (rgb * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
+                    ).sum(1, keepdim=True)
+            t = F.adaptive_avg_pool2d(grey, cfg.knn_size).flatten(1)
+            return F.normalize(t - t.mean(1, keepdim=True), dim=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            sim = self.features(x) @ self.bank_features.T  # (b, n)
+            k = min(cfg.knn_k, sim.shape[1])
+            top, idx = sim.topk(k, dim=1)
+            w = torch.softmax((top - top[:, :1]) / cfg.knn_temperature, dim=1)
+            return (w.unsqueeze(-1) * self.bank_text[idx]).sum(1)
+
+    return KNNTower()
+
+
+def build_cnn(cfg: OfflineVLMConfig) -> torch.nn.Module:
     """CNN: (b, 3, S, S) normalised pixels -> (b, embed_dim) features (not normalised).
 
     conv-BN-ReLU stages, each opening with a stride-2 conv (a full-resolution stage costs

@@ -65,6 +65,11 @@ class OfflineTrainConfig:
     """Random brightness/contrast change (kept small: captions name colours)."""
     blur_prob: float = 0.3
     """Chance of a 2x down/up-sample blur (renders of fitted NeRFs are softer than GT views)."""
+    soft_weight: float = 0.5
+    """Share of each image's target spread over *other* captions by their text similarity
+    (softmax with ``soft_temperature``): captions of the same class are near-positives, so the
+    image tower learns what objects of a class share rather than only telling objects apart."""
+    soft_temperature: float = 0.05
     val_split: str | None = "val"
     """Split for the per-epoch zero-shot check (skipped when the dataset has none)."""
 
@@ -231,9 +236,13 @@ def prepare_offline(data: str | Path, out: str | Path,
     uniq = sorted(set(captions))
     caption_idx = np.array([uniq.index(c) for c in captions], dtype=np.int64)
     bank = torch.from_numpy(text.encode(uniq)).to(dev)  # (n_texts, d)
+    targets = soft_targets(bank, tcfg.soft_weight, tcfg.soft_temperature)  # (n_texts, n_texts)
     val = _val_set(ds, tcfg, mcfg, progress)
     prompts = text.encode([ZERO_SHOT_TEMPLATE.format(c) for c in ds.classes]) if val else None
 
+    if mcfg.image_tower == "knn":
+        return _finish_knn(ds, out, work, name, record, mcfg, tcfg, views, owner, captions,
+                           text, val, prompts, dev, log)
     with torch.random.fork_rng(devices=[]):  # seeded init without touching global RNG state
         torch.manual_seed(tcfg.seed)
         encoder = build_image_encoder(mcfg).to(dev)
@@ -278,7 +287,7 @@ def prepare_offline(data: str | Path, out: str | Path,
             emb = F.normalize(encoder(x), dim=-1)
             scale = encoder.logit_scale.clamp(max=np.log(100.0)).exp()
             logits = scale * emb @ bank.T
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, targets[y])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -314,6 +323,55 @@ def prepare_offline(data: str | Path, out: str | Path,
     model = OfflineVLM(mcfg, encoder, name, record, device=str(dev))
     model._text = text
     return model
+
+
+def _finish_knn(ds, out, work, name, record, mcfg, tcfg, views, owner, captions, text, val,
+                prompts, dev, log) -> OfflineVLM:
+    """knn tower: fill the memory with every training view and its caption embedding."""
+    import dataclasses
+
+    import torch
+
+    from clip2nerf.utils.io import atomic_dir
+
+    mcfg = dataclasses.replace(mcfg, bank_size=len(views))
+    tower = build_image_encoder(mcfg).to(dev)
+    feats = []
+    with torch.inference_mode():
+        for i in range(0, len(views), 512):
+            x = _normalise(_to_input(torch.from_numpy(views[i:i + 512]), mcfg), mcfg).to(dev)
+            feats.append(tower.features(x))
+        tower.bank_features.copy_(torch.cat(feats))
+        cap = torch.from_numpy(text.encode(captions)).to(dev)  # (n_objects, d)
+        tower.bank_text.copy_(cap[torch.from_numpy(owner).to(dev)])
+    tower.eval()
+    row: dict[str, float] = {"epoch": 0}
+    if val:
+        row[f"{tcfg.val_split}_zero_shot_acc"] = zero_shot_accuracy(
+            _embed(tower, val["views"], mcfg, dev), val["labels"], prompts, ds.classes)
+    record["model"] = dataclasses.asdict(mcfg)
+    record["history"] = [row]
+    with atomic_dir(out, overwrite=True) as tmp:
+        save_offline(tmp, mcfg, tower, name, record)
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"wrote {out} ({name}); knn memory of {len(views)} views"
+        + "".join(f", {k}={v:.3f}" for k, v in row.items() if k != "epoch"))
+    model = OfflineVLM(mcfg, tower, name, record, device=str(dev))
+    model._text = text
+    return model
+
+
+def soft_targets(bank, weight: float, temperature: float):
+    """(n_texts, n_texts) rows of target probabilities: ``1 - weight`` on the caption itself,
+    ``weight`` spread over all captions by softmax(text similarity / temperature)."""
+    import torch
+
+    n = len(bank)
+    hard = torch.eye(n, device=bank.device)
+    if weight <= 0:
+        return hard
+    soft = torch.softmax(bank @ bank.T / temperature, dim=1)
+    return (1 - weight) * hard + weight * soft
 
 
 def _epoch_rows(first: np.ndarray, count: np.ndarray, per_obj: int, gen):

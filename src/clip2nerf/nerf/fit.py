@@ -48,7 +48,8 @@ class FitConfig:
     """Tighten the visual hull with the depth maps when the dataset has them."""
     interior_margin_cells: float = 3.0
     """With depth maps, empty cells hidden this many cells behind the surface in every view
-    (the grid becomes a shell around the visible surface); negative disables."""
+    (the grid becomes a shell around the visible surface); negative disables. (Depth is not
+    used to carve free space in front of surfaces: see ``grid_from_views``.)"""
     refine_every: int = 50
     """Steps between occupancy refinements from the learned density (0: never)."""
     refine_after: int = 100
@@ -274,6 +275,8 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
         if cfg.opacity_weight > 0:
             loss = loss + cfg.opacity_weight * torch.mean((out["opacity"] - target_a[sel]) ** 2)
         if not loss.requires_grad:  # no ray of this batch met an occupied cell
+            continue
+        if not torch.isfinite(loss):  # never let one bad batch poison the weights
             continue
         opt.zero_grad(set_to_none=True)
         loss.backward()

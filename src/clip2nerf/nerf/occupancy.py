@@ -109,12 +109,16 @@ def footprint_radius_px(intrinsics, z: torch.Tensor, radius: float) -> int:
 def grid_from_views(intrinsics, poses: torch.Tensor, alphas: torch.Tensor,
                     aabb: torch.Tensor, resolution: int = 64,
                     depths: torch.Tensor | None = None, alpha_threshold: float = 0.02,
-                    min_views: int = 1, interior_margin: float | None = None) -> OccupancyGrid:
+                    min_views: int = 1, interior_margin: float | None = None,
+                    carve_free_space: bool = False) -> OccupancyGrid:
     """Carve an occupancy grid from training views: a visual hull, tightened by depth.
 
-    A cell is emptied when, in at least ``min_views`` views that see it, either its whole
-    pixel footprint is background (alpha <= ``alpha_threshold``), or (with depth maps) it lies
-    entirely in front of every surface seen in that footprint. Cells seen by no view stay
+    A cell is emptied when, in at least ``min_views`` views that see it, its whole pixel
+    footprint is background (alpha <= ``alpha_threshold``), or (with depth maps and
+    ``carve_free_space``) it lies entirely in front of every surface seen in that footprint.
+    Free-space carving is off by default: depth maps sampled at pixel centres miss parts
+    thinner than a pixel (a tail fin seen edge-on), and carving in front of the surface
+    behind them deletes those parts for every view. Cells seen by no view stay
     occupied. Footprints are over-approximated (max/min pooling by the cell's projected
     radius), so carving is conservative: it never empties a cell that holds visible surface.
 
@@ -156,12 +160,16 @@ def grid_from_views(intrinsics, poses: torch.Tensor, alphas: torch.Tensor,
             # Nearest surface in the footprint (background = +inf); cells wholly in front of
             # it are free space.
             d_inf = torch.where(d > 0, d, torch.full_like(d, float("inf")))
-            d_near = -F.max_pool2d(-d_inf[None, None], k, stride=1, padding=pad)[0, 0]
-            empty |= seen & (z + half_diag < d_near[ri, ci])
+            if carve_free_space:
+                d_near = -F.max_pool2d(-d_inf[None, None], k, stride=1, padding=pad)[0, 0]
+                empty |= seen & (z + half_diag < d_near[ri, ci])
             if interior_margin is not None:
                 # Farthest surface in the footprint; any background pixel there makes it inf
                 # (the cell might be seen past a silhouette edge), so it is never hidden.
-                d_far = F.max_pool2d(d_inf[None, None], k, stride=1, padding=pad)[0, 0]
+                # Partly covered pixels count as background: their centre depth may belong to
+                # a surface behind a thin part.
+                d_full = torch.where(alphas[v] >= 0.99, d_inf, torch.full_like(d, float("inf")))
+                d_far = F.max_pool2d(d_full[None, None], k, stride=1, padding=pad)[0, 0]
                 behind = z - half_diag > d_far[ri, ci] + interior_margin
                 hidden[alive] &= ~seen | behind
                 n_seen[alive] += seen.int()

@@ -38,7 +38,9 @@ def render_weight_from_density(t_starts: torch.Tensor, t_ends: torch.Tensor,
     Returns:
         ``weights, transmittance, alphas``: (n_rays, n_samples) each.
     """
-    sd = sigmas * (t_ends - t_starts)
+    # Optical depth per interval, capped: beyond ~1e3 alpha is exactly 1 in float32 anyway,
+    # and an infinite density (exp overflow) would make the prefix sums inf - inf = NaN.
+    sd = (sigmas * (t_ends - t_starts)).clamp(max=1e3)
     excl = torch.cumsum(sd, dim=-1) - sd  # exclusive prefix sum: exact zero for the first sample
     if log_t0 is not None:
         excl = excl - log_t0[:, None]
@@ -157,7 +159,7 @@ def render_rays(field_fn: FieldFn, rays_o: torch.Tensor, rays_d: torch.Tensor,
         acc_rgb = acc_rgb.index_add(0, active, accumulate_along_rays(w, rgbs))
         acc_op = acc_op.index_add(0, active, accumulate_along_rays(w))
         acc_depth = acc_depth.index_add(0, active, accumulate_along_rays(w, t_mid[..., None])[:, 0])
-        log_t = log_t.index_add(0, active, -(sigmas * (t_ends - t_starts)).sum(-1))
+        log_t = log_t.index_add(0, active, -(sigmas * (t_ends - t_starts)).clamp(max=1e3).sum(-1))
         if early_stop_eps > 0:
             active = active[torch.exp(log_t[active]) > early_stop_eps]
 

@@ -120,12 +120,13 @@ def test_from_pretrained_refuses_bad_folders(tmp_path):
 
 def test_presets():
     assert {"cpu", "released"} <= set(list_presets())
-    released, _ = load_preset("released")
+    released, released_train = load_preset("released")
+    assert released_train.fg_weight == 0.8 and released_train.bg_weight == 0.2  # nf2vec's
     assert released.encoder.widths == (512, 512, 1024, 1024)
     assert released.encoder.embed_dim == 1024 and released.decoder.hidden == 1024
     cpu, train = load_preset("cpu")
     assert cpu.encoder.embed_dim == 1024 and cpu.decoder.hidden < 1024
-    assert train.fg_weight == 0.8 and train.bg_weight == 0.2
+    assert train.loss == "distill" and train.epochs >= 1
     assert Nf2vecConfig.from_dict(cpu.to_dict()) == cpu
     with pytest.raises(UserError, match="unknown nf2vec preset"):
         load_preset("nope")

@@ -98,8 +98,9 @@ class TrainConfig:
     Each step takes ``batch_size`` NeRFs; for each it samples ``n_points`` points, a
     ``occupied_fraction`` share inside voxels of the NeRF's occupancy grid (jittered) and the
     rest uniformly in the box, and asks the decoder to match the NeRF there: colour where the
-    NeRF is opaque, opacity everywhere, weighted ``fg_weight`` / ``bg_weight`` by whether the
-    NeRF has matter at the point (nf2vec's 0.8 / 0.2).
+    NeRF has matter, density everywhere, weighted ``fg_weight`` / ``bg_weight`` by whether the
+    NeRF has matter at the point (nf2vec's 0.8 / 0.2). Density is compared as
+    ``log(1 + sigma)``; the NeRF's density is 0 outside its occupancy grid.
     """
 
     loss: Literal["distill", "render"] = "distill"
@@ -122,17 +123,20 @@ class TrainConfig:
     bg_weight: float = 0.2
     """Loss weight of empty points (rays)."""
     alpha_step: float = 0.02
-    """Segment length (world units) turning density into opacity ``1 - exp(-sigma·step)`` for
-    the loss; about the renderer's step, so the loss weighs what renders."""
+    """Segment length (world units, about the renderer's step) turning density into opacity
+    ``1 - exp(-sigma·step)`` to tell foreground points from empty ones."""
     fg_alpha: float = 0.01
     """A point counts as foreground where the NeRF's opacity exceeds this."""
-    val_views: int = 2
+    sigma_max: float = 200.0
+    """Densities above this are all "opaque" for the distillation loss (opacity 0.98 over
+    ``alpha_step``)."""
+    val_views: int = 1
     """Views per validation NeRF for the per-epoch PSNR."""
-    val_resolution: int = 48
+    val_resolution: int = 32
     """Side of the validation renders, pixels."""
-    max_val_nerfs: int = 8
+    max_val_nerfs: int = 4
     """Validation NeRFs rendered per epoch (the first ones of the val split)."""
-    val_grid_resolution: int = 32
+    val_grid_resolution: int = 24
     """Occupancy grid of the decoded field used to render it (cells per axis)."""
     seed: int = 0
     """Seed of the initialisation and the sampling."""

@@ -4,8 +4,9 @@ The decoder, conditioned on the encoder's embedding of a NeRF's weights, learns 
 that NeRF. Two losses (``TrainConfig.loss``):
 
 - ``distill`` (default, cheap): at points sampled in and around the NeRF's occupied cells,
-  match its opacity ``1 - exp(-sigma·alpha_step)`` everywhere and its colour where it has matter,
-  foreground points weighted ``fg_weight`` and empty ones ``bg_weight``.
+  match its density (as ``log(1 + sigma)``, capped) everywhere and its colour where it has
+  matter, foreground points weighted ``fg_weight`` and empty ones ``bg_weight``; the NeRF's
+  density counts as 0 outside its occupancy grid, as when it is rendered.
 - ``render`` (nf2vec's): volume-render random rays of orbit cameras through both fields (the
   NeRF's occupancy grid skips empty space for both) and match the pixels, foreground pixels
   weighted ``fg_weight``, background ones ``bg_weight``.
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from clip2nerf.errors import UserError
 from clip2nerf.nerf.occupancy import OccupancyGrid
@@ -58,22 +60,27 @@ def distill_loss(model: Nf2vec, matrices: torch.Tensor, points: torch.Tensor,
         occupied: (batch, n) bool, whether each point is in an occupied cell of its NeRF's
             grid; the NeRF's density counts as 0 elsewhere (as when it is rendered).
     Returns:
-        () weighted MSE of opacity plus colour (colour only where the NeRF has matter).
+        () weighted MSE of ``log(1 + sigma)`` (capped at ``sigma_max``) plus colour (colour only
+        where the NeRF has matter).
     """
     with torch.no_grad():
         rgb_t, sigma_t = batched_nerf_forward(matrices, points, model.config.nerf)
         if occupied is not None:
             sigma_t = sigma_t * occupied
-        alpha_t = 1 - torch.exp(-sigma_t * cfg.alpha_step)
-        fg = alpha_t > cfg.fg_alpha
+        fg = (1 - torch.exp(-sigma_t * cfg.alpha_step)) > cfg.fg_alpha
         w = torch.where(fg, cfg.fg_weight, cfg.bg_weight)
+        cap = math.log1p(cfg.sigma_max)
+        target = torch.log1p(sigma_t).clamp(max=cap)
     cond = model.decoder.condition(model.encoder(matrices))
-    rgb_s, sigma_s = model.decoder.query(cond, points)
-    alpha_s = 1 - torch.exp(-sigma_s * cfg.alpha_step)
-    loss_alpha = (w * (alpha_s - alpha_t) ** 2).mean()
-    rgb_err = ((rgb_s - rgb_t) ** 2).mean(-1)
+    raw = model.decoder.raw(cond, points)
+    # log(1 + sigma) with sigma = exp(x + bias) is softplus(x + bias): smooth, and faint fog
+    # (sigma ~ 0.3 everywhere, invisible in opacity at one step yet grey over a whole ray)
+    # still costs as much as it shows; above sigma_max a point is opaque enough.
+    log_sigma = nn.functional.softplus(raw[..., 3] + model.config.nerf.density_bias).clamp(max=cap)
+    loss_density = (w * (log_sigma - target) ** 2).mean()
+    rgb_err = ((torch.sigmoid(raw[..., :3]) - rgb_t) ** 2).mean(-1)
     loss_rgb = (w * fg * rgb_err).sum() / (w * fg).sum().clamp(min=1.0)
-    return loss_alpha + loss_rgb
+    return loss_density + loss_rgb
 
 
 def _random_rays(n_rays: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -112,3 +112,15 @@ def test_early_termination_changes_little_and_saves_queries():
     early = render_rays(constant_field(50.0), o, d, AABB, early_stop_eps=1e-4, chunk_samples=8)
     assert torch.allclose(full["rgb"], early["rgb"], atol=1e-3)
     assert int(early["n_points"]) < int(full["n_points"]) / 2
+
+
+def test_infinite_density_gives_finite_weights_and_gradients():
+    t0, t1, s = random_intervals(n_rays=3, n_samples=8, seed=3)
+    s = s.float()
+    s[1, 2] = float("inf")  # exp overflow in the density activation
+    s.requires_grad_(True)
+    w, _, _ = render_weight_from_density(t0.float(), t1.float(), s)
+    assert torch.isfinite(w).all() and torch.allclose(w[1, 3:], torch.zeros(5))
+    assert abs(float(w[1].detach().sum()) - 1.0) < 1e-5
+    w.sum().backward()
+    assert torch.isfinite(s.grad).all()

@@ -113,3 +113,21 @@ def test_generate_cli_errors(world, fake_vlm, tmp_path, capsys):
                str(world["mappers"]["nerf2clip"]), "--vlm", "fake", "--out",
                str(tmp_path / "g.png")])
     assert rc == 2 and "clip2nerf mapper is needed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--classes", " , "], "--classes"),
+    (["--template", "no placeholder"], "--template"),
+])
+def test_classify_cli_bad_options(world, fake_vlm, capsys, extra, message):
+    f = sorted(world["nerfs"].glob("*.safetensors"))[0]
+    rc = main(["classify", str(f), "--nf2vec", str(world["nf2vec"]), "--nerf2clip",
+               str(world["mappers"]["nerf2clip"]), "--vlm", "fake", *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and err.count("\n") == 1
+
+
+def test_classify_cli_missing_nerf_file(world, fake_vlm, tmp_path, capsys):
+    rc = main(["classify", str(tmp_path / "nope.safetensors"), "--nf2vec", str(world["nf2vec"]),
+               "--nerf2clip", str(world["mappers"]["nerf2clip"]), "--vlm", "fake"])
+    assert rc == 2 and "NeRF file not found" in capsys.readouterr().err

@@ -101,3 +101,26 @@ def test_cli_errors(fake_data, tmp_path, capsys, monkeypatch):
     rc = main(["vlm", "embed-views", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o"),
                "--vlm", "offline"])
     assert rc == 2
+
+
+def test_leave_one_out_for_the_knn_offline_model(fake_data, knn_offline, tmp_path):
+    """Training objects are embedded without their own views in the knn memory."""
+    from clip2nerf.vlm import OfflineVLM
+
+    folder, _ = knn_offline
+    vlm = OfflineVLM.from_pretrained(folder)
+    ds = open_dataset(fake_data)
+    loo = embed_views(fake_data, tmp_path / "loo", vlm, progress=False, log=lambda m: None)
+    raw = embed_views(fake_data, tmp_path / "raw", vlm, progress=False, log=lambda m: None,
+                      leave_one_out=False)
+    assert loo.extra["leave_one_out"] is True and raw.extra["leave_one_out"] is False
+    train, where = set(ds.object_ids("train")), loo.index_of()
+    for oid in ds.object_ids():
+        caption = vlm.embed_texts(ds.get(oid).caption)[0]
+        r, l_ = raw.vectors[where[oid]], loo.vectors[where[oid]]
+        if oid in train:
+            # Own views in memory pull towards the own caption; without them, less so.
+            assert (r @ caption).mean() > (l_ @ caption).mean() + 0.01
+            assert np.abs(r - l_).max() > 1e-3
+        else:
+            np.testing.assert_allclose(l_, r, atol=1e-6)  # unseen objects: unchanged

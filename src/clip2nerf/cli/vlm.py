@@ -79,10 +79,13 @@ def prepare_offline_cmd(data, out, split, epochs, batch_size, lr, image_size, se
               help="Objects per shard (the unit of resume).")
 @click.option("--batch-size", type=int, default=None, help="Images per forward pass.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--leave-one-out/--no-leave-one-out", default=True, show_default=True,
+              help="Offline knn model: embed an object it was built from without that object's "
+                   "own views in its memory (so training objects look like unseen ones).")
 @click.option("--overwrite", is_flag=True, help="Replace other embeddings already at --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def embed_views_cmd(data, out, vlm_spec, split, chunk, batch_size, device, overwrite,
-                    quiet) -> None:
+def embed_views_cmd(data, out, vlm_spec, split, chunk, batch_size, device, leave_one_out,
+                    overwrite, quiet) -> None:
     """Embed every view of every object: vectors (n_objects, n_views, d) with object ids,
     classes, view ids and the VLM name. Resumable: rerun to continue."""
     from clip2nerf.vlm.embed_views import embed_views
@@ -92,7 +95,8 @@ def embed_views_cmd(data, out, vlm_spec, split, chunk, batch_size, device, overw
         raise click.BadParameter("must be >= 1", param_hint="--batch-size")
     vlm = load_vlm(vlm_spec, device=device, batch_size=batch_size)
     embed_views(data, out, vlm, split=None if split == "all" else split, chunk_objects=chunk,
-                overwrite=overwrite, progress=not quiet, log=lambda m: click.echo(m, err=True))
+                overwrite=overwrite, progress=not quiet, log=lambda m: click.echo(m, err=True),
+                leave_one_out=leave_one_out)
 
 
 @command.command("embed")

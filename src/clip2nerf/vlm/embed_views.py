@@ -35,8 +35,13 @@ def partial_dir(out: Path) -> Path:
 
 def embed_views(data: str | Path, out: str | Path, vlm: VisionLanguageModel,
                 split: str | None = None, chunk_objects: int = 16, overwrite: bool = False,
-                progress: bool = True, log: Callable[[str], None] = print) -> EmbeddingTable:
+                progress: bool = True, log: Callable[[str], None] = print,
+                leave_one_out: bool = True) -> EmbeddingTable:
     """Embed all views of the objects of ``split`` (None/"all" = every object) into ``out``.
+
+    ``leave_one_out``: for a model that supports it (the offline knn tower), an object the model
+    was built from is embedded without its own views in the memory, so training objects get
+    embeddings like unseen ones (see ``OfflineVLM.embed_object_views``). Recorded in ``extra``.
 
     Returns the full table. An existing complete ``out`` in the same space with the same object
     ids is returned as is; anything else there needs ``overwrite``.
@@ -82,12 +87,16 @@ def embed_views(data: str | Path, out: str | Path, vlm: VisionLanguageModel,
         objs = [ds.get(oid) for oid in chunk]
         for o in objs:
             n_views = _check_views(n_views, o.n_views, o.object_id)
-        images = np.concatenate([o.load_views() for o in objs])  # (c * v, H, W, 4)
-        emb = vlm.embed_images(images).reshape(len(objs), -1, vlm.dim)
+        if leave_one_out and hasattr(vlm, "embed_object_views"):
+            emb = np.stack([vlm.embed_object_views(o.load_views(), o.object_id) for o in objs])
+        else:
+            images = np.concatenate([o.load_views() for o in objs])  # (c * v, H, W, 4)
+            emb = vlm.embed_images(images).reshape(len(objs), -1, vlm.dim)
         EmbeddingTable(
             emb, chunk, [o.class_name for o in objs], vlm.space,
             {"view_ids": [[f.image_path.stem for f in o.frames] for o in objs],
-             "dataset": ds.name, "split": split or "all"},
+             "dataset": ds.name, "split": split or "all",
+             "leave_one_out": bool(leave_one_out and hasattr(vlm, "embed_object_views"))},
         ).save(shard)
         bar.update(len(chunk))
     bar.close()

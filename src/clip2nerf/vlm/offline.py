@@ -109,6 +109,8 @@ def build_knn_tower(cfg: OfflineVLMConfig) -> torch.nn.Module:
             n, f = max(cfg.bank_size, 1), cfg.knn_size ** 2
             self.register_buffer("bank_features", torch.zeros(n, f))
             self.register_buffer("bank_text", torch.zeros(n, cfg.embed_dim))
+            # Index (into training["dataset"]["object_ids"]) of the object each view belongs to.
+            self.register_buffer("bank_object", torch.zeros(n, dtype=torch.int64))
             self.logit_scale = nn.Parameter(torch.tensor(float(np.log(1.0 / cfg.init_temperature))))
 
         def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,8 +123,11 @@ def build_knn_tower(cfg: OfflineVLMConfig) -> torch.nn.Module:
             t = F.adaptive_avg_pool2d(grey, cfg.knn_size).flatten(1)
             return F.normalize(t - t.mean(1, keepdim=True), dim=1)
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def forward(self, x: torch.Tensor, exclude: int | None = None) -> torch.Tensor:
+            """``exclude``: an object index whose own views must not be neighbours."""
             sim = self.features(x) @ self.bank_features.T  # (b, n)
+            if exclude is not None:
+                sim = sim.masked_fill(self.bank_object == exclude, float("-inf"))
             k = min(cfg.knn_k, sim.shape[1])
             top, idx = sim.topk(k, dim=1)
             w = torch.softmax((top - top[:, :1]) / cfg.knn_temperature, dim=1)
@@ -213,12 +218,31 @@ class OfflineVLM(VisionLanguageModel):
         c = self.config
         return images_to_batch(images, c.image_size, c.image_mean, c.image_std)
 
-    def _embed_image_batch(self, images: list[ImageLike]) -> np.ndarray:
+    def _embed_image_batch(self, images: list[ImageLike], exclude: int | None = None
+                           ) -> np.ndarray:
         import torch
 
         x = torch.from_numpy(self.preprocess(images)).to(self.device)
         with torch.inference_mode():
-            return self.encoder(x).float().cpu().numpy()
+            out = self.encoder(x) if exclude is None else self.encoder(x, exclude=exclude)
+            return out.float().cpu().numpy()
+
+    def embed_object_views(self, images, object_id: str) -> np.ndarray:
+        """Like ``embed_images``, for views of the dataset object ``object_id``.
+
+        With the knn tower, an object the model was built from would find its own views in the
+        memory (similarity 1) and map exactly onto its caption. Leaving that object's views out
+        makes embeddings of training objects behave like those of unseen ones, which is what
+        downstream training (the mapping networks) needs. Other objects: same as embed_images.
+        """
+        from clip2nerf.vlm.preprocess import as_image_list
+
+        ids = self.training.get("dataset", {}).get("object_ids") or []
+        if self.config.image_tower != "knn" or object_id not in ids:
+            return self.embed_images(images)
+        k = ids.index(object_id)
+        return self._batched(as_image_list(images),
+                             lambda b: self._embed_image_batch(b, exclude=k), None)
 
     def _embed_text_batch(self, texts: list[str]) -> np.ndarray:
         return self.text_tower.encode(texts, batch_size=len(texts))

@@ -194,7 +194,7 @@ def prepare_offline(data: str | Path, out: str | Path,
     record: dict[str, Any] = {
         "dataset": {"name": ds.name, "path": str(Path(data).resolve()), "split": tcfg.split,
                     "n_objects": len(ids), "object_ids_sha256": _ids_hash(ids),
-                    "classes": ds.classes},
+                    "classes": ds.classes, "object_ids": ids},
         "model": asdict(mcfg),
         "train": asdict(tcfg),
     }
@@ -344,6 +344,7 @@ def _finish_knn(ds, out, work, name, record, mcfg, tcfg, views, owner, captions,
         tower.bank_features.copy_(torch.cat(feats))
         cap = torch.from_numpy(text.encode(captions)).to(dev)  # (n_objects, d)
         tower.bank_text.copy_(cap[torch.from_numpy(owner).to(dev)])
+        tower.bank_object.copy_(torch.from_numpy(owner).to(dev))
     tower.eval()
     row: dict[str, float] = {"epoch": 0}
     if val:

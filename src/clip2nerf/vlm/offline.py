@@ -2,19 +2,26 @@
 
 - Text tower: all-MiniLM-L6-v2 (a genuinely pre-trained sentence encoder shipped inside a PyPI
   wheel), frozen. Its 384-d sentence space *is* the shared embedding space.
-- Image tower: a small CNN trained from scratch (``clip2nerf vlm prepare-offline``) with a
-  contrastive loss so that a view lands on the text embedding of its object's caption.
+- Image tower, built by ``clip2nerf vlm prepare-offline`` from one split of a dataset:
+  ``knn`` (default): soft nearest neighbours over greyscale 16x16 thumbnails of every training
+  view; an image maps to the weighted mean of its neighbours' caption embeddings.
+  ``cnn``: a small CNN trained with a contrastive loss so that a view lands on the text
+  embedding of its object's caption. Measured on the small preset (6 training objects per
+  class), held-out zero-shot accuracy: knn 0.81 (val) / 0.92 (test); the CNN reached 0.46 (val)
+  after 30 epochs (16 min on the loaded 2-core machine): too few objects per class for a CNN
+  trained from scratch to learn shape over colour.
 
 LiT ("locked-image tuning") locks a pre-trained image tower and trains the text tower; we lock
 the text tower instead because only text weights are available offline. Consequences, stated
 in the README: images are understood only as well as the training renders cover them (the
-bundled synthetic classes, grey/colour renders on white); free-form *text* generalises thanks
-to the pre-trained tower (synonyms, paraphrases), but it is not CLIP.
+bundled synthetic classes, object-centred renders on white from similar cameras); free-form
+*text* generalises thanks to the pre-trained tower (synonyms, paraphrases), but it is not CLIP.
 
 Folder layout (``save_pretrained`` / ``from_pretrained``)::
 
     FOLDER/config.json                 format, version, name, OfflineVLMConfig, training record
-    FOLDER/image_encoder.safetensors   CNN weights + logit_scale
+    FOLDER/image_encoder.safetensors   knn memory (thumbnails, caption embeddings, object
+                                       index per view) or CNN weights; + logit_scale
 """
 
 from __future__ import annotations

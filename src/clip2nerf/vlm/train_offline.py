@@ -1,4 +1,7 @@
-"""Training the offline model's image tower (``clip2nerf vlm prepare-offline``).
+"""Building the offline model's image tower (``clip2nerf vlm prepare-offline``).
+
+knn tower (default): read the split's views, store their thumbnails and caption embeddings;
+no gradient steps (seconds). cnn tower: the training below.
 
 Loss: CLIP's InfoNCE with a learnable temperature, image -> text. Because the text tower is
 frozen, every training caption is embedded once and all of them serve as candidates for every
@@ -41,7 +44,8 @@ ZERO_SHOT_TEMPLATE = "a 3d model of a {}"
 
 @dataclass
 class OfflineTrainConfig:
-    """How the image tower is trained."""
+    """How the image tower is built. The knn tower uses only ``split`` and ``val_split``; the
+    rest drives the CNN's training."""
 
     epochs: int = 30
     """Passes over the training objects (``views_per_epoch`` views of each per pass)."""

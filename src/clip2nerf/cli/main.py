@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "search": ("search", "Retrieve NeRFs from a text or image query (clip2nerf -> k-NN)."),
     "generate": ("generate", "Render a NeRF generated from text or images (clip2nerf -> decoder)."),
     "eval": ("eval", "The paper's tables and figures on a dataset, as a Markdown + PNG report."),
+    "demo": ("demo", "The whole chain on bundled data, end to end, cached in a workdir."),
 }
 
 

@@ -170,3 +170,17 @@ def test_knn_memory_holds_train_views_only(knn_offline, fake_data):
     obj = next(ds.iter_objects("train"))
     e = model.embed_images(obj.load_view(0))
     assert float(e[0] @ model.embed_texts(obj.caption)[0]) > 0.9
+
+
+def test_cli_prepare_offline_cnn(fake_data, tmp_path):
+    from clip2nerf.cli.main import main
+
+    out = tmp_path / "cnn"
+    assert main(["vlm", "prepare-offline", "--data", str(fake_data), "--out", str(out),
+                 "--image-tower", "cnn", "--epochs", "1", "--image-size", "32", "--device", "cpu",
+                 "--quiet"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["model"]["image_tower"] == "cnn" and cfg["training"]["train"]["epochs"] == 1
+    assert len(cfg["training"]["history"]) == 1
+    assert main(["vlm", "prepare-offline", "--data", str(fake_data), "--out", str(out),
+                 "--split", "test", "--quiet"]) == 2

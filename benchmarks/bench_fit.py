@@ -67,6 +67,9 @@ def main() -> None:
                        f"samples {cfg.n_samples}, grid {cfg.grid_resolution}^3"),
         ("s/object (median, mean)", f"{statistics.median(secs):.1f}, {statistics.fmean(secs):.1f}"
                                     " (fit incl. setup, excl. held-out eval)"),
+        ("CPU s/object (median)",
+         f"{statistics.median(e.get('fit_cpu_seconds', float('nan')) for e in entries.values()):.1f}"
+         " (process CPU time: what an idle core would take, roughly)"),
         ("objects/hour (wall)", f"{len(ids) / wall * 3600:.0f}  ({wall:.0f} s wall incl. eval)"),
         ("held-out PSNR whole image", f"{statistics.fmean(e['psnr'] for e in entries.values()):.2f} dB"
                                       f" (min {min(e['psnr'] for e in entries.values()):.2f})"),

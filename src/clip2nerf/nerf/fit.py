@@ -205,6 +205,7 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
     cfg = fit_config or FitConfig()
     device = torch.device(device)
     t0 = time.perf_counter()
+    c0 = time.process_time()  # CPU time of this process: a load-independent cost figure
     views = views or load_object_views(record, cfg.bg_color, cfg.use_depth)
     train_idx, held_idx = split_views(len(views.poses), cfg.holdout_views)
     lo, hi = nerf_config.aabb
@@ -291,6 +292,7 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
     nerf_field.eval()
     stats: dict[str, Any] = {
         "steps": cfg.steps, "fit_seconds": round(train_seconds, 3),
+        "fit_cpu_seconds": round(time.process_time() - c0, 3),
         "train_views": len(train_idx), "heldout_views": held_idx,
         "final_loss": float(loss.detach()) if cfg.steps else float("nan"),
         "points_per_second": round(n_points / max(train_seconds, 1e-9)),

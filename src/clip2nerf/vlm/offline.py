@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 
 OFFLINE_FORMAT = "clip2nerf-vlm-offline"
 OFFLINE_VERSION = 1
-OFFLINE_FAMILY = "offline-lit-minilm-v1"
-"""Name prefix; the full name adds a hash of the training set and configs."""
+OFFLINE_FAMILY = "offline-{tower}-minilm-v1"
+"""Name prefix (``offline-knn-minilm-v1`` or ``offline-cnn-minilm-v1``); the full name adds
+``@`` and a hash of the training set and configs."""
 WEIGHTS_FILE = "image_encoder.safetensors"
 
 

@@ -205,7 +205,7 @@ def prepare_offline(data: str | Path, out: str | Path,
     # The path is informative only: the same data elsewhere gives the same model name.
     fp = training_fingerprint({k: v for k, v in record.items() if k != "dataset"}
                               | {"data": {k: v for k, v in record["dataset"].items() if k != "path"}})
-    name = f"{OFFLINE_FAMILY}@{fp}"
+    name = f"{OFFLINE_FAMILY.format(tower=mcfg.image_tower)}@{fp}"
     out = Path(out).expanduser()
     if (out / "config.json").exists():
         existing = read_offline_config(out)

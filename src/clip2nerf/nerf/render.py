@@ -70,6 +70,32 @@ def step_size_for(aabb: torch.Tensor, n_samples: int) -> float:
     return diag / n_samples
 
 
+def _packed_weights(ray_idx: torch.Tensor, n_rays: int, deltas: torch.Tensor,
+                    sigmas: torch.Tensor, log_t0: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Compositing weights of packed samples (``render_weight_from_density`` without padding).
+
+    Args:
+        ray_idx: (n,) long, sorted: which ray each sample belongs to (a ray's samples are
+            contiguous and in marching order).
+        n_rays: number of rays ``ray_idx`` indexes.
+        deltas, sigmas: (n,) interval lengths and densities.
+        log_t0: (n,) log-transmittance in front of each sample's ray segment.
+    Returns:
+        ``weights, optical_depth``: (n,) each.
+    """
+    sd = (sigmas * deltas).clamp(max=1e3)  # see render_weight_from_density
+    # One global prefix sum minus each ray's offset; in float64 so the offsets of earlier
+    # (possibly opaque, 1e3-deep) rays cancel exactly enough.
+    sd64 = sd.double()
+    csum = torch.cumsum(sd64, 0)
+    per_ray = torch.zeros(n_rays, dtype=torch.float64, device=sd.device).index_add(
+        0, ray_idx, sd64)
+    offset = torch.cumsum(per_ray, 0) - per_ray  # sum over all earlier rays
+    excl = (csum - sd64 - offset[ray_idx]).float() - log_t0
+    return torch.exp(-excl) * (1.0 - torch.exp(-sd)), sd
+
+
 def render_rays(field_fn: FieldFn, rays_o: torch.Tensor, rays_d: torch.Tensor,
                 aabb: torch.Tensor | list[float], occupancy: OccupancyGrid | None = None,
                 n_samples: int = 128, bg_color: float | torch.Tensor = 1.0,
@@ -126,6 +152,15 @@ def render_rays(field_fn: FieldFn, rays_o: torch.Tensor, rays_d: torch.Tensor,
     else:
         max_steps = 0
     chunk = max_steps if chunk_samples is None else chunk_samples
+    if occupancy is not None:
+        # Per-ray affine map t -> continuous cell coordinates, so the occupancy lookup of the
+        # dense (ray, sample) block costs a few fused ops instead of a full point query.
+        res = occupancy.resolution
+        scale = res / (occupancy.aabb[3:] - occupancy.aabb[:3])
+        g_o = (rays_o - occupancy.aabb[:3]) * scale  # (n_rays, 3)
+        g_d = rays_d * scale
+        occ_flat = occupancy.binary.reshape(-1)
+        strides = torch.tensor([res * res, res, 1], device=device)
     for c0 in range(0, max_steps, max(chunk, 1)):
         if active.numel() == 0:
             break
@@ -133,33 +168,32 @@ def render_rays(field_fn: FieldFn, rays_o: torch.Tensor, rays_d: torch.Tensor,
         k = torch.arange(c0, c1, device=device, dtype=torch.float32)
         tn, tf = t_near[active, None], t_far[active, None]
         t_starts = tn + k * step  # (a, c)
-        t_ends = torch.minimum(t_starts + step, tf)
         valid = t_starts < tf
-        if stratified:
-            u = torch.rand_like(t_starts)
-        else:
-            u = torch.full_like(t_starts, 0.5)
-        t_mid = t_starts + u * (t_ends - t_starts)
-        pts = rays_o[active, None] + rays_d[active, None] * t_mid[..., None]  # (a, c, 3)
         if occupancy is not None:
-            flat_valid = valid.reshape(-1)
-            occ = torch.zeros_like(flat_valid)
-            occ[flat_valid] = occupancy.query(pts.reshape(-1, 3)[flat_valid])
-            valid = occ.reshape(valid.shape)
-        t_ends = torch.where(valid, t_ends, t_starts)  # empty intervals: zero length
-        n_valid = int(valid.sum())
+            # Which intervals have their midpoint in an occupied cell (dense, no gradient).
+            # Midpoints lie in [t_near, t_far], inside the box: clamping only absorbs rounding.
+            t_c = torch.minimum(t_starts + 0.5 * step, tf)
+            cell = torch.addcmul(g_o[active, None], g_d[active, None], t_c[..., None])
+            flat = (cell.long().clamp_(0, res - 1) * strides).sum(-1)
+            valid = valid & occ_flat[flat]
+        # Packed samples: only valid (ray, sample) pairs are built, queried and composited.
+        ri, ki = torch.nonzero(valid, as_tuple=True)  # row-major: each ray's samples contiguous
+        n_valid = int(ri.numel())
         if n_valid == 0:
             continue
         n_points += n_valid
-        rgb, sig = field_fn(pts[valid])
-        sigmas = torch.zeros_like(t_starts).masked_scatter(valid, sig.float())
-        rgbs = torch.zeros(*t_starts.shape, 3, device=device).masked_scatter(
-            valid[..., None], rgb.float())
-        w, _, _ = render_weight_from_density(t_starts, t_ends, sigmas, log_t[active])
-        acc_rgb = acc_rgb.index_add(0, active, accumulate_along_rays(w, rgbs))
-        acc_op = acc_op.index_add(0, active, accumulate_along_rays(w))
-        acc_depth = acc_depth.index_add(0, active, accumulate_along_rays(w, t_mid[..., None])[:, 0])
-        log_t = log_t.index_add(0, active, -(sigmas * (t_ends - t_starts)).clamp(max=1e3).sum(-1))
+        ray = active[ri]
+        ts = t_near[ray] + (ki.float() + c0) * step
+        te = torch.minimum(ts + step, t_far[ray])
+        u = torch.rand_like(ts) if stratified else 0.5
+        t_mid = ts + u * (te - ts)
+        pts = torch.addcmul(rays_o[ray], rays_d[ray], t_mid[:, None])
+        rgb, sig = field_fn(pts)
+        w, sd = _packed_weights(ri, active.numel(), te - ts, sig.float(), log_t[ray])
+        acc_rgb = acc_rgb.index_add(0, ray, w[:, None] * rgb.float())
+        acc_op = acc_op.index_add(0, ray, w)
+        acc_depth = acc_depth.index_add(0, ray, w * t_mid)
+        log_t = log_t.index_add(0, ray, -sd)
         if early_stop_eps > 0:
             active = active[torch.exp(log_t[active]) > early_stop_eps]
 

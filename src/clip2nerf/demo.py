@@ -135,7 +135,7 @@ class Demo:
                   {"overrides": c.fit_overrides, "seed": c.seed}, est["fit"]),
             Stage("nf2vec", "train nf2vec (cpu preset) on the train-split NeRFs", self._nf2vec,
                   {"overrides": c.nf2vec_overrides, "seed": c.seed}, est["nf2vec"]),
-            Stage("vlm", "train the offline VLM image tower on train-split views", self._vlm,
+            Stage("vlm", "build the offline VLM from train-split views", self._vlm,
                   {"overrides": c.vlm_overrides, "seed": c.seed}, est["vlm"]),
             Stage("eval", "embed, train the mapping networks, run the paper's experiments",
                   self._eval, {"overrides": c.eval_overrides, "seed": c.seed}, est["eval"]),

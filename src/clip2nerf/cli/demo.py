@@ -28,7 +28,7 @@ def command(workdir: Path, preset: str, device: str, workers: int, seed: int) ->
       synth    procedural objects of 13 classes, 36 views each
       fit      one NeRF per object (the nf2vec MLP architecture)
       nf2vec   train the meta-encoder/decoder (cpu preset) on train-split NeRFs
-      vlm      train the offline VLM's image tower (frozen MiniLM text tower)
+      vlm      build the offline VLM (frozen MiniLM text tower, train-split views)
       eval     embed everything, train clip2nerf/nerf2clip, write the paper's tables
       gallery  faiss index of the held-out NeRFs
     Then the tour: zero-shot labels of held-out NeRFs (no rendering), top-5 NeRFs for text

@@ -24,6 +24,21 @@ OFFLINE_NOTE = ("This is the project's offline LiT-style model (frozen all-MiniL
                 "paper's, only the relative findings are.")
 
 
+KNN_NOTE = (" Its image tower is a nearest-neighbour memory: an image embeds as the "
+            "similarity-weighted mean of the caption embeddings of its most similar *training* "
+            "views (greyscale thumbnails). Every VLM image embedding of an evaluated object is "
+            "therefore built from train-split captions, which makes the VLM baselines below "
+            "close to a supervised kNN classifier rather than a zero-shot model.")
+
+
+def vlm_note(vlm) -> str:
+    """What the report must say about the VLM (offline models are not CLIP)."""
+    if not vlm.name.startswith("offline"):
+        return ""
+    knn = getattr(getattr(vlm, "config", None), "image_tower", None) == "knn"
+    return OFFLINE_NOTE + (KNN_NOTE if knn else "")
+
+
 def run_experiments(art: Artefacts, cfg: EvalConfig, log: Callable[[str], None] = print
                     ) -> dict[str, Any]:
     """Every table's numbers (see ``experiments``), without the report metadata."""
@@ -56,7 +71,7 @@ def run_eval(paths: EvalPaths, cfg: EvalConfig, command: str = "",
     n2c = art.mappers[f"nerf2clip-gt-{art.n_views}"].config.train
     res["meta"] = {
         "vlm": art.vlm.name, "vlm_dim": art.vlm.dim,
-        "vlm_note": OFFLINE_NOTE if art.vlm.name.startswith("offline") else "",
+        "vlm_note": vlm_note(art.vlm),
         "dataset": ds.name, "preset": ds.info.get("preset", "-"), "split": cfg.split,
         "n_objects": len(art.nerf), "n_views": art.n_views,
         "split_sizes": {k: len(v) for k, v in art.splits.items()},
@@ -64,7 +79,13 @@ def run_eval(paths: EvalPaths, cfg: EvalConfig, command: str = "",
         "mapper_recipe": (f"clip2nerf {c2n.epochs} epochs lr {c2n.lr:g} (paper {c2n.paper_epochs}"
                           f"/{c2n.paper_lr:g}), nerf2clip {n2c.epochs} epochs lr {n2c.lr:g} "
                           f"(paper {n2c.paper_epochs}/{n2c.paper_lr:g}); AdamW, one-cycle, "
-                          "weight decay 1e-2, batch 64, cosine loss."),
+                          "weight decay 1e-2, batch 64, cosine loss. With "
+                          f"{len(art.splits['train'])} training objects that is "
+                          f"{c2n.epochs * -(-len(art.splits['train']) * art.n_views // c2n.batch_size)}"
+                          " optimiser steps for clip2nerf and "
+                          f"{n2c.epochs * -(-len(art.splits['train']) // n2c.batch_size)} for "
+                          "nerf2clip (the paper's ~31k training NeRFs give ~480 nerf2clip steps "
+                          "per epoch)."),
         "timing": (f"device {cfg.device}, 1 torch thread, median of {cfg.timing_repeats}+ "
                    "repeats after a warm-up; measured on a shared 2-core machine under load, so "
                    "compare ratios, not absolute values."),

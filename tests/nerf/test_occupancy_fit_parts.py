@@ -95,3 +95,25 @@ def test_split_views_is_even_and_disjoint():
     assert len(held) == 4 and not set(train) & set(held) and len(train) + 4 == 36
     assert np.diff(held).min() >= 8
     assert split_views(10, 0) == (list(range(10)), [])
+
+
+def test_behind_surface_bounds_cut_only_inside_opaque_neighbourhoods():
+    from clip2nerf.data.dataset import Intrinsics
+    from clip2nerf.nerf.fit import _behind_surface_bounds
+    from clip2nerf.nerf.rays import camera_directions
+
+    intr = Intrinsics(width=8, height=6, fx=8.0, fy=8.0, cx=4.0, cy=3.0)
+    alphas = torch.ones(1, 6, 8)
+    alphas[0, 0, 5] = 0.5  # a partly covered pixel: its neighbours must not be cut
+    depths = torch.full((1, 6, 8), 2.0)
+    depths[0, 3, 2] = 3.0  # a farther surface: its neighbours' bound uses it
+    t = _behind_surface_bounds(intr, alphas, depths, margin=0.1)[0]
+    cos = -camera_directions(intr)[..., 2]
+    assert torch.isinf(t[0]).all() and torch.isinf(t[-1]).all()  # image border
+    assert torch.isinf(t[:, 0]).all() and torch.isinf(t[:, -1]).all()
+    assert torch.isinf(t[1, 4:7]).all()  # next to the partly covered pixel
+    assert torch.allclose(t[4, 1:4], 3.0 / cos[4, 1:4] + 0.1)  # neighbours of the far pixel
+    assert torch.allclose(t[4, 5], 2.0 / cos[4, 5] + 0.1)
+    # The cut is always behind the pixel centre's own surface.
+    finite = torch.isfinite(t)
+    assert (t[finite] > (depths[0] / cos)[finite]).all()

@@ -50,6 +50,10 @@ class FitConfig:
     """With depth maps, empty cells hidden this many cells behind the surface in every view
     (the grid becomes a shell around the visible surface); negative disables. (Depth is not
     used to carve free space in front of surfaces: see ``grid_from_views``.)"""
+    depth_cutoff_cells: float = 2.0
+    """With depth maps, training rays of fully opaque pixels stop this many grid cells behind
+    the farthest surface seen in their 3x3 pixel neighbourhood (samples there are hidden
+    behind an opaque surface and only cost time); negative disables."""
     refine_every: int = 50
     """Steps between occupancy refinements from the learned density (0: never)."""
     refine_after: int = 100
@@ -177,6 +181,29 @@ def _near_silhouette(intrinsics: Intrinsics, alphas: torch.Tensor, poses: torch.
     return near.reshape(-1)
 
 
+def _behind_surface_bounds(intrinsics: Intrinsics, alphas: torch.Tensor, depths: torch.Tensor,
+                           margin: float) -> torch.Tensor:
+    """(V, H, W) ray distance beyond which a training ray only meets hidden space.
+
+    For pixels whose 3x3 neighbourhood is fully opaque (alpha >= 0.99, so a jittered ray
+    inside the pixel hits a surface no farther than the neighbourhood's farthest depth):
+    that depth along the ray plus ``margin``; +inf elsewhere (silhouette edges, background).
+    ``depths`` are along the viewing axis (dataset convention); they become ray distances by
+    the pixel-centre direction's cosine to the axis.
+    """
+    import torch.nn.functional as F
+
+    from clip2nerf.nerf.rays import camera_directions
+
+    opaque = (alphas >= 0.99) & (depths > 0)
+    d_full = torch.where(opaque, depths, torch.full_like(depths, float("inf")))
+    # Padding counts as background (inf): border pixels may see past the image edge.
+    d_pad = F.pad(d_full[:, None], (1, 1, 1, 1), value=float("inf"))
+    d_far = F.max_pool2d(d_pad, 3, stride=1)[:, 0]
+    cos = -camera_directions(intrinsics)[..., 2]  # (H, W), > 0 for a forward camera
+    return d_far / cos + margin
+
+
 @torch.no_grad()
 def _refine_grid(nerf_field: NerfField, hull: OccupancyGrid, density: torch.Tensor,
                  step: float, alpha_thresh: float) -> OccupancyGrid:
@@ -240,6 +267,11 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
     keep = torch.nonzero(crossing).squeeze(-1)
     rays_o, rays_d, target, target_a = rays_o[keep], rays_d[keep], target[keep], target_a[keep]
     t_min, t_max = t_min[keep], t_max[keep]
+    if views.depths is not None and cfg.depth_cutoff_cells >= 0:
+        t_back = _behind_surface_bounds(views.intrinsics, views.alphas[train_idx],
+                                        views.depths[train_idx],
+                                        cfg.depth_cutoff_cells * cell).reshape(-1)
+        t_max = torch.maximum(torch.minimum(t_max, t_back[keep].to(device)), t_min)
     hw = views.intrinsics.width * views.intrinsics.height
     ray_view = (keep // hw).to(device)
     ray_row = ((keep % hw) // views.intrinsics.width).to(device).float()

@@ -141,3 +141,16 @@ def test_val_plus_test_split_evaluates_both_and_selects_nothing_on_them(report, 
     with pytest.raises(Exception, match="val\\+test"):
         prepare(paths, EvalConfig(vlm=world["vlm"], split="train", **FAST), log=lambda m: None,
                 progress=False)
+
+
+def test_report_says_what_an_offline_vlm_is():
+    from types import SimpleNamespace
+
+    from clip2nerf.evaluation.run import vlm_note
+
+    assert vlm_note(FakeVLM()) == ""  # not an offline model: nothing to add
+    cnn = FakeVLM(name="offline-lit-minilm-v1@x")
+    cnn.config = SimpleNamespace(image_tower="cnn")
+    assert "not CLIP" in vlm_note(cnn) and "nearest-neighbour" not in vlm_note(cnn)
+    cnn.config.image_tower = "knn"
+    assert "train-split captions" in vlm_note(cnn)

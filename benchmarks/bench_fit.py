@@ -38,6 +38,8 @@ def main() -> None:
     for f in ("steps", "rays_per_step", "n_samples", "grid_resolution"):
         ap.add_argument(f"--{f.replace('_', '-')}", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--depth-cutoff-cells", type=float, default=None,
+                    help="FitConfig.depth_cutoff_cells (negative: off, the pre-cutoff behaviour)")
     args = ap.parse_args()
 
     ds = open_dataset(args.data)
@@ -47,7 +49,7 @@ def main() -> None:
     ids = [o for c in sorted(by_class) for o in
            (by_class[c] if args.per_class <= 0 else by_class[c][: args.per_class])]
     overrides = {k: getattr(args, k) for k in ("steps", "rays_per_step", "n_samples",
-                                                "grid_resolution", "lr")
+                                                "grid_resolution", "lr", "depth_cutoff_cells")
                  if getattr(args, k) is not None}
     cfg = FitConfig(**overrides)
     device = str(resolve_device(args.device))
@@ -59,17 +61,20 @@ def main() -> None:
     wall = time.perf_counter() - t0
     load1 = os.getloadavg()[0]
     secs = [e["fit_seconds"] for e in entries.values()]
+    cpu = [e.get("fit_cpu_seconds", float("nan")) + e.get("eval_cpu_seconds", 0.0)
+           for e in entries.values()]
     rows = [
         ("dataset", f"{ds.name} ({len(ids)} objects, {len(by_class)} classes)"),
         ("device", f"{device}, {args.workers} worker(s) x {args.threads} thread(s), "
                    f"{os.cpu_count()} CPUs"),
         ("fit config", f"steps {cfg.steps}, rays/step {cfg.rays_per_step}, lr {cfg.lr}, "
-                       f"samples {cfg.n_samples}, grid {cfg.grid_resolution}^3"),
+                       f"samples {cfg.n_samples}, grid {cfg.grid_resolution}^3, "
+                       f"depth cutoff {cfg.depth_cutoff_cells} cells"),
         ("s/object (median, mean)", f"{statistics.median(secs):.1f}, {statistics.fmean(secs):.1f}"
                                     " (fit incl. setup, excl. held-out eval)"),
-        ("CPU s/object (median)",
-         f"{statistics.median(e.get('fit_cpu_seconds', float('nan')) for e in entries.values()):.1f}"
-         " (process CPU time: what an idle core would take, roughly)"),
+        ("CPU s/object (median, mean)",
+         f"{statistics.median(cpu):.1f}, {statistics.fmean(cpu):.1f} (process CPU time of fit + "
+         "held-out eval: what an idle core would take, roughly)"),
         ("objects/hour (wall)", f"{len(ids) / wall * 3600:.0f}  ({wall:.0f} s wall incl. eval)"),
         ("held-out PSNR whole image", f"{statistics.fmean(e['psnr'] for e in entries.values()):.2f} dB"
                                       f" (min {min(e['psnr'] for e in entries.values()):.2f})"),

@@ -32,8 +32,9 @@ from clip2nerf.nerf.render import render_image, render_rays, step_size_for
 class FitConfig:
     """How to fit one NeRF (the architecture is ``NerfConfig``)."""
 
-    steps: int = 1200
-    """Optimisation steps per object."""
+    steps: int = 900
+    """Optimisation steps per object (measured: 1200 gained ~0.1 dB held-out PSNR for 1/3
+    more CPU time)."""
     rays_per_step: int = 512
     """Rays per step, drawn from the training rays that cross the occupancy grid."""
     lr: float = 1e-2
@@ -332,10 +333,11 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
         "hull_occupied": round(hull.occupied_fraction(), 5),
     }
     if held_idx:
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         stats.update(evaluate_views(nerf_field, grid, views, held_idx, cfg.n_samples,
                                     cfg.bg_color, device, cfg.eval_supersample))
         stats["eval_seconds"] = round(time.perf_counter() - t1, 3)
+        stats["eval_cpu_seconds"] = round(time.process_time() - c1, 3)
     return FitResult(nerf_field.cpu(), grid.to("cpu"), stats)
 
 

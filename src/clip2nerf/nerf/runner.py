@@ -20,8 +20,9 @@ from clip2nerf.nerf.config import NerfConfig
 from clip2nerf.nerf.fit import FitConfig
 from clip2nerf.nerf.manifest import nerf_path, read_manifest, write_manifest
 
-MANIFEST_KEYS = ("psnr", "psnr_object", "fit_seconds", "fit_cpu_seconds", "steps", "eval_seconds", "train_views",
-                 "heldout_views", "grid_occupied", "points_per_second", "device")
+MANIFEST_KEYS = ("psnr", "psnr_object", "fit_seconds", "fit_cpu_seconds", "steps", "eval_seconds",
+                 "eval_cpu_seconds", "train_views", "heldout_views", "grid_occupied",
+                 "points_per_second", "device")
 
 
 def fit_and_save(data_root: str, object_id: str, out_dir: str, nerf_overrides: dict[str, Any],

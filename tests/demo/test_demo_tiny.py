@@ -13,7 +13,8 @@ pytestmark = pytest.mark.slow
 
 QUICK = dict(fit_overrides={"steps": 300}, nf2vec_overrides={"epochs": 5},
              vlm_overrides={}, eval_overrides={"clip2nerf_epochs": 20, "nerf2clip_epochs": 20,
-                                               "timing_repeats": 1, "timing_objects": 1})
+                                               "views": (1,), "timing_repeats": 1,
+                                               "timing_objects": 1})
 
 
 @pytest.fixture(scope="module")

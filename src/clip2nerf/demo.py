@@ -33,12 +33,13 @@ TEXT_QUERIES = ("a 3d model of a car", "a jet plane", "a couch", "an office seat
 
 GENERATE_TEXT = "a 3d model of a chair"
 
-# Rough stage durations on an idle 2-core CPU, per preset, for the announcement at start.
+# Rough stage durations on a 2-core CPU, per preset, for the announcement at start (small:
+# measured from a fresh clone; tiny and bench: scaled estimates).
 _ESTIMATES_S: dict[str, dict[str, float]] = {
     "tiny": {"synth": 10, "fit": 120, "nf2vec": 40, "vlm": 40, "eval": 120, "gallery": 2,
              "tour": 10},
-    "small": {"synth": 25, "fit": 420, "nf2vec": 120, "vlm": 90, "eval": 300, "gallery": 2,
-              "tour": 15},
+    "small": {"synth": 50, "fit": 780, "nf2vec": 100, "vlm": 10, "eval": 470, "gallery": 2,
+              "tour": 40},
     "bench": {"synth": 130, "fit": 2100, "nf2vec": 600, "vlm": 300, "eval": 1200,
               "gallery": 5, "tour": 20},
 }

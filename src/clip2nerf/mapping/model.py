@@ -151,25 +151,6 @@ def load_mapper_config(folder: str | Path) -> MapperConfig:
 
 
 def _read_weights(path: Path, model: FeatureMapper) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from clip2nerf.utils.weights import load_checked_state_dict
 
-    if not path.is_file():
-        raise UserError(f"mapper weights not found: {path}")
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise UserError(f"{path}: corrupt mapper weights ({exc})") from None
-    expected = model.state_dict()
-    if set(state) != set(expected):
-        raise UserError(f"{path}: weights {sorted(state)} do not match the architecture "
-                        f"{sorted(expected)}")
-    for name, tensor in state.items():
-        if tensor.shape != expected[name].shape:
-            raise UserError(f"{path}: {name} has shape {tuple(tensor.shape)}, config.json "
-                            f"expects {tuple(expected[name].shape)}")
-        if tensor.dtype != torch.float32:
-            raise UserError(f"{path}: {name} is {tensor.dtype}, expected float32")
-        if not torch.isfinite(tensor).all():
-            raise UserError(f"{path}: {name} contains NaN or infinity")
-    return state
+    return load_checked_state_dict(path, model.state_dict(), "mapper")

@@ -71,8 +71,7 @@ class Nf2vec(nn.Module):
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: torch.device | str = "cpu") -> Nf2vec:
         """Load a model folder written by ``save_pretrained``; problems are UserErrors naming it."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from clip2nerf.utils.weights import load_checked_state_dict
 
         folder = Path(folder)
         if not folder.is_dir():
@@ -84,25 +83,7 @@ class Nf2vec(nn.Module):
         except (ValueError, TypeError) as exc:
             raise UserError(f"{folder / CONFIG_NAME}: bad nf2vec config ({exc})") from None
         model = cls(config)
-        weights = folder / WEIGHTS_NAME
-        if not weights.is_file():
-            raise UserError(f"nf2vec model weights not found: {weights}")
-        try:
-            state = load_file(str(weights))
-        except (SafetensorError, OSError) as exc:
-            raise UserError(f"{weights}: corrupt safetensors file ({exc})") from None
-        expected = model.state_dict()
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        if missing or unexpected:
-            raise UserError(f"{weights} does not match {folder / CONFIG_NAME}: missing "
-                            f"{missing[:3]}, unexpected {unexpected[:3]}")
-        for k, v in state.items():
-            if v.shape != expected[k].shape:
-                raise UserError(f"{weights}: {k} has shape {tuple(v.shape)}, config says "
-                                f"{tuple(expected[k].shape)}")
-            if v.is_floating_point() and not torch.isfinite(v).all():
-                raise UserError(f"{weights}: {k} contains NaN or infinity")
+        state = load_checked_state_dict(folder / WEIGHTS_NAME, model.state_dict(), "nf2vec model")
         model.load_state_dict(state)
         return model.to(device).eval()
 

@@ -17,9 +17,25 @@ def test_stages_cache_and_rerun_on_param_change(tmp_path):
     assert results[0].summary == {"n": 1}
     assert "cached" in again.timing_table()
 
+    # A rerun stage reruns everything downstream: b must not keep a's old result.
     a2 = Stage("a", "first", lambda: calls.append("a2"), params={"x": 2})
     StageRunner(tmp_path, echo=lambda m: None).run_all([a2, b])
-    assert calls == ["a", "b", "a2"]
+    assert calls == ["a", "b", "a2", "b"]
+
+
+def test_stage_after_an_interrupted_rerun_is_not_kept(tmp_path):
+    calls = []
+    quiet = {"echo": lambda m: None}
+    a = Stage("a", "first", lambda: calls.append("a"), params={"x": 1})
+    b = Stage("b", "second", lambda: calls.append("b"))
+    c = Stage("c", "third", lambda: calls.append("c"))
+    StageRunner(tmp_path, **quiet).run_all([a, b, c])
+    # The run that redoes b is killed before c: c's marker is from the old b.
+    (tmp_path / ".stages" / "b.json").unlink()
+    StageRunner(tmp_path, **quiet).run(b, upstream=StageRunner(tmp_path).upstream_digest([a]))
+    assert calls == ["a", "b", "c", "b"]
+    StageRunner(tmp_path, **quiet).run_all([a, b, c])
+    assert calls == ["a", "b", "c", "b", "c"]
 
 
 def test_failed_stage_leaves_no_marker(tmp_path):

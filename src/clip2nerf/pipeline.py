@@ -3,11 +3,15 @@
 A stage is finished when its marker file ``<workdir>/.stages/<name>.json`` exists; the marker
 is written atomically only after the stage's function returned, so a killed run redoes the
 interrupted stage (whose own steps resume from their per-item files) and nothing before it.
-The marker records the stage's parameters; changing them reruns the stage.
+The marker records the stage's parameters; changing them reruns the stage. Within
+``run_all`` it also records a digest of the markers of the stages before it, so a stage that
+reruns (new parameters, a deleted marker) reruns everything after it too: nothing downstream
+is kept from older inputs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -58,7 +62,16 @@ class StageRunner:
     def marker(self, stage: Stage) -> Path:
         return self.marker_dir / f"{stage.name}.json"
 
-    def is_done(self, stage: Stage) -> bool:
+    def upstream_digest(self, before: list[Stage]) -> str:
+        """A digest of the markers of ``before`` (any rerun among them rewrites its marker)."""
+        h = hashlib.sha256()
+        for s in before:
+            path = self.marker(s)
+            h.update(s.name.encode() + b"\0")
+            h.update(path.read_bytes() if path.exists() else b"missing")
+        return h.hexdigest()[:16]
+
+    def is_done(self, stage: Stage, upstream: str | None = None) -> bool:
         path = self.marker(stage)
         if not path.exists():
             return False
@@ -66,11 +79,15 @@ class StageRunner:
             saved = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             return False
+        if upstream is not None and saved.get("upstream") != upstream:
+            return False
         return saved.get("params") == json.loads(json.dumps(stage.params))
 
-    def run(self, stage: Stage, index: int | None = None, total: int | None = None) -> StageResult:
+    def run(self, stage: Stage, index: int | None = None, total: int | None = None,
+            upstream: str | None = None) -> StageResult:
+        """Run ``stage`` unless its marker matches its params (and ``upstream``, when given)."""
         prefix = f"[{index}/{total}] " if index is not None and total else ""
-        if self.is_done(stage):
+        if self.is_done(stage, upstream):
             summary = json.loads(self.marker(stage).read_text()).get("summary")
             self.echo(f"{prefix}{stage.name}: cached ({stage.description})")
             result = StageResult(stage.name, 0.0, True, summary)
@@ -79,21 +96,27 @@ class StageRunner:
             start = time.perf_counter()
             summary = stage.run()
             seconds = time.perf_counter() - start
-            atomic_write_json(self.marker(stage), {"params": stage.params, "seconds": seconds,
-                                                   "summary": summary})
+            marker = {"params": stage.params, "seconds": seconds, "summary": summary}
+            if upstream is not None:
+                marker["upstream"] = upstream
+            atomic_write_json(self.marker(stage), marker)
             self.echo(f"{prefix}{stage.name}: done in {_fmt_seconds(seconds)}")
             result = StageResult(stage.name, seconds, False, summary)
         self.results.append(result)
         return result
 
     def run_all(self, stages: list[Stage]) -> list[StageResult]:
-        pending = [s for s in stages if not self.is_done(s)]
-        eta = sum(s.estimate_s for s in pending)
+        """Run ``stages`` in order; a stage that runs makes every later one run too."""
+        first = next((i for i, s in enumerate(stages)
+                      if not self.is_done(s, self.upstream_digest(stages[:i]))), len(stages))
+        pending = stages[first:]
         if pending:
+            eta = sum(s.estimate_s for s in pending)
             self.echo(f"{len(pending)} of {len(stages)} stages to run, roughly "
                       f"{_fmt_seconds(eta)} on 2 CPU cores; finished stages are cached in "
                       f"{self.marker_dir}")
-        return [self.run(s, i + 1, len(stages)) for i, s in enumerate(stages)]
+        return [self.run(s, i + 1, len(stages), self.upstream_digest(stages[:i]))
+                for i, s in enumerate(stages)]
 
     def timing_table(self) -> str:
         """A plain-text table of per-stage wall time (cached stages show 'cached')."""

@@ -110,3 +110,29 @@ def test_render_nerf_view_is_an_rgba_thumbnail(world):
     img = render_nerf_view(_nerf_files(world)[0], resolution=12, n_samples=16)
     assert img.shape == (12, 12, 4) and img.dtype == np.uint8
     assert img[..., 3].max() > 0  # the random field is visible somewhere
+
+
+def test_render_nerf_view_cache_renders_once(world, tmp_path, monkeypatch):
+    import shutil
+
+    import clip2nerf.nerf as nerf_pkg
+
+    src = tmp_path / "a.safetensors"
+    shutil.copy(_nerf_files(world)[0], src)
+    cache = tmp_path / "thumbs"
+    first = render_nerf_view(src, resolution=12, n_samples=16, cache_dir=cache)
+    assert len(list(cache.glob("*.png"))) == 1
+    calls = []
+    real = nerf_pkg.render_image
+    monkeypatch.setattr(nerf_pkg, "render_image", lambda *a, **k: calls.append(1) or real(*a, **k))
+    np.testing.assert_array_equal(render_nerf_view(src, resolution=12, n_samples=16,
+                                                   cache_dir=cache), first)
+    assert calls == []  # served from the cache
+    # Another NeRF in the same file, or a damaged cache entry, is rendered again.
+    shutil.copy(_nerf_files(world)[1], src)
+    render_nerf_view(src, resolution=12, n_samples=16, cache_dir=cache)
+    assert len(calls) == 1 and len(list(cache.glob("*.png"))) == 2
+    for png in cache.glob("*.png"):
+        png.write_bytes(b"not a png")
+    again = render_nerf_view(src, resolution=12, n_samples=16, cache_dir=cache)
+    assert len(calls) == 2 and again.shape == (12, 12, 4)

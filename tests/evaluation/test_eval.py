@@ -14,7 +14,7 @@ from clip2nerf.evaluation import EvalConfig, EvalPaths, run_eval, view_orders
 from clip2nerf.evaluation.experiments import _recall, mean_of_views
 from clip2nerf.index import Gallery
 
-FAST = dict(views=(1, 2), clip2nerf_epochs=2, nerf2clip_epochs=2, timing_objects=1,
+FAST = dict(views=(1, 2), clip2nerf_epochs=2, nerf2clip_epochs=2, clip2nerf_lr=1e-3, timing_objects=1,
             timing_repeats=1, render_samples=8)
 
 
@@ -60,6 +60,9 @@ def test_report_has_every_table_with_its_rows(report):
     cfg = json.loads((paths.workdir / "mappers" / "clip2nerf-gt-multimodal" /
                       "config.json").read_text())
     assert cfg["multimodal"] and cfg["vlm_space"] == "vlm:fake-test-vlm"
+    # The recipe overrides reach the mappers and the report.
+    assert cfg["train"]["lr"] == 1e-3 and cfg["train"]["epochs"] == 2
+    assert "clip2nerf 2 epochs lr 0.001 (paper 150/1e-05)" in text
 
 
 @pytest.mark.slow
@@ -109,6 +112,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("error: --data") and err.count("\n") == 1
     assert main(["eval", "--workdir", str(tmp_path), "--views", "1,x"]) == 2
     assert "--views" in capsys.readouterr().err
+    assert main(["eval", "--workdir", str(tmp_path), "--clip2nerf-lr", "5"]) == 2
+    assert "--clip2nerf-lr 5.0: must be between 0 and 1" in capsys.readouterr().err
 
 
 def test_refuses_embeddings_of_another_vlm_in_the_workdir(report, world, tmp_path):

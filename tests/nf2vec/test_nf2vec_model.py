@@ -38,6 +38,66 @@ def test_encoder_sees_every_layer(rows):
     assert not torch.allclose(model.embed(pert), base, atol=1e-4)
 
 
+def _with_encoder(**options) -> Nf2vec:
+    import dataclasses
+
+    torch.manual_seed(0)
+    config = dataclasses.replace(TINY_MODEL,
+                                 encoder=dataclasses.replace(TINY_MODEL.encoder, **options))
+    model = Nf2vec(config).eval()
+    if model.encoder.row_position is not None:  # as after training (it starts at zero)
+        with torch.no_grad():
+            model.encoder.row_position.normal_(generator=torch.Generator().manual_seed(2))
+    return model
+
+
+def _swap_rows_across_layers(m: torch.Tensor) -> torch.Tensor:
+    swapped = m.clone()
+    swapped[:, [150, 220]] = m[:, [220, 150]]  # a row of hidden layer 1 <-> one of layer 2
+    return swapped
+
+
+def test_plain_max_over_rows_cannot_tell_which_layer_a_row_is_in():
+    """nf2vec's encoder is a set function of the rows; row_positions removes that blindness."""
+    m = _matrices([5])
+    plain = _with_encoder()
+    torch.testing.assert_close(plain.embed(_swap_rows_across_layers(m)), plain.embed(m))
+    positional = _with_encoder(row_positions=True)
+    assert not torch.allclose(positional.embed(_swap_rows_across_layers(m)),
+                              positional.embed(m), atol=1e-4)
+
+
+def test_skip_zero_rows_leaves_zero_rows_out_of_the_max():
+    m = _matrices([5, 6])
+    zero = (m[0] == 0).all(-1)
+    assert zero.any(), "the layout pads with zero rows"
+    skipping = _with_encoder(skip_zero_rows=True)
+    plain = _with_encoder()
+    # Eval-mode BatchNorm is per row, so the plain encoder on the non-zero rows alone is the
+    # reference.
+    torch.testing.assert_close(skipping.encoder(m[0:1]), plain.encoder(m[0:1, ~zero]))
+    all_zero = torch.zeros_like(m[:1])
+    assert torch.isfinite(skipping.encoder(all_zero)).all()
+
+
+def test_centering_removes_the_common_part_of_the_embeddings():
+    m = _matrices([0, 1, 2, 3])
+    model = _with_encoder(center=True)
+    model.encoder.training = True  # the centre updates; BatchNorm keeps its eval statistics
+    raw = model.encoder(m).detach()  # the first batch sets the centre to its own mean
+    torch.testing.assert_close(raw.mean(0), torch.zeros(raw.shape[1]), atol=1e-5, rtol=0)
+    model.eval()
+    torch.testing.assert_close(model.encoder(m), raw)  # eval uses the same centre
+    plain = _with_encoder().eval()
+    cos = lambda e: (e @ e.T)[~torch.eye(4, dtype=torch.bool)].mean()  # noqa: E731
+    assert cos(model.embed(m)) < cos(plain.embed(m)) - 0.3
+    # Later batches move the centre only partly.
+    model.encoder.training = True
+    before = model.encoder.center.clone()
+    model.encoder(m * 2)
+    assert 0 < (model.encoder.center - before).norm() < (raw.mean(0) - before).norm() + 1.0
+
+
 def test_encoder_batch_independent_in_eval():
     torch.manual_seed(0)
     model = Nf2vec(TINY_MODEL).eval()

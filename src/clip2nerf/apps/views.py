@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,19 +15,48 @@ VIEW_RADIUS = 1.91
 
 def render_nerf_view(path: str | Path, resolution: int = 96, azimuth_deg: float = 30.0,
                      elevation_deg: float = 25.0, n_samples: int = 128,
-                     device: str = "cpu") -> np.ndarray:
-    """One RGBA view ``(resolution, resolution, 4)`` uint8 of a NeRF file (white background)."""
+                     device: str = "cpu", cache_dir: str | Path | None = None) -> np.ndarray:
+    """One RGBA view ``(resolution, resolution, 4)`` uint8 of a NeRF file (white background).
+
+    With ``cache_dir``, the view is kept there as a PNG named after the file's content hash
+    and the view parameters, so the same NeRF is rendered once (a refitted file gets a new
+    name); an unreadable cached PNG is rendered again.
+    """
     import torch
 
     from clip2nerf.nerf import default_intrinsics, load_nerf, orbit_cameras, render_image
 
+    cached = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+        cached = Path(cache_dir) / (f"{Path(path).stem}-{digest}-{resolution}px-"
+                                    f"{azimuth_deg:g}az-{elevation_deg:g}el-{n_samples}s.png")
+        if cached.is_file():
+            from PIL import Image, UnidentifiedImageError
+
+            try:
+                with Image.open(cached) as im:
+                    view = np.asarray(im.convert("RGBA"))
+                if view.shape == (resolution, resolution, 4):
+                    return view
+            except (OSError, UnidentifiedImageError):
+                pass  # a damaged cache entry: render again and replace it
     nf = load_nerf(path)
     pose = orbit_cameras(1, VIEW_RADIUS, elevation_deg, azimuth0_deg=azimuth_deg)[0]
     occ = nf.occupancy.to(device) if nf.occupancy is not None else None
     with torch.no_grad():
         img = render_image(nf.field.to(device), default_intrinsics(resolution), pose,
                            nf.aabb.to(device), occ, n_samples=n_samples, device=device)
-    return (img.numpy() * 255 + 0.5).astype(np.uint8)
+    view = (img.numpy() * 255 + 0.5).astype(np.uint8)
+    if cached is not None:
+        from PIL import Image
+
+        from clip2nerf.utils.io import atomic_path
+
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cached) as tmp:
+            Image.fromarray(view, "RGBA").save(tmp, format="PNG")
+    return view
 
 
 def text_tile(text: str, size: int = 96) -> np.ndarray:

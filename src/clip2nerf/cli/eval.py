@@ -33,6 +33,10 @@ from clip2nerf.utils.device import DEVICE_CHOICES
               help="Override the paper's 150 clip2nerf epochs (recorded in the report).")
 @click.option("--nerf2clip-epochs", type=int, default=None,
               help="Override the paper's 100 nerf2clip epochs (recorded in the report).")
+@click.option("--clip2nerf-lr", type=float, default=None,
+              help="Override the paper's clip2nerf peak learning rate (recorded in the report).")
+@click.option("--nerf2clip-lr", type=float, default=None,
+              help="Override the paper's nerf2clip peak learning rate (recorded in the report).")
 @click.option("--timing-objects", type=int, default=3, show_default=True,
               help="NeRFs / queries timed per method.")
 @click.option("--timing-repeats", type=int, default=3, show_default=True,
@@ -46,7 +50,7 @@ from clip2nerf.utils.device import DEVICE_CHOICES
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 def command(workdir, data, nerfs, nf2vec_dir, vlm_spec, split, views, clip2nerf_epochs,
-            nerf2clip_epochs, timing_objects, timing_repeats, samples, seed, threads, quiet,
+            nerf2clip_epochs, clip2nerf_lr, nerf2clip_lr, timing_objects, timing_repeats, samples, seed, threads, quiet,
             device) -> None:
     """Reproduce the paper's Tables 1, 2, 3, 5 and Figures 4, 7 on a dataset.
 
@@ -68,6 +72,9 @@ def command(workdir, data, nerfs, nf2vec_dir, vlm_spec, split, views, clip2nerf_
                     ("--nerf2clip-epochs", nerf2clip_epochs)):
         if v is not None and v < 1:
             raise UserError(f"{name} {v}: must be >= 1")
+    for name, lr in (("--clip2nerf-lr", clip2nerf_lr), ("--nerf2clip-lr", nerf2clip_lr)):
+        if lr is not None and not 0 < lr < 1:
+            raise UserError(f"{name} {lr}: must be between 0 and 1")
     if timing_objects < 1 or timing_repeats < 1 or samples < 8:
         raise UserError("--timing-objects and --timing-repeats must be >= 1, --samples >= 8")
     if threads > 0:
@@ -77,6 +84,7 @@ def command(workdir, data, nerfs, nf2vec_dir, vlm_spec, split, views, clip2nerf_
     paths = EvalPaths(workdir, data, nerfs, nf2vec_dir)
     cfg = EvalConfig(vlm=vlm_spec, split=split, views=counts, seed=seed,
                      clip2nerf_epochs=clip2nerf_epochs, nerf2clip_epochs=nerf2clip_epochs,
+                     clip2nerf_lr=clip2nerf_lr, nerf2clip_lr=nerf2clip_lr,
                      timing_objects=timing_objects, timing_repeats=timing_repeats,
                      render_samples=samples, device=str(resolve_device(device)))
     report = run_eval(paths, cfg, command="clip2nerf eval " + " ".join(sys.argv[2:]),

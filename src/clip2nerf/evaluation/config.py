@@ -78,6 +78,10 @@ class EvalConfig:
     """Override the paper's 150 epochs of clip2nerf (``None`` = paper)."""
     nerf2clip_epochs: int | None = None
     """Override the paper's 100 epochs of nerf2clip (``None`` = paper)."""
+    clip2nerf_lr: float | None = None
+    """Override the paper's clip2nerf peak learning rate, 1e-5 (``None`` = paper)."""
+    nerf2clip_lr: float | None = None
+    """Override the paper's nerf2clip peak learning rate (``None`` = paper)."""
     timing_objects: int = 3
     """NeRFs (and queries) timed per method; each time is the median over ``timing_repeats``."""
     timing_repeats: int = 3

@@ -208,10 +208,12 @@ def _mapper(name: str, paths: EvalPaths, cfg: EvalConfig, runner, nerf, views_gt
     n = int(parts[2]) if direction == "nerf2clip" else None
     views = views_gt if source == "gt" else views_rendered
     epochs = cfg.clip2nerf_epochs if direction == "clip2nerf" else cfg.nerf2clip_epochs
+    lr = cfg.clip2nerf_lr if direction == "clip2nerf" else cfg.nerf2clip_lr
     config = MapperConfig(direction=direction, vlm_space=views.space, vlm_dim=views.dim,
                           nf2vec_space=nerf.space, nf2vec_dim=nerf.dim, views_source=source,
                           n_views=None if n == n_views else n, multimodal=multimodal,
-                          train=TrainConfig.paper(direction, epochs=epochs, seed=cfg.seed))
+                          train=TrainConfig.paper(direction, epochs=epochs, lr=lr,
+                                                  seed=cfg.seed))
     folder = paths[MAPPERS] / name
     expected = {**config.to_dict(), "train_ids_sha1": ids_fingerprint(splits["train"])}
     # Weights and config.json are written only when training ends: present = finished.

@@ -41,8 +41,10 @@ class FitConfig:
     """Adam learning rate at the start."""
     lr_final: float = 1e-3
     """Learning rate at the last step (exponential decay)."""
-    n_samples: int = 128
-    """Samples along the box diagonal (shorter chords get fewer)."""
+    n_samples: int = 96
+    """Samples along the box diagonal (shorter chords get fewer). Measured on 13 small-preset
+    objects: 96 costs 9.3 CPU-s per object against 12.2 for 128, for 0.35 dB less held-out
+    PSNR (28.3 vs 28.65 dB)."""
     grid_resolution: int = 64
     """Occupancy grid cells per axis."""
     use_depth: bool = True

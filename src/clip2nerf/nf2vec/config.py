@@ -36,6 +36,19 @@ class EncoderConfig:
     """Widths of the Linear + BatchNorm1d + ReLU layers applied to each row."""
     embed_dim: int = 1024
     """Size of the embedding (the final Linear, before the max over rows)."""
+    row_positions: bool = False
+    """Add a learned vector per row position after the first layer, so the encoder knows which
+    layer and unit a row comes from. nf2vec's max over rows is otherwise blind to row order: a
+    row moved from one layer to another gives the same embedding. NeRFs fitted from one shared
+    initialisation keep their units aligned, which this lets the encoder use."""
+    center: bool = False
+    """Subtract a running mean of the embeddings (updated in training, like BatchNorm's, and
+    used in training too). Max-pooled ReLU features share a large common part (mean pairwise
+    cosine above 0.95 without it), which leaves cosine similarities little room to tell NeRFs
+    apart."""
+    skip_zero_rows: bool = False
+    """Leave all-zero rows (layout padding, input weights of frequencies a NeRF never trained)
+    out of the max; otherwise they add the same vector to every NeRF."""
 
 
 @dataclass(frozen=True)
@@ -130,8 +143,11 @@ class TrainConfig:
     sigma_max: float = 200.0
     """Densities above this are all "opaque" for the distillation loss (opacity 0.98 over
     ``alpha_step``)."""
+    val_every: int = 1
+    """Epochs between validations (the last epoch is always validated); rendering the
+    validation NeRFs can cost more than a short epoch."""
     val_views: int = 1
-    """Views per validation NeRF for the per-epoch PSNR."""
+    """Views per validation NeRF for the validation PSNR."""
     val_resolution: int = 32
     """Side of the validation renders, pixels."""
     max_val_nerfs: int = 4

@@ -35,7 +35,7 @@ class Nf2vec(nn.Module):
         super().__init__()
         self.config = config
         rows, hidden = matrix_shape(config.nerf)
-        self.encoder = Nf2vecEncoder(config.encoder, hidden)
+        self.encoder = Nf2vecEncoder(config.encoder, hidden, rows)
         self.decoder = ImplicitDecoder(config.decoder, config.encoder.embed_dim, config.nerf)
 
     def embed(self, matrices: torch.Tensor) -> torch.Tensor:

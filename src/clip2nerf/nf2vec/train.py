@@ -270,7 +270,9 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
             scheduler.step()
             losses.append(float(loss.detach()))
         train_seconds = time.perf_counter() - t0
-        val = validator(model)
+        done = epoch + 1
+        due = done % max(cfg.val_every, 1) == 0 or done == cfg.epochs
+        val = validator(model) if due else None
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_psnr": val,
                   "seconds": round(train_seconds, 3), "lr": scheduler.get_last_lr()[0]}
         history.append(record)

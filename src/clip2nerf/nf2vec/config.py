@@ -41,11 +41,6 @@ class EncoderConfig:
     layer and unit a row comes from. nf2vec's max over rows is otherwise blind to row order: a
     row moved from one layer to another gives the same embedding. NeRFs fitted from one shared
     initialisation keep their units aligned, which this lets the encoder use."""
-    center: bool = False
-    """Subtract a running mean of the embeddings (updated in training, like BatchNorm's, and
-    used in training too). Max-pooled ReLU features share a large common part (mean pairwise
-    cosine above 0.95 without it), which leaves cosine similarities little room to tell NeRFs
-    apart."""
     skip_zero_rows: bool = False
     """Leave all-zero rows (layout padding, input weights of frequencies a NeRF never trained)
     out of the max; otherwise they add the same vector to every NeRF."""

@@ -7,6 +7,7 @@ from torch import nn
 
 from clip2nerf.nf2vec.config import EncoderConfig
 
+
 class Nf2vecEncoder(nn.Module):
     """Point-wise MLP over the rows of the weight matrix, then a max over rows (nf2vec).
 

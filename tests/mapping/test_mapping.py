@@ -234,3 +234,31 @@ def test_training_and_mapping_on_cuda(tables):
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
     out = res.model.map(views.vectors[:2, 0])
     assert out.shape == (2, nerf.dim) and np.isfinite(out).all()
+
+
+def test_checkpoints_are_timed_and_kept_on_interruption(tables, tmp_path, monkeypatch):
+    import clip2nerf.mapping.train as mapping_train
+
+    nerf, views, _ = tables
+    saves = []
+    real = mapping_train._save_checkpoint
+    monkeypatch.setattr(mapping_train, "_save_checkpoint",
+                        lambda path, *a: saves.append(a[3]) or real(path, *a))
+    monkeypatch.setattr(mapping_train, "CHECKPOINT_SECONDS", 1e9)
+    cfg = make_config("nerf2clip", tables, epochs=5, lr=1e-3, batch_size=8)
+    train_mapper(cfg, nerf, views, nerf.ids, out=tmp_path / "a", progress=False)
+    assert saves == [5]  # not one per epoch: only the end
+
+    saves.clear()
+
+    def interrupt(record):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_mapper(make_config("nerf2clip", tables, epochs=5, lr=1e-3, batch_size=8), nerf,
+                     views, nerf.ids, out=tmp_path / "b", progress=False, on_epoch_end=interrupt)
+    assert saves == [3]  # the finished epochs survive the interruption
+    resumed = train_mapper(make_config("nerf2clip", tables, epochs=5, lr=1e-3, batch_size=8),
+                           nerf, views, nerf.ids, out=tmp_path / "b", progress=False)
+    assert resumed.resumed_from_epoch == 3

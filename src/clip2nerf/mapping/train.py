@@ -27,6 +27,8 @@ from clip2nerf.mapping.model import CONFIG_NAME, WEIGHTS_NAME, FeatureMapper
 from clip2nerf.utils.embeddings import EmbeddingTable
 from clip2nerf.utils.io import atomic_path, atomic_write_json
 
+CHECKPOINT_SECONDS = 20.0
+"""Least wall time between two checkpoints of one mapper run."""
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "train_log.json"
 
@@ -105,7 +107,8 @@ def train_mapper(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTab
                  cpu_threads: int | None = 1) -> TrainResult:
     """Train a mapper on ``train_ids``; validate on ``val_ids`` after every epoch.
 
-    With ``out`` the run checkpoints there each epoch, resumes from an existing checkpoint of
+    With ``out`` the run checkpoints there (every ``CHECKPOINT_SECONDS``, at the end, and when
+    interrupted between epochs), resumes from an existing checkpoint of
     the same config and data, and finally writes the model folder (``config.json`` +
     ``model.safetensors``) and ``train_log.json``. A checkpoint of different settings is
     refused rather than overwritten.
@@ -162,35 +165,54 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
     model.train()
     bar = tqdm(range(start_epoch, tc.epochs), desc=f"train {config.direction}", unit="epoch",
                disable=not progress, initial=start_epoch, total=tc.epochs)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        # Per-epoch seed: the order of epoch e does not depend on whether the run resumed.
-        gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(train), generator=gen).to(device)
-        total = 0.0
-        for start in range(0, len(train), tc.batch_size):
-            idx = order[start:start + tc.batch_size]
-            loss = cosine_loss(model(x[idx]), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += float(loss.detach()) * len(idx)
-        record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total / len(train),
-                                  "lr": scheduler.get_last_lr()[0]}
-        if val is not None:
-            record["val_loss"], record["val_recall@1"] = _evaluate(model, val, device)
-        record["seconds"] = time.perf_counter() - t0
-        history.append(record)
-        bar.set_postfix(loss=f"{record['train_loss']:.4f}",
-                        **({"val": f"{record['val_loss']:.4f}"} if val is not None else {}))
-        if ckpt_path is not None:
-            _save_checkpoint(ckpt_path, model, optimizer, scheduler, epoch + 1, history, config)
-            atomic_write_json(Path(out) / LOG_NAME, {"history": history,
-                                                     "n_train_pairs": len(train),
-                                                     "n_val_pairs": len(val) if val else 0})
-        if on_epoch_end is not None:
-            on_epoch_end(record)
+    saved_epoch, last_save = start_epoch, time.perf_counter()
+    epoch_complete = True
+
+    def save(epoch_done: int) -> None:
+        _save_checkpoint(ckpt_path, model, optimizer, scheduler, epoch_done, history, config)
+        atomic_write_json(Path(out) / LOG_NAME, {"history": history,
+                                                 "n_train_pairs": len(train),
+                                                 "n_val_pairs": len(val) if val else 0})
+
+    try:
+        for epoch in bar:
+            epoch_complete = False
+            t0 = time.perf_counter()
+            # Per-epoch seed: the order of epoch e does not depend on whether the run resumed.
+            gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
+            order = torch.randperm(len(train), generator=gen).to(device)
+            total = 0.0
+            for start in range(0, len(train), tc.batch_size):
+                idx = order[start:start + tc.batch_size]
+                loss = cosine_loss(model(x[idx]), y[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                total += float(loss.detach()) * len(idx)
+            record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total / len(train),
+                                      "lr": scheduler.get_last_lr()[0]}
+            if val is not None:
+                record["val_loss"], record["val_recall@1"] = _evaluate(model, val, device)
+            record["seconds"] = time.perf_counter() - t0
+            history.append(record)
+            epoch_complete = True
+            bar.set_postfix(loss=f"{record['train_loss']:.4f}",
+                            **({"val": f"{record['val_loss']:.4f}"} if val is not None else {}))
+            # Checkpoints cost more than a small mapper's epoch: write one every
+            # CHECKPOINT_SECONDS and at the end (and on an interruption, below).
+            if ckpt_path is not None and (epoch + 1 == tc.epochs or
+                                          time.perf_counter() - last_save >= CHECKPOINT_SECONDS):
+                save(epoch + 1)
+                saved_epoch, last_save = epoch + 1, time.perf_counter()
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+    except BaseException:
+        # Interrupted between epochs (Ctrl-C, a callback): keep the finished epochs.
+        if ckpt_path is not None and epoch_complete and history and \
+                history[-1]["epoch"] > saved_epoch:
+            save(history[-1]["epoch"])
+        raise
     bar.close()
     model.eval()
     if out is not None:

@@ -10,6 +10,7 @@ from clip2nerf.vlm.embed_views import embed_views
 from clip2nerf.vlm.factory import VLM_SPEC_HELP, clip2nerf_home, default_offline_dir, load_vlm
 from clip2nerf.vlm.offline import OFFLINE_FAMILY, OfflineVLM, OfflineVLMConfig
 from clip2nerf.vlm.preprocess import composite_on_white, images_to_batch, to_rgb_array
+from clip2nerf.vlm.text_cache import TextEmbeddingCache
 from clip2nerf.vlm.train_offline import (
     ZERO_SHOT_TEMPLATE,
     OfflineTrainConfig,
@@ -27,6 +28,7 @@ __all__ = [
     "OfflineTrainConfig",
     "OfflineVLM",
     "OfflineVLMConfig",
+    "TextEmbeddingCache",
     "VisionLanguageModel",
     "clip2nerf_home",
     "composite_on_white",

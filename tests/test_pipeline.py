@@ -46,3 +46,20 @@ def test_failed_stage_leaves_no_marker(tmp_path):
     with pytest.raises(RuntimeError):
         runner.run(Stage("a", "fails", boom))
     assert not (tmp_path / ".stages" / "a.json").exists()
+
+
+def test_markers_written_before_the_digest_stay_cached(tmp_path):
+    import json
+
+    calls = []
+    a = Stage("a", "first", lambda: calls.append("a"), params={"x": 1})
+    b = Stage("b", "second", lambda: calls.append("b"))
+    StageRunner(tmp_path, echo=lambda m: None).run_all([a, b])
+    for name in ("a", "b"):  # as an older clip2nerf wrote them
+        path = tmp_path / ".stages" / f"{name}.json"
+        marker = json.loads(path.read_text())
+        del marker["upstream"]
+        path.write_text(json.dumps(marker))
+    StageRunner(tmp_path, echo=lambda m: None).run_all([a, b])
+    assert calls == ["a", "b"]
+    assert "upstream" in json.loads((tmp_path / ".stages" / "b.json").read_text())

@@ -45,10 +45,10 @@ at 1e-3 for no better retrieval."""
 # Rough stage durations on a 2-core CPU, per preset, for the announcement at start (small:
 # measured from a fresh clone; tiny and bench: scaled estimates).
 _ESTIMATES_S: dict[str, dict[str, float]] = {
-    "tiny": {"synth": 10, "fit": 120, "nf2vec": 40, "vlm": 40, "eval": 120, "gallery": 2,
+    "tiny": {"synth": 10, "fit": 120, "nf2vec": 60, "vlm": 40, "eval": 120, "gallery": 2,
              "tour": 10},
-    "small": {"synth": 50, "fit": 780, "nf2vec": 100, "vlm": 10, "eval": 470, "gallery": 2,
-              "tour": 40},
+    "small": {"synth": 15, "fit": 560, "nf2vec": 130, "vlm": 8, "eval": 285, "gallery": 2,
+              "tour": 35},
     "bench": {"synth": 130, "fit": 2100, "nf2vec": 600, "vlm": 300, "eval": 1200,
               "gallery": 5, "tour": 20},
 }
@@ -185,6 +185,9 @@ class Demo:
             entries = fit_dataset(self.data, self.nerfs, ids, fit_cfg, device=str(dev),
                                   workers=workers, threads=1,
                                   on_done=lambda oid, entry, skipped: bar.update(1))
+        except UserError as exc:
+            raise UserError(f"{exc} (for the demo: delete {self.nerfs} to refit, or use another "
+                            "--workdir)") from None
         finally:
             bar.close()
         psnr = [e["psnr"] for e in entries.values() if e.get("psnr") is not None]

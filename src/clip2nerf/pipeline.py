@@ -79,7 +79,8 @@ class StageRunner:
             saved = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             return False
-        if upstream is not None and saved.get("upstream") != upstream:
+        # A marker without a digest predates it: trust its params (it is rewritten with one).
+        if upstream is not None and saved.get("upstream", upstream) != upstream:
             return False
         return saved.get("params") == json.loads(json.dumps(stage.params))
 
@@ -88,7 +89,10 @@ class StageRunner:
         """Run ``stage`` unless its marker matches its params (and ``upstream``, when given)."""
         prefix = f"[{index}/{total}] " if index is not None and total else ""
         if self.is_done(stage, upstream):
-            summary = json.loads(self.marker(stage).read_text()).get("summary")
+            saved = json.loads(self.marker(stage).read_text())
+            summary = saved.get("summary")
+            if upstream is not None and "upstream" not in saved:
+                atomic_write_json(self.marker(stage), {**saved, "upstream": upstream})
             self.echo(f"{prefix}{stage.name}: cached ({stage.description})")
             result = StageResult(stage.name, 0.0, True, summary)
         else:

@@ -45,7 +45,7 @@ def _with_encoder(**options) -> Nf2vec:
     config = dataclasses.replace(TINY_MODEL,
                                  encoder=dataclasses.replace(TINY_MODEL.encoder, **options))
     model = Nf2vec(config).eval()
-    if model.encoder.row_position is not None:  # as after training (it starts at zero)
+    if model.encoder.row_position is not None:  # a fixed draw, independent of the init
         with torch.no_grad():
             model.encoder.row_position.normal_(generator=torch.Generator().manual_seed(2))
     return model
@@ -84,6 +84,18 @@ def test_skip_zero_rows_leaves_zero_rows_out_of_the_max():
     alone = torch.cat([skipping.encoder(m[i:i + 1]) for i in range(2)] +
                       [skipping.encoder(all_zero)])
     torch.testing.assert_close(both, alone)
+
+
+def test_cpu_preset_encoder_options_together_are_batch_independent():
+    """Row positions + skipped zero rows (the cpu preset): a NeRF's embedding does not depend on
+    which rows the rest of its batch leaves unused."""
+    m = _matrices([5, 6, 7])
+    m[1, :40] = 0
+    model = _with_encoder(row_positions=True, skip_zero_rows=True)
+    alone = torch.cat([model.embed(m[i:i + 1]) for i in range(3)])
+    torch.testing.assert_close(model.embed(m), alone, rtol=1e-5, atol=1e-6)
+    model.train()
+    assert torch.isfinite(model.embed(m)).all()
 
 
 def test_encoder_batch_independent_in_eval():

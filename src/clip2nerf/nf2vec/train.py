@@ -176,6 +176,15 @@ class _Validator:
         return float(np.mean(scores))
 
 
+def _same_configs(ckpt: dict[str, Any], model_config: Nf2vecConfig, cfg: TrainConfig) -> bool:
+    """Compare as configs, not raw dicts: fields added later take their defaults."""
+    try:
+        return (Nf2vecConfig.from_dict(ckpt["model_config"]) == model_config
+                and TrainConfig.from_dict(ckpt["train_config"]) == cfg)
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -230,7 +239,7 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
     ckpt_path = out_dir / CHECKPOINT_NAME
     if ckpt_path.is_file():
         ckpt = _load_checkpoint(ckpt_path)
-        if ckpt.get("model_config") != model_config.to_dict() or ckpt.get("train_config") != cfg.to_dict():
+        if not _same_configs(ckpt, model_config, cfg):
             raise UserError(f"{out_dir} holds a run with another configuration "
                             f"({read_json(out_dir / CONFIG_NAME).get('name', '?')}); use another "
                             "--out, or the same preset and options to resume")

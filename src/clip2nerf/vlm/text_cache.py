@@ -55,6 +55,12 @@ class TextEmbeddingCache(VisionLanguageModel):
             save_file({"embeddings": vectors}, str(tmp),
                       metadata={"space": self.inner.space, "texts": json.dumps(texts)})
 
+    def __getattr__(self, name: str):
+        # Everything else (config, image-tower helpers) is the wrapped model's.
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def _embed_image_batch(self, images):
         return self.inner._embed_image_batch(images)
 

@@ -335,8 +335,12 @@ def save_offline(folder: str | Path, cfg: OfflineVLMConfig, encoder: torch.nn.Mo
         "version": OFFLINE_VERSION,
         "name": name,
         "description": (f"LiT-style offline VLM: frozen {TEXT_MODEL_NAME} text tower (from the "
-                        f"{TEXT_PACKAGE} package) + a small CNN image tower trained contrastively "
-                        "on the captions of the dataset named under 'training'. Not CLIP."),
+                        f"{TEXT_PACKAGE} package) + " + (
+                            "a nearest-neighbour image tower (an image embeds as the weighted "
+                            "mean caption embedding of its most similar training views)"
+                            if cfg.image_tower == "knn" else
+                            "a small CNN image tower trained contrastively")
+                        + " on the dataset named under 'training'. Not CLIP."),
         "model": asdict(cfg),
         "training": training,
     })

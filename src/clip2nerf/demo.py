@@ -43,13 +43,13 @@ about 10 s per mapper), and clip2nerf's 150 epochs at lr 1e-5 took 13x longer th
 at 1e-3 for no better retrieval."""
 
 # Rough stage durations on a 2-core CPU, per preset, for the announcement at start (small:
-# measured from a fresh clone; tiny and bench: scaled estimates).
+# measured from a fresh clone; bench: measured stage by stage; tiny: estimates).
 _ESTIMATES_S: dict[str, dict[str, float]] = {
     "tiny": {"synth": 10, "fit": 120, "nf2vec": 60, "vlm": 40, "eval": 120, "gallery": 2,
              "tour": 10},
     "small": {"synth": 15, "fit": 560, "nf2vec": 130, "vlm": 8, "eval": 285, "gallery": 2,
               "tour": 35},
-    "bench": {"synth": 130, "fit": 2100, "nf2vec": 600, "vlm": 300, "eval": 1200,
+    "bench": {"synth": 130, "fit": 2750, "nf2vec": 1020, "vlm": 90, "eval": 1350,
               "gallery": 5, "tour": 20},
 }
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from clip2nerf.errors import UserError
 from clip2nerf.pipeline import Stage, StageRunner
-from clip2nerf.utils.io import atomic_write_json
+from clip2nerf.utils.io import atomic_write_json, file_digest
 
 Preset = Literal["tiny", "small", "bench"]
 
@@ -353,7 +353,7 @@ class Demo:
         # the decoder is the tour's slowest step: a rerun with the same models reuses it.
         out = self.tour_dir / "generate_text.png"
         key = {"text": GENERATE_TEXT, "nf2vec": nf2vec.space, "vlm": vlm.space,
-               "clip2nerf": _file_digest(self.w / "mappers" / "clip2nerf-gt-multimodal" /
+               "clip2nerf": file_digest(self.w / "mappers" / "clip2nerf-gt-multimodal" /
                                          "model.safetensors"), "views": 6, "resolution": 96}
         key_file = self.tour_dir / ".generate_text.json"
         if not (out.is_file() and key_file.is_file() and _read_key(key_file) == key):
@@ -384,12 +384,6 @@ class Demo:
                   f"  NeRFs     {self.nerfs}   nf2vec {self.nf2vec_dir}   VLM {self.vlm_dir}\n"
                   f"  gallery   {self.gallery_dir}")
         return result
-
-
-def _file_digest(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def _read_key(path: Path) -> Any:

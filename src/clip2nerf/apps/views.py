@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +27,9 @@ def render_nerf_view(path: str | Path, resolution: int = 96, azimuth_deg: float 
 
     cached = None
     if cache_dir is not None:
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+        from clip2nerf.utils.io import file_digest
+
+        digest = file_digest(path)
         cached = Path(cache_dir) / (f"{Path(path).stem}-{digest}-{resolution}px-"
                                     f"{azimuth_deg:g}az-{elevation_deg:g}el-{n_samples}s.png")
         if cached.is_file():

@@ -93,6 +93,13 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Itera
         raise
 
 
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """16 hex digits of a SHA-256 of the file's bytes (a cache key that changes with content)."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
     """Read JSON, turning a missing or malformed file into a UserError that names it."""
     from clip2nerf.errors import UserError

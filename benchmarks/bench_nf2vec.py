@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         secs = [e["seconds"] for e in ep]
         rows.append(("training", f"{len(ep)} epochs on {hist['n_train']} NeRFs, "
                      f"{np.mean(secs):.1f} s/epoch (+ validation), final loss "
-                     f"{ep[-1]['loss']:.4f}, val PSNR {ep[-1]['val_psnr']}"))
+                     f"{ep[-1]['loss']:.4f}, val PSNR "
+                     + ("-" if ep[-1]["val_psnr"] is None else f"{ep[-1]['val_psnr']:.2f} dB")))
         result.update(train_seconds_per_epoch=float(np.mean(secs)), epochs=len(ep))
 
     width = max(len(k) for k, _ in rows)

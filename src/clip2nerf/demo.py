@@ -43,10 +43,11 @@ about 10 s per mapper), and clip2nerf's 150 epochs at lr 1e-5 took 13x longer th
 at 1e-3 for no better retrieval."""
 
 # Rough stage durations on a 2-core CPU, per preset, for the announcement at start (small:
-# measured from a fresh clone; bench: measured stage by stage; tiny: estimates).
+# measured from a fresh clone; bench: measured stage by stage; tiny: measured with the CI
+# test's 300-step fits).
 _ESTIMATES_S: dict[str, dict[str, float]] = {
-    "tiny": {"synth": 10, "fit": 120, "nf2vec": 60, "vlm": 40, "eval": 120, "gallery": 2,
-             "tour": 10},
+    "tiny": {"synth": 6, "fit": 180, "nf2vec": 90, "vlm": 5, "eval": 35, "gallery": 1,
+             "tour": 40},
     "small": {"synth": 15, "fit": 560, "nf2vec": 130, "vlm": 8, "eval": 285, "gallery": 2,
               "tour": 35},
     "bench": {"synth": 130, "fit": 2750, "nf2vec": 1020, "vlm": 90, "eval": 1350,
@@ -61,7 +62,7 @@ class DemoConfig:
     workdir: Path = Path("clip2nerf-demo")
     """Folder for every artefact; reused (cached) by later runs."""
     preset: Preset = "small"
-    """Dataset preset: ``tiny`` (tests), ``small`` (13 x 8 objects), ``bench`` (13 x 40)."""
+    """Dataset preset: ``tiny`` (13 x 6 objects, tests), ``small`` (13 x 8), ``bench`` (13 x 40)."""
     device: str = "auto"
     """Torch device for training and rendering (``auto`` = CUDA if present)."""
     workers: int = 2

@@ -67,13 +67,13 @@ def test_unwritable_out_is_one_line_error(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_tiny_preset(tmp_path, capsys):
-    """The preset the end-to-end tests use: 13 classes x 3 objects, 36 views at 64 px."""
+    """The preset the end-to-end tests use: 13 classes x 6 objects, 12 views at 64 px."""
     code, stdout, _ = _run(capsys, "--preset", "tiny", "--out", str(tmp_path / "tiny"), "--quiet",
                            "--workers", "2")
     assert code == 0
     ds = open_dataset(tmp_path / "tiny")
-    assert len(ds) == 39 and ds.info["preset"] == "tiny" and ds.info["res"] == 64
+    assert len(ds) == 78 and ds.info["preset"] == "tiny" and ds.info["res"] == 64
     for split in ("train", "val", "test"):
         assert len({i.rsplit("_", 1)[0] for i in ds.object_ids(split)}) == 13
     rec = ds.get("watercraft_0002")
-    assert rec.n_views == 36 and rec.load_view(35).shape == (64, 64, 4)
+    assert rec.n_views == 12 and rec.load_view(11).shape == (64, 64, 4)

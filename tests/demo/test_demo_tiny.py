@@ -1,4 +1,5 @@
-"""The demo end to end on the tiny preset, with shortened training so it fits in CI."""
+"""The demo end to end on the tiny preset (13 classes x 6 objects, 4 per class to train on),
+with shorter NeRF fits and fewer baseline measurements so that it fits in CI."""
 
 from pathlib import Path
 
@@ -11,10 +12,13 @@ from clip2nerf.pipeline import StageRunner
 
 pytestmark = pytest.mark.slow
 
-QUICK = dict(fit_overrides={"steps": 300}, nf2vec_overrides={"epochs": 5},
-             vlm_overrides={}, eval_overrides={"clip2nerf_epochs": 20, "nerf2clip_epochs": 20,
-                                               "views": (1,), "timing_repeats": 1,
-                                               "timing_objects": 1})
+# nf2vec and the mappers train as in the demo: shortening them is what made the labels chance.
+QUICK = dict(fit_overrides={"steps": 300}, nf2vec_overrides={}, vlm_overrides={},
+             eval_overrides={"views": (1,), "timing_repeats": 1, "timing_objects": 1})
+
+QUERY_CLASS = {"a 3d model of a car": "car", "a jet plane": "airplane", "a couch": "sofa",
+               "an office seat": "chair", "a sailing boat": "watercraft",
+               "a computer monitor": "display"}
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +51,19 @@ def test_tour_labels_every_evaluated_nerf(demo_run):
     assert all(r["label"] in ds.classes and r["truth"] in ds.classes for r in result.labels)
     assert set(result.text_hits) and all(len(h) == 5 for h in result.text_hits.values())
     assert result.image_query["hits"]
+
+
+def test_tour_finds_the_right_classes(demo_run):
+    _, result, _ = demo_run
+    # Zero-shot labels from the weights alone: measured 65% of 26 held-out NeRFs (chance 8%).
+    assert result.label_accuracy >= 0.5, result.labels
+    # Text search, paraphrases included: measured 6 of 6 with the right class in the top 5.
+    found = [any(h["label"] == QUERY_CLASS[q] for h in hits)
+             for q, hits in result.text_hits.items()]
+    assert set(result.text_hits) == set(QUERY_CLASS) and sum(found) >= 4, result.text_hits
+    # The photo query: an object of the photo's class among the top 5.
+    q = result.image_query
+    assert any(h["label"] == q["class"] for h in q["hits"]), q
 
 
 def test_second_run_is_all_cached(demo_run):

@@ -98,6 +98,22 @@ def test_cpu_preset_encoder_options_together_are_batch_independent():
     assert torch.isfinite(model.embed(m)).all()
 
 
+def test_project_after_max_is_the_projection_of_the_pooled_hidden_features():
+    m = _matrices([5, 6, 7])
+    model = _with_encoder(row_positions=True, skip_zero_rows=True, project_after_max=True)
+    enc = model.encoder
+    rows = (m != 0).any(-1)[0]
+    h = enc.rows_mlp[0](m[:1, rows]) + enc.row_position[rows]
+    pooled = enc.rows_mlp[1:](h[0]).amax(dim=0)
+    torch.testing.assert_close(enc(m[:1]), enc.proj(pooled)[None], rtol=1e-5, atol=1e-5)
+    # same options otherwise: batch independent, every layer seen
+    alone = torch.cat([model.embed(m[i:i + 1]) for i in range(3)])
+    torch.testing.assert_close(model.embed(m), alone, rtol=1e-5, atol=1e-6)
+    pert = m.clone()
+    pert[0, 272:276] += 1.0  # the output layer's rows
+    assert not torch.allclose(model.embed(pert)[0], model.embed(m)[0], atol=1e-4)
+
+
 def test_encoder_batch_independent_in_eval():
     torch.manual_seed(0)
     model = Nf2vec(TINY_MODEL).eval()
@@ -193,3 +209,18 @@ def test_presets():
     model = Nf2vec(released)
     assert model.encoder.proj.out_features == 1024
     assert model.encoder.rows_mlp[0].in_features == 64
+
+
+def test_uncenter_inverts_center():
+    from clip2nerf.nf2vec.decoder import center_embeddings, uncenter_embeddings
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(16, generator=g)
+    u = torch.nn.functional.normalize(base + 0.2 * torch.randn(50, 16, generator=g), dim=-1)
+    for center in (u.mean(0), torch.zeros(16)):
+        e = center_embeddings(u, center)
+        torch.testing.assert_close(e.norm(dim=-1), torch.ones(50))
+        torch.testing.assert_close(uncenter_embeddings(e, center), u, rtol=1e-4, atol=1e-5)
+    # centring spreads the NeRFs apart: the mean cosine drops from near 1 to near 0
+    e = center_embeddings(u, u.mean(0))
+    assert (u @ u.T).mean() > 0.8 and (e @ e.T).mean().abs() < 0.1

@@ -143,3 +143,46 @@ def test_cli_train_embed_decode(nerf_dir, tiny_preset, tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
     assert main(["nf2vec", "train", "--nerfs", str(nerf_dir), "--out", str(tmp_path / "x"),
                  "--preset", "huge"]) == 2
+
+
+def test_training_centres_embeddings_and_decoding_undoes_it(nerf_dir, tmp_path):
+    train_nf2vec(nerf_dir, tmp_path / "model", TINY_MODEL, TINY_TRAIN, progress=False,
+                 log=_quiet)
+    model = Nf2vec.from_pretrained(tmp_path / "model")
+    center = model.decoder.embedding_center
+    assert 0 < center.norm() < 1
+    nerfs = load_nerf_set(nerf_dir)
+    with torch.no_grad():
+        emb = model.embed(nerfs.matrices)
+        raw = model.encoder(nerfs.matrices)
+        directions = torch.nn.functional.normalize(raw, dim=-1)
+        # centred: the shared direction is gone from the training NeRFs' embeddings
+        train = torch.tensor([s == "train" for s in nerfs.splits])
+        assert emb[train].mean(0).norm() < 0.5 * directions[train].mean(0).norm()
+        torch.testing.assert_close(emb.norm(dim=-1), torch.ones(len(emb)))
+        # the decoder sees exactly what it was trained on
+        a = model.decoder.condition(emb)
+        b = model.decoder.condition(raw, centered=False)
+        torch.testing.assert_close(a.first, b.first, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(a.skip, b.skip, rtol=1e-4, atol=1e-4)
+
+
+def test_model_saved_without_a_centre_still_loads_uncentred(nerf_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    Nf2vec(TINY_MODEL).save_pretrained(tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    state = load_file(str(weights))
+    del state["decoder.embedding_center"]
+    save_file(state, str(weights))
+    model = Nf2vec.from_pretrained(tmp_path / "m")
+    assert torch.equal(model.decoder.embedding_center, torch.zeros(TINY_MODEL.encoder.embed_dim))
+    m = load_nerf_set(nerf_dir).matrices
+    with torch.no_grad():
+        torch.testing.assert_close(model.embed(m),
+                                   torch.nn.functional.normalize(model.encoder(m), dim=-1))
+    # ... and keeps the space name its embeddings and mappers were made under
+    old_space = model.space
+    model.decoder.set_center(torch.randn(4, TINY_MODEL.encoder.embed_dim))
+    assert model.space != old_space

@@ -14,7 +14,7 @@ from clip2nerf.utils.device import DEVICE_CHOICES
               default=Path("clip2nerf-demo"), show_default=True,
               help="Folder for every artefact; a rerun reuses what finished.")
 @click.option("--preset", type=click.Choice(["tiny", "small", "bench"]), default="small",
-              show_default=True, help="Dataset size: tiny (13x3 objects), small (13x8), "
+              show_default=True, help="Dataset size: tiny (13x6 objects, 12 views), small (13x8), "
                                       "bench (13x40).")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True,

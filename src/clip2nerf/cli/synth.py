@@ -20,8 +20,8 @@ def _parse_classes(values: tuple[str, ...]) -> tuple[str, ...] | None:
 
 @click.command(name="synth", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--preset", type=click.Choice(PRESETS), default=None,
-              help="tiny: 13 classes x 3 objects at 64 px (tests); small: 13 x 8 at 64 px (CI, "
-                   "the demo); bench: 13 x 40 at 64 px. Without a preset: 13 x 8 at 128 px. "
+              help="tiny: 13 classes x 6 objects, 12 views at 64 px (tests); small: 13 x 8 at "
+                   "64 px (the demo); bench: 13 x 40 at 64 px. Without a preset: 13 x 8 at 128 px. "
                    "Options given explicitly override the preset.")
 @click.option("--classes", multiple=True, metavar="NAMES",
               help="Comma-separated classes (repeatable); default all 13: airplane, bench, "

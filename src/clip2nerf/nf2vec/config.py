@@ -2,9 +2,9 @@
 
 A preset file holds ``{"model": {...}, "train": {...}}``; ``load_preset(name)`` returns both
 configs. ``released`` has the sizes of the released nf2vec code (decoder hidden 1024);
-``cpu`` is a small model that trains in minutes on two CPU cores; it also turns on two encoder
-options measured to help on small NeRF collections (``EncoderConfig.row_positions`` and
-``skip_zero_rows``).
+``cpu`` is a small model that trains in minutes on two CPU cores; it also turns on three encoder
+options measured to help on small NeRF collections or on CPU (``EncoderConfig.row_positions``,
+``skip_zero_rows`` and ``project_after_max``).
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ class EncoderConfig:
     skip_zero_rows: bool = False
     """Leave all-zero rows (layout padding, input weights of frequencies a NeRF never trained)
     out of the max; otherwise they add the same vector to every NeRF."""
+    project_after_max: bool = False
+    """Take the max over rows of the last hidden layer and project that one vector to
+    ``embed_dim``, instead of projecting every row and then taking the max (nf2vec). The final
+    Linear is the encoder's largest layer; this runs it once per NeRF instead of once per row."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,13 @@ is the same for every point of one NeRF, so ``condition`` computes it once per N
 Embeddings are L2-normalised and scaled by ``sqrt(embed_dim)`` on the way in, so the decoder
 takes unit vectors (what ``embed`` returns and what the mapping networks predict) and its
 first layer sees unit-variance inputs.
+
+Public embeddings are centred: the encoder's unit outputs share one large direction (cosine
+0.95-0.999 between any two NeRFs), so after training the mean direction of the training
+NeRFs, ``embedding_center``, is removed and the result re-normalised (``center_embeddings``).
+``condition`` undoes that exactly (``uncenter_embeddings``) before the decoder's layers, which
+were trained on the uncentred directions. A zero centre (models trained before this, or
+during training) changes nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +38,22 @@ class Conditioning:
 
     first: torch.Tensor
     skip: torch.Tensor
+
+
+def center_embeddings(directions: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+    """Unit encoder outputs ``(batch, d)`` -> unit vectors of ``directions - center``."""
+    return nn.functional.normalize(directions - center, dim=-1)
+
+
+def uncenter_embeddings(embeddings: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``center_embeddings`` for ``|center| < 1``: the unit ``u = center + r e``.
+
+    ``r > 0`` solves ``|center + r e| = 1``: ``r = -(c.e) + sqrt((c.e)^2 + 1 - |c|^2)``.
+    """
+    e = nn.functional.normalize(embeddings.float(), dim=-1)
+    ce = e @ center
+    r = -ce + torch.sqrt((ce * ce + 1 - center.dot(center)).clamp(min=0))
+    return center + r[..., None] * e
 
 
 class ImplicitDecoder(nn.Module):
@@ -56,10 +79,24 @@ class ImplicitDecoder(nn.Module):
         lo, hi = nerf.aabb
         self.register_buffer("aabb", torch.tensor([*lo, *hi], dtype=torch.float32),
                              persistent=False)
+        # Set once training ends (``set_center``); saved with the weights.
+        self.register_buffer("embedding_center", torch.zeros(embed_dim))
 
-    def condition(self, embeddings: torch.Tensor) -> Conditioning:
-        """(batch, embed_dim) embeddings -> per-NeRF terms of the first and skip layers."""
-        e = nn.functional.normalize(embeddings.float(), dim=-1) * math.sqrt(self.embed_dim)
+    def set_center(self, directions: torch.Tensor) -> None:
+        """Centre public embeddings on the mean of these unit encoder outputs ``(n, d)``."""
+        mean = nn.functional.normalize(directions.float(), dim=-1).mean(dim=0)
+        # |mean| < 1 keeps the inverse unique; identical inputs would make it 1.
+        self.embedding_center.copy_(mean * min(1.0, 0.99999 / max(float(mean.norm()), 1e-12)))
+
+    def condition(self, embeddings: torch.Tensor, centered: bool = True) -> Conditioning:
+        """(batch, embed_dim) embeddings -> per-NeRF terms of the first and skip layers.
+
+        ``centered``: the embeddings are public (centred) ones, as ``Nf2vec.embed`` returns and
+        the mappers predict; ``False`` for the encoder's raw outputs during training.
+        """
+        e = (uncenter_embeddings(embeddings, self.embedding_center) if centered else
+             nn.functional.normalize(embeddings.float(), dim=-1))
+        e = e * math.sqrt(self.embed_dim)
         return Conditioning(self.first_embed(e), self.skip_embed(e))
 
     def raw(self, cond: Conditioning, xyz: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,8 @@ class Nf2vecEncoder(nn.Module):
     ``config.embed_dim``; the max over rows makes one vector per NeRF. BatchNorm statistics are
     taken over all rows of all NeRFs in the batch. ``config.row_positions`` adds a learned
     vector per row position to the first layer's output; ``config.skip_zero_rows`` keeps
-    all-zero rows out of the max.
+    all-zero rows out of the max; ``config.project_after_max`` moves the final Linear after the
+    max.
     """
 
     def __init__(self, config: EncoderConfig, row_dim: int, n_rows: int):
@@ -56,7 +57,10 @@ class Nf2vecEncoder(nn.Module):
         else:
             h = self.rows_mlp[0](x).reshape(b, r, -1) + position
             h = self.rows_mlp[1:](h.reshape(b * r, -1))
-        h = self.proj(h).reshape(b, r, -1)
+        if not self.config.project_after_max:
+            h = self.proj(h)
+        h = h.reshape(b, r, -1)
         if zero is not None:
             h = h.masked_fill(zero, float("-inf"))
-        return h.amax(dim=1)
+        h = h.amax(dim=1)
+        return self.proj(h) if self.config.project_after_max else h

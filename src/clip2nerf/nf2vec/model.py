@@ -15,7 +15,7 @@ from torch import nn
 
 from clip2nerf.errors import UserError
 from clip2nerf.nf2vec.config import Nf2vecConfig
-from clip2nerf.nf2vec.decoder import ImplicitDecoder
+from clip2nerf.nf2vec.decoder import ImplicitDecoder, center_embeddings
 from clip2nerf.nf2vec.encoder import Nf2vecEncoder
 from clip2nerf.nf2vec.layout import matrix_shape
 from clip2nerf.utils.io import atomic_path, atomic_write_json, read_json
@@ -27,8 +27,9 @@ WEIGHTS_NAME = "model.safetensors"
 class Nf2vec(nn.Module):
     """Meta-encoder and implicit decoder, trained together.
 
-    ``embed(matrices (b, rows, hidden)) -> (b, embed_dim)`` L2-normalised embeddings;
-    ``decoder.field(embedding)`` is a radiance field the NeRF renderer can draw.
+    ``embed(matrices (b, rows, hidden)) -> (b, embed_dim)`` L2-normalised, centred embeddings
+    (see ``clip2nerf.nf2vec.decoder``); ``decoder.field(embedding)`` is a radiance field the
+    NeRF renderer can draw.
     """
 
     def __init__(self, config: Nf2vecConfig):
@@ -40,13 +41,16 @@ class Nf2vec(nn.Module):
 
     def embed(self, matrices: torch.Tensor) -> torch.Tensor:
         """(batch, rows, hidden) weight matrices -> (batch, embed_dim) unit vectors."""
-        return nn.functional.normalize(self.encoder(matrices), dim=-1)
+        directions = nn.functional.normalize(self.encoder(matrices), dim=-1)
+        return center_embeddings(directions, self.decoder.embedding_center)
 
     def weights_hash(self) -> str:
         """8 hex digits of a SHA-256 over the state dict (names, shapes, bytes)."""
         h = hashlib.sha256()
         for name, t in sorted(self.state_dict().items()):
             t = t.detach().cpu().contiguous()
+            if name == "decoder.embedding_center" and not t.any():
+                continue  # uncentred: the same space as models saved before centring existed
             h.update(name.encode())
             h.update(str(tuple(t.shape)).encode())
             h.update(t.numpy().tobytes())
@@ -83,7 +87,9 @@ class Nf2vec(nn.Module):
         except (ValueError, TypeError) as exc:
             raise UserError(f"{folder / CONFIG_NAME}: bad nf2vec config ({exc})") from None
         model = cls(config)
-        state = load_checked_state_dict(folder / WEIGHTS_NAME, model.state_dict(), "nf2vec model")
+        # Models saved before embeddings were centred have no centre: zero, i.e. uncentred.
+        state = load_checked_state_dict(folder / WEIGHTS_NAME, model.state_dict(), "nf2vec model",
+                                        optional=("decoder.embedding_center",))
         model.load_state_dict(state)
         return model.to(device).eval()
 

@@ -14,7 +14,8 @@ that NeRF. Two losses (``TrainConfig.loss``):
 Every epoch writes the model (``save_pretrained``), ``checkpoint.pt`` (model, AdamW and
 schedule state, sampling RNG, history; read back with ``torch.load(weights_only=True)``) and
 ``history.json`` (loss, validation PSNR and seconds per epoch); a rerun resumes after the last
-finished epoch.
+finished epoch. The last epoch also sets the embedding centre (the training NeRFs' mean
+direction, see ``clip2nerf.nf2vec.decoder``).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def distill_loss(model: Nf2vec, matrices: torch.Tensor, points: torch.Tensor,
         w = torch.where(fg, cfg.fg_weight, cfg.bg_weight)
         cap = math.log1p(cfg.sigma_max)
         target = torch.log1p(sigma_t).clamp(max=cap)
-    cond = model.decoder.condition(model.encoder(matrices))
+    cond = model.decoder.condition(model.encoder(matrices), centered=False)
     raw = model.decoder.raw(cond, points)
     # log(1 + sigma) with sigma = exp(x + bias) is softplus(x + bias): smooth, and faint fog
     # (sigma ~ 0.3 everywhere, invisible in opacity at one step yet grey over a whole ray)
@@ -106,7 +107,7 @@ def render_loss(model: Nf2vec, nerfs: NerfSet, rows: list[int], matrices: torch.
     aabb = torch.tensor([*lo, *hi], dtype=torch.float32, device=matrices.device)
     n_samples = max(16, int(round(math.sqrt(3) * 1.4 / cfg.alpha_step)))
     n_rays = max(8, cfg.n_points // 32)
-    cond = model.decoder.condition(model.encoder(matrices))
+    cond = model.decoder.condition(model.encoder(matrices), centered=False)
     losses = []
     for b, i in enumerate(rows):
         r = nerfs.grid_resolution[i]
@@ -174,6 +175,16 @@ class _Validator:
                                         grid_resolution=self.cfg.val_grid_resolution),
                        self.targets[i]) for i in range(len(self.nerfs))]
         return float(np.mean(scores))
+
+
+@torch.no_grad()
+def _set_embedding_center(model: Nf2vec, train_set: NerfSet, device: torch.device,
+                          batch_size: int = 256) -> None:
+    """Centre the model's public embeddings on the training NeRFs' mean direction."""
+    model.eval()
+    directions = torch.cat([model.encoder(train_set.matrices[s:s + batch_size].to(device))
+                            for s in range(0, len(train_set), batch_size)])
+    model.decoder.set_center(directions)
 
 
 def _same_configs(ckpt: dict[str, Any], model_config: Nf2vecConfig, cfg: TrainConfig) -> bool:
@@ -287,6 +298,8 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
         history.append(record)
         bar.set_postfix(loss=f"{record['loss']:.4f}",
                         val_psnr="-" if val is None else f"{val:.2f}")
+        if done == cfg.epochs:
+            _set_embedding_center(model, train_set, device)
         model.save_pretrained(out_dir)
         _save_checkpoint(ckpt_path, {
             "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),

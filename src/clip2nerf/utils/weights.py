@@ -9,12 +9,13 @@ import torch
 from clip2nerf.errors import UserError
 
 
-def load_checked_state_dict(path: Path, expected: dict[str, torch.Tensor], what: str
-                            ) -> dict[str, torch.Tensor]:
+def load_checked_state_dict(path: Path, expected: dict[str, torch.Tensor], what: str,
+                            optional: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
     """Load ``path`` and check it against ``expected`` (a model's ``state_dict()``).
 
     Names, shapes and dtypes must match, and floating tensors must be finite; each problem is a
-    UserError naming the file and the tensor. ``what`` names the model in messages.
+    UserError naming the file and the tensor. ``what`` names the model in messages. Names in
+    ``optional`` (added to the format later) may be missing: they keep ``expected``'s value.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -25,6 +26,9 @@ def load_checked_state_dict(path: Path, expected: dict[str, torch.Tensor], what:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise UserError(f"{path}: corrupt {what} weights ({exc})") from None
+    for name in optional:
+        if name not in state and name in expected:
+            state[name] = expected[name].detach().clone()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:

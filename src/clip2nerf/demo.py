@@ -46,8 +46,8 @@ at 1e-3 for no better retrieval."""
 # measured from a fresh clone; bench: measured stage by stage; tiny: measured with the CI
 # test's 300-step fits).
 _ESTIMATES_S: dict[str, dict[str, float]] = {
-    "tiny": {"synth": 6, "fit": 180, "nf2vec": 90, "vlm": 5, "eval": 35, "gallery": 1,
-             "tour": 40},
+    "tiny": {"synth": 6, "fit": 180, "nf2vec": 75, "vlm": 6, "eval": 70, "gallery": 1,
+             "tour": 30},
     "small": {"synth": 15, "fit": 560, "nf2vec": 130, "vlm": 8, "eval": 285, "gallery": 2,
               "tour": 35},
     "bench": {"synth": 130, "fit": 2750, "nf2vec": 1020, "vlm": 90, "eval": 1350,

@@ -12,7 +12,7 @@ from clip2nerf.pipeline import StageRunner
 
 pytestmark = pytest.mark.slow
 
-# nf2vec and the mappers train as in the demo: shortening them is what made the labels chance.
+# nf2vec and the mappers train as in the demo (cut short, their labels were at chance).
 QUICK = dict(fit_overrides={"steps": 300}, nf2vec_overrides={}, vlm_overrides={},
              eval_overrides={"views": (1,), "timing_repeats": 1, "timing_objects": 1})
 

@@ -208,8 +208,13 @@ def test_class_recall_excludes_own_object():
     gallery = np.array([[1, 0], [0.9, 0.1], [0, 1]], np.float32)
     labels = ["a", "a", "b"]
     # Query 0 equals its own object; excluded, its nearest is object 1 (same class).
+    assert class_recall_at_1(gallery[[0]], np.array([0]), gallery, labels) == 1.0
+    # Query 2 is the only "b": no other object can be right, so it does not count ...
     pred = gallery[[0, 2]]
-    assert class_recall_at_1(pred, np.array([0, 2]), gallery, labels) == pytest.approx(0.5)
+    assert class_recall_at_1(pred, np.array([0, 2]), gallery, labels) == 1.0
+    # ... and with one object per class nothing is answerable (NaN, not a misleading 0).
+    assert np.isnan(class_recall_at_1(gallery[[0, 2]], np.array([0, 2]), gallery,
+                                      ["a", "c", "b"]))
 
 
 @pytest.mark.slow

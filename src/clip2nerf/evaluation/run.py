@@ -28,7 +28,9 @@ KNN_NOTE = (" Its image tower is a nearest-neighbour memory: an image embeds as 
             "similarity-weighted mean of the caption embeddings of its most similar *training* "
             "views (greyscale thumbnails). Every VLM image embedding of an evaluated object is "
             "therefore built from train-split captions, which makes the VLM baselines below "
-            "close to a supervised kNN classifier rather than a zero-shot model.")
+            "close to a supervised kNN classifier rather than a zero-shot model. At "
+            "thumbnail size a well-fitted NeRF's render matches the ground-truth view, so the "
+            "GT and rendered rows below can be identical.")
 
 
 def vlm_note(vlm) -> str:

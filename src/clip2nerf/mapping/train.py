@@ -50,17 +50,23 @@ def class_recall_at_1(pred: np.ndarray, pair_object: np.ndarray, gallery: np.nda
 
     pred: (q, d) mapped inputs; pair_object: (q,) row of each query's object in ``gallery``
     (n, d); the query's own object is excluded, as in the paper's retrieval protocol.
-    Returns NaN when there are no labels or fewer than two objects.
+    Only queries whose class has another object in the gallery count (the others cannot be
+    right); NaN when there are none (e.g. one val object per class) or no labels.
     """
+    lab = np.asarray(labels)
     if len(gallery) < 2 or not any(labels):
+        return float("nan")
+    classes, counts = np.unique(lab, return_counts=True)
+    answerable = np.isin(lab[pair_object], classes[counts > 1])
+    if not answerable.any():
         return float("nan")
     p = pred / np.maximum(np.linalg.norm(pred, axis=1, keepdims=True), 1e-12)
     g = gallery / np.maximum(np.linalg.norm(gallery, axis=1, keepdims=True), 1e-12)
-    sims = p @ g.T
-    sims[np.arange(len(p)), pair_object] = -np.inf
+    sims = p[answerable] @ g.T
+    own = pair_object[answerable]
+    sims[np.arange(len(own)), own] = -np.inf
     nearest = sims.argmax(axis=1)
-    lab = np.asarray(labels)
-    return float((lab[nearest] == lab[pair_object]).mean())
+    return float((lab[nearest] == lab[own]).mean())
 
 
 def _evaluate(model: FeatureMapper, pairs: PairSet, device: torch.device) -> tuple[float, float]:

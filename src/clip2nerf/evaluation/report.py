@@ -232,6 +232,7 @@ def plot_fig7(res: dict[str, Any], tag: str, path: Path) -> Path:
             ax.plot(xs, [100 * p["recall"][k] for p in pts], "o-", label=name)
             ax.set_xticks(xs, [str(p["views"]) if p["views"] < n else "N" for p in pts])
         ax.set_title(f"Recall@{k}")
+        ax.set_ylim(max(ax.get_ylim()[0], 0), 101)  # a percentage: no ticks past 100
         ax.set_xlabel("Query views (#)")
         ax.set_ylabel("Recall (%)")
         ax.grid(alpha=0.3)

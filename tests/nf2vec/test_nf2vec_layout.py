@@ -11,6 +11,7 @@ from clip2nerf.nf2vec.layout import (
     matrix_shape,
     matrix_to_state_dict,
     matrix_to_weights,
+    output_rows,
     state_dict_to_matrix,
     weights_to_matrix,
 )
@@ -35,6 +36,7 @@ def test_positions_are_pinned():
     assert torch.equal(m[272:276], w[3])
     assert m[273, 11] == w[3][1, 11]
     assert torch.count_nonzero(m[276:]) == 0
+    assert output_rows(field.config) == slice(272, 276)
 
 
 def test_input_block_padded_to_multiple_of_16():

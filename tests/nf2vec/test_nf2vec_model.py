@@ -114,6 +114,28 @@ def test_project_after_max_is_the_projection_of_the_pooled_hidden_features():
     assert not torch.allclose(model.embed(pert)[0], model.embed(m)[0], atol=1e-4)
 
 
+def test_output_layer_path_adds_a_linear_of_the_output_layer():
+    m = _matrices([5, 6, 7])
+    options = dict(row_positions=True, skip_zero_rows=True, project_after_max=True)
+    model = _with_encoder(**options, output_layer_path=True)
+    enc = model.encoder
+    without = _with_encoder(**options)
+    without.encoder.load_state_dict(enc.state_dict(), strict=False)
+    head = enc.output_layer(m[:, 272:276].flatten(1))
+    torch.testing.assert_close(enc(m), without.encoder(m) + head, rtol=1e-5, atol=1e-5)
+    # batch independent (the path reads the rows before unused ones are skipped)
+    m[1, :40] = 0
+    alone = torch.cat([model.embed(m[i:i + 1]) for i in range(3)])
+    torch.testing.assert_close(model.embed(m), alone, rtol=1e-5, atol=1e-6)
+    # a max over rows cannot tell the red head from the green one; the path can
+    swapped = m.clone()
+    swapped[:, [272, 273]] = m[:, [273, 272]]
+    plain = _with_encoder()
+    torch.testing.assert_close(plain.embed(swapped), plain.embed(m))
+    with_path = _with_encoder(output_layer_path=True)
+    assert not torch.allclose(with_path.embed(swapped), with_path.embed(m), atol=1e-4)
+
+
 def test_encoder_batch_independent_in_eval():
     torch.manual_seed(0)
     model = Nf2vec(TINY_MODEL).eval()

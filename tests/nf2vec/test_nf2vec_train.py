@@ -145,9 +145,13 @@ def test_cli_train_embed_decode(nerf_dir, tiny_preset, tmp_path, capsys):
                  "--preset", "huge"]) == 2
 
 
-def test_training_centres_embeddings_and_decoding_undoes_it(nerf_dir, tmp_path):
-    train_nf2vec(nerf_dir, tmp_path / "model", TINY_MODEL, TINY_TRAIN, progress=False,
-                 log=_quiet)
+_COLOR_HEAD = dataclasses.replace(
+    TINY_MODEL, decoder=dataclasses.replace(TINY_MODEL.decoder, color_head=True))
+
+
+@pytest.mark.parametrize("config", [TINY_MODEL, _COLOR_HEAD], ids=["plain", "color-head"])
+def test_training_centres_embeddings_and_decoding_undoes_it(nerf_dir, tmp_path, config):
+    train_nf2vec(nerf_dir, tmp_path / "model", config, TINY_TRAIN, progress=False, log=_quiet)
     model = Nf2vec.from_pretrained(tmp_path / "model")
     center = model.decoder.embedding_center
     assert 0 < center.norm() < 1
@@ -165,6 +169,8 @@ def test_training_centres_embeddings_and_decoding_undoes_it(nerf_dir, tmp_path):
         b = model.decoder.condition(raw, centered=False)
         torch.testing.assert_close(a.first, b.first, rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(a.skip, b.skip, rtol=1e-4, atol=1e-4)
+        if config.decoder.color_head:
+            torch.testing.assert_close(a.color, b.color, rtol=1e-4, atol=1e-4)
 
 
 def test_model_saved_without_a_centre_still_loads_uncentred(nerf_dir, tmp_path):

@@ -2,9 +2,11 @@
 
 A preset file holds ``{"model": {...}, "train": {...}}``; ``load_preset(name)`` returns both
 configs. ``released`` has the sizes of the released nf2vec code (decoder hidden 1024);
-``cpu`` is a small model that trains in minutes on two CPU cores; it also turns on three encoder
-options measured to help on small NeRF collections or on CPU (``EncoderConfig.row_positions``,
-``skip_zero_rows`` and ``project_after_max``).
+``cpu`` is a small model that trains in minutes on two CPU cores; it also turns on options
+measured to help on small NeRF collections or on CPU: four of the encoder
+(``EncoderConfig.row_positions``, ``skip_zero_rows``, ``project_after_max``,
+``output_layer_path``), the decoder's ``color_head`` and a heavier colour loss
+(``TrainConfig.rgb_weight``). The last three make decoded views keep the object's colour.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ class EncoderConfig:
     """Take the max over rows of the last hidden layer and project that one vector to
     ``embed_dim``, instead of projecting every row and then taking the max (nf2vec). The final
     Linear is the encoder's largest layer; this runs it once per NeRF instead of once per row."""
+    output_layer_path: bool = False
+    """Also add a Linear of the NeRF's whole output layer (its ``out_dim x hidden`` weights, the
+    colour and density heads) to the embedding, unpooled. The max over rows keeps little of a
+    NeRF's colour, which those few weights determine almost linearly."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,9 @@ class DecoderConfig:
     """Hidden layers from the skip on (the first of them takes the skip input)."""
     n_freqs: int = 24
     """Frequencies of the xyz encoding (same scheme as the NeRFs, ``clip2nerf.nerf.encoding``)."""
+    color_head: bool = False
+    """Predict colour with its own layer (``hidden // 2`` wide) that takes the last hidden layer
+    and the embedding again, as a NeRF's colour branch does; density keeps the main output."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,8 @@ class TrainConfig:
     """Peak AdamW learning rate (one-cycle schedule)."""
     weight_decay: float = 1e-2
     """AdamW weight decay."""
+    rgb_weight: float = 1.0
+    """Weight of the colour term against the density term (distill)."""
     fg_weight: float = 0.8
     """Loss weight of points (rays) where the NeRF has matter."""
     bg_weight: float = 0.2

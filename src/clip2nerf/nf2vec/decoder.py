@@ -1,10 +1,12 @@
 """The implicit decoder: an embedding plus a point -> (rgb, density), i.e. a radiance field.
 
 Layers: ``[e ⊕ γ(x)] -> hidden x n_before -> [h ⊕ e ⊕ γ(x)] -> hidden x n_after -> 4``
-(ReLU between, ``γ`` the NeRFs' frequency encoding). The first and the skip Linear are split
-into an embedding part and a point part: ``W [e ⊕ γ] = W_e e + W_p γ``. ``W_e e`` (plus the bias)
-is the same for every point of one NeRF, so ``condition`` computes it once per NeRF and
-``query`` adds it to each point's ``W_p γ`` — millions of points cost no extra embedding work.
+(ReLU between, ``γ`` the NeRFs' frequency encoding); with ``DecoderConfig.color_head`` the last
+hidden layer gives density, and colour comes from one more layer ``[h ⊕ e] -> hidden/2 -> 3``.
+The first and the skip Linear (and the colour layer) are split into an embedding part and a
+point part: ``W [e ⊕ γ] = W_e e + W_p γ``. ``W_e e`` (plus the bias) is the same for every point
+of one NeRF, so ``condition`` computes it once per NeRF and ``query`` adds it to each point's
+``W_p γ`` — millions of points cost no extra embedding work.
 
 Embeddings are L2-normalised and scaled by ``sqrt(embed_dim)`` on the way in, so the decoder
 takes unit vectors (what ``embed`` returns and what the mapping networks predict) and its
@@ -34,10 +36,17 @@ from clip2nerf.nf2vec.config import DecoderConfig
 
 @dataclass
 class Conditioning:
-    """Per-NeRF terms of the decoder: ``first`` (batch, hidden) and ``skip`` (batch, hidden)."""
+    """Per-NeRF terms of the decoder: ``first`` and ``skip`` (batch, hidden), and ``color``
+    (batch, hidden // 2) with ``DecoderConfig.color_head``."""
 
     first: torch.Tensor
     skip: torch.Tensor
+    color: torch.Tensor | None = None
+
+    def select(self, rows: slice) -> Conditioning:
+        """The terms of some of the NeRFs."""
+        return Conditioning(self.first[rows], self.skip[rows],
+                            None if self.color is None else self.color[rows])
 
 
 def center_embeddings(directions: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
@@ -75,7 +84,15 @@ class ImplicitDecoder(nn.Module):
         self.skip_point = nn.Linear(p, h, bias=False)
         self.skip_hidden = nn.Linear(h, h, bias=False)
         self.after = nn.ModuleList(nn.Linear(h, h) for _ in range(config.n_layers_after_skip - 1))
-        self.out = nn.Linear(h, nerf.out_dim)
+        if config.color_head:
+            hc = h // 2
+            self.color_embed = nn.Linear(embed_dim, hc)
+            self.color_hidden = nn.Linear(h, hc, bias=False)
+            self.color_out = nn.Linear(hc, 3)
+            self.out = nn.Linear(h, 1)  # density only
+        else:
+            self.color_embed = None
+            self.out = nn.Linear(h, nerf.out_dim)
         lo, hi = nerf.aabb
         self.register_buffer("aabb", torch.tensor([*lo, *hi], dtype=torch.float32),
                              persistent=False)
@@ -97,7 +114,8 @@ class ImplicitDecoder(nn.Module):
         e = (uncenter_embeddings(embeddings, self.embedding_center) if centered else
              nn.functional.normalize(embeddings.float(), dim=-1))
         e = e * math.sqrt(self.embed_dim)
-        return Conditioning(self.first_embed(e), self.skip_embed(e))
+        color = None if self.color_embed is None else self.color_embed(e)
+        return Conditioning(self.first_embed(e), self.skip_embed(e), color)
 
     def raw(self, cond: Conditioning, xyz: torch.Tensor) -> torch.Tensor:
         """Outputs before the activations.
@@ -117,7 +135,10 @@ class ImplicitDecoder(nn.Module):
         x = torch.relu(self.skip_hidden(x) + self.skip_point(g) + cond.skip[:, None])
         for layer in self.after:
             x = torch.relu(layer(x))
-        return self.out(x)
+        if self.color_embed is None:
+            return self.out(x)
+        c = torch.relu(self.color_hidden(x) + cond.color[:, None])
+        return torch.cat((self.color_out(c), self.out(x)), dim=-1)
 
     def query(self, cond: Conditioning, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch, n, 3) points -> rgb (batch, n, 3) in [0, 1], sigma (batch, n) >= 0.

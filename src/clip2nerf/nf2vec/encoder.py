@@ -17,10 +17,12 @@ class Nf2vecEncoder(nn.Module):
     taken over all rows of all NeRFs in the batch. ``config.row_positions`` adds a learned
     vector per row position to the first layer's output; ``config.skip_zero_rows`` keeps
     all-zero rows out of the max; ``config.project_after_max`` moves the final Linear after the
-    max.
+    max; ``config.output_layer_path`` adds a Linear of the flattened ``output_rows`` (the NeRF's
+    output layer) to the result.
     """
 
-    def __init__(self, config: EncoderConfig, row_dim: int, n_rows: int):
+    def __init__(self, config: EncoderConfig, row_dim: int, n_rows: int,
+                 output_rows: slice | None = None):
         super().__init__()
         self.config = config
         layers: list[nn.Module] = []
@@ -34,9 +36,18 @@ class Nf2vecEncoder(nn.Module):
         # random projection of the flattened weights), which keeps NeRFs apart from step 0.
         self.row_position = (nn.Parameter(torch.randn(n_rows, config.widths[0]))
                              if config.row_positions else None)
+        self.output_rows = output_rows
+        self.output_layer = None
+        if config.output_layer_path:
+            if output_rows is None:
+                raise ValueError("output_layer_path needs the output layer's rows")
+            n_out = len(range(n_rows)[output_rows])
+            self.output_layer = nn.Linear(n_out * row_dim, config.embed_dim)
 
     def forward(self, matrices: torch.Tensor) -> torch.Tensor:
         """(batch, rows, row_dim) weight matrices -> (batch, embed_dim) raw embeddings."""
+        head = (None if self.output_layer is None else
+                self.output_layer(matrices[:, self.output_rows].flatten(1)))
         position = self.row_position
         zero = None
         if self.config.skip_zero_rows:
@@ -63,4 +74,6 @@ class Nf2vecEncoder(nn.Module):
         if zero is not None:
             h = h.masked_fill(zero, float("-inf"))
         h = h.amax(dim=1)
-        return self.proj(h) if self.config.project_after_max else h
+        if self.config.project_after_max:
+            h = self.proj(h)
+        return h if head is None else h + head

@@ -45,6 +45,12 @@ def matrix_shape(config: NerfConfig) -> tuple[int, int]:
     return sum(p for _, p in block_rows(config)), config.hidden
 
 
+def output_rows(config: NerfConfig) -> slice:
+    """The rows holding the output layer's weights ``W_L`` (its padding excluded)."""
+    start = matrix_shape(config)[0] - ROW_MULTIPLE
+    return slice(start, start + config.out_dim)
+
+
 def weights_to_matrix(weights: list[torch.Tensor], config: NerfConfig) -> torch.Tensor:
     """Lay out MLP weights as the encoder's input matrix.
 
@@ -108,5 +114,6 @@ def matrix_to_state_dict(matrix: torch.Tensor, config: NerfConfig) -> dict[str, 
     return {f"layers.{i}.weight": w for i, w in enumerate(matrix_to_weights(matrix, config))}
 
 
-__all__ = ["LAYOUT_VERSION", "ROW_MULTIPLE", "block_rows", "matrix_shape", "weights_to_matrix",
+__all__ = ["LAYOUT_VERSION", "ROW_MULTIPLE", "block_rows", "matrix_shape", "output_rows",
+           "weights_to_matrix",
            "matrix_to_weights", "state_dict_to_matrix", "matrix_to_state_dict"]

@@ -17,7 +17,7 @@ from clip2nerf.errors import UserError
 from clip2nerf.nf2vec.config import Nf2vecConfig
 from clip2nerf.nf2vec.decoder import ImplicitDecoder, center_embeddings
 from clip2nerf.nf2vec.encoder import Nf2vecEncoder
-from clip2nerf.nf2vec.layout import matrix_shape
+from clip2nerf.nf2vec.layout import matrix_shape, output_rows
 from clip2nerf.utils.io import atomic_path, atomic_write_json, read_json
 
 CONFIG_NAME = "config.json"
@@ -36,7 +36,7 @@ class Nf2vec(nn.Module):
         super().__init__()
         self.config = config
         rows, hidden = matrix_shape(config.nerf)
-        self.encoder = Nf2vecEncoder(config.encoder, hidden, rows)
+        self.encoder = Nf2vecEncoder(config.encoder, hidden, rows, output_rows(config.nerf))
         self.decoder = ImplicitDecoder(config.decoder, config.encoder.embed_dim, config.nerf)
 
     def embed(self, matrices: torch.Tensor) -> torch.Tensor:

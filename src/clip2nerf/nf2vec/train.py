@@ -81,7 +81,7 @@ def distill_loss(model: Nf2vec, matrices: torch.Tensor, points: torch.Tensor,
     loss_density = (w * (log_sigma - target) ** 2).mean()
     rgb_err = ((torch.sigmoid(raw[..., :3]) - rgb_t) ** 2).mean(-1)
     loss_rgb = (w * fg * rgb_err).sum() / (w * fg).sum().clamp(min=1.0)
-    return loss_density + loss_rgb
+    return loss_density + cfg.rgb_weight * loss_rgb
 
 
 def _random_rays(n_rays: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,7 +124,7 @@ def render_loss(model: Nf2vec, nerfs: NerfSet, rows: list[int], matrices: torch.
             return rgb[0], s[0]
 
         def student(x: torch.Tensor, b=b) -> tuple[torch.Tensor, torch.Tensor]:
-            c = type(cond)(cond.first[b:b + 1], cond.skip[b:b + 1])
+            c = cond.select(slice(b, b + 1))
             rgb, s = model.decoder.query(c, x[None])
             return rgb[0], s[0]
 

@@ -55,8 +55,7 @@ def test_tour_labels_every_evaluated_nerf(demo_run):
 
 def test_tour_finds_the_right_classes(demo_run):
     _, result, _ = demo_run
-    # Zero-shot labels from the weights alone, 26 held-out NeRFs (chance 8%): measured 62% with
-    # the cpu preset before its colour options, and at least 50% since.
+    # Zero-shot labels from the weights alone: measured 62% of 26 held-out NeRFs (chance 8%).
     assert result.label_accuracy >= 0.5, result.labels
     # Text search, paraphrases included: measured 6 of 6 with the right class in the top 5.
     found = [any(h["label"] == QUERY_CLASS[q] for h in hits)

@@ -1,5 +1,6 @@
 """Encoder, decoder, model files and presets."""
 
+import dataclasses
 import json
 
 import pytest
@@ -217,7 +218,7 @@ def test_from_pretrained_refuses_bad_folders(tmp_path):
 
 
 def test_presets():
-    assert {"cpu", "released"} <= set(list_presets())
+    assert {"cpu", "cpu-color", "released"} <= set(list_presets())
     released, released_train = load_preset("released")
     assert released_train.fg_weight == 0.8 and released_train.bg_weight == 0.2  # nf2vec's
     assert released.encoder.widths == (512, 512, 1024, 1024)
@@ -226,6 +227,10 @@ def test_presets():
     assert cpu.encoder.embed_dim == 1024 and cpu.decoder.hidden < 1024
     assert train.loss == "distill" and train.epochs >= 1
     assert Nf2vecConfig.from_dict(cpu.to_dict()) == cpu
+    color, color_train = load_preset("cpu-color")
+    assert color.encoder.output_layer_path and color.decoder.color_head
+    assert color_train.rgb_weight > train.rgb_weight
+    assert dataclasses.replace(color.decoder, color_head=False) == cpu.decoder
     with pytest.raises(UserError, match="unknown nf2vec preset"):
         load_preset("nope")
     model = Nf2vec(released)

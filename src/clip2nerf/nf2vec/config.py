@@ -2,11 +2,12 @@
 
 A preset file holds ``{"model": {...}, "train": {...}}``; ``load_preset(name)`` returns both
 configs. ``released`` has the sizes of the released nf2vec code (decoder hidden 1024);
-``cpu`` is a small model that trains in minutes on two CPU cores; it also turns on options
-measured to help on small NeRF collections or on CPU: four of the encoder
-(``EncoderConfig.row_positions``, ``skip_zero_rows``, ``project_after_max``,
-``output_layer_path``), the decoder's ``color_head`` and a heavier colour loss
-(``TrainConfig.rgb_weight``). The last three make decoded views keep the object's colour.
+``cpu`` is a small model that trains in minutes on two CPU cores; it also turns on three encoder
+options measured to help on small NeRF collections or on CPU (``EncoderConfig.row_positions``,
+``skip_zero_rows`` and ``project_after_max``). ``cpu-color`` adds three options that make
+decoded views keep the object's colour (``EncoderConfig.output_layer_path``,
+``DecoderConfig.color_head``, ``TrainConfig.rgb_weight`` 20); on the 78-NeRF ``small`` demo it
+labelled fewer held-out NeRFs right than ``cpu`` (69% vs 88%), so ``cpu`` stays the default.
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ def _load_config(preset: str):
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Dataset the NeRFs were fitted on: take train/val splits from its splits/*.txt.")
 @click.option("--preset", default="cpu", show_default=True,
-              help="Preset name (cpu, cpu-color, released) or a JSON file {\"model\": ..., \"train\": ...}.")
+              help="Preset name (cpu, cpu-color, released) or a JSON file "
+                   "{\"model\": ..., \"train\": ...}. cpu-color: decoded views keep colour.")
 @click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
 @click.option("--batch-size", type=int, default=None, help="NeRFs per step (override).")
 @click.option("--lr", type=float, default=None, help="Peak learning rate (override).")

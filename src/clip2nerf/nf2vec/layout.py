@@ -115,5 +115,4 @@ def matrix_to_state_dict(matrix: torch.Tensor, config: NerfConfig) -> dict[str, 
 
 
 __all__ = ["LAYOUT_VERSION", "ROW_MULTIPLE", "block_rows", "matrix_shape", "output_rows",
-           "weights_to_matrix",
-           "matrix_to_weights", "state_dict_to_matrix", "matrix_to_state_dict"]
+           "weights_to_matrix", "matrix_to_weights", "state_dict_to_matrix", "matrix_to_state_dict"]

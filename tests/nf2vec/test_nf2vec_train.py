@@ -78,6 +78,30 @@ def test_render_loss_runs_and_lowers_loss(nerf_dir, tmp_path):
     assert hist[-1]["loss"] < hist[0]["loss"]
 
 
+def test_colour_options_train_with_both_losses(nerf_dir, tmp_path):
+    """The cpu-color options on a tiny model: output-layer path, colour head, colour loss x20."""
+    from clip2nerf.nf2vec.train import distill_loss
+
+    model_cfg = dataclasses.replace(
+        TINY_MODEL, encoder=dataclasses.replace(TINY_MODEL.encoder, output_layer_path=True),
+        decoder=dataclasses.replace(TINY_MODEL.decoder, color_head=True))
+    cfg = dataclasses.replace(TINY_TRAIN, epochs=8, rgb_weight=20.0)
+    hist = train_nf2vec(nerf_dir, tmp_path / "d", model_cfg, cfg, progress=False, log=_quiet)
+    assert hist[-1]["loss"] < 0.7 * hist[0]["loss"]
+    render = dataclasses.replace(cfg, loss="render", epochs=2, n_points=512)
+    hist = train_nf2vec(nerf_dir, tmp_path / "r", model_cfg, render, progress=False, log=_quiet)
+    assert all(np.isfinite(h["loss"]) for h in hist)
+    # rgb_weight scales the colour term alone
+    nerfs = load_nerf_set(nerf_dir)
+    model = Nf2vec.from_pretrained(tmp_path / "d").eval()
+    pts = sample_points(nerfs, [0, 1], 128, 0.5, torch.Generator().manual_seed(0))
+    occ = occupied_mask(nerfs, [0, 1], pts)
+    with torch.no_grad():
+        loss = [float(distill_loss(model, nerfs.matrices[:2], pts,
+                                   dataclasses.replace(cfg, rgb_weight=w), occ)) for w in (0, 1, 2)]
+    assert loss[1] > loss[0] and loss[2] - loss[1] == pytest.approx(loss[1] - loss[0], rel=1e-4)
+
+
 def test_resume_matches_uninterrupted_run(nerf_dir, tmp_path):
     full = train_nf2vec(nerf_dir, tmp_path / "a", TINY_MODEL, TINY_TRAIN, progress=False,
                         log=_quiet)

@@ -100,8 +100,9 @@ class ImplicitDecoder(nn.Module):
         self.register_buffer("embedding_center", torch.zeros(embed_dim))
 
     def set_center(self, directions: torch.Tensor) -> None:
-        """Centre public embeddings on the mean of these unit encoder outputs ``(n, d)``."""
-        mean = nn.functional.normalize(directions.float(), dim=-1).mean(dim=0)
+        """Centre public embeddings on the mean of these unit encoder directions ``(n, d)``
+        (``Nf2vec.embed(..., centered=False)``)."""
+        mean = directions.float().mean(dim=0)
         # |mean| < 1 keeps the inverse unique; identical inputs would make it 1.
         self.embedding_center.copy_(mean * min(1.0, 0.99999 / max(float(mean.norm()), 1e-12)))
 

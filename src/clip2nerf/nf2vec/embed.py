@@ -13,10 +13,11 @@ from clip2nerf.utils.embeddings import EmbeddingTable
 
 @torch.no_grad()
 def embed_matrices(model: Nf2vec, matrices: torch.Tensor, batch_size: int = 256,
-                   device: torch.device | str = "cpu") -> torch.Tensor:
-    """(n, rows, hidden) weight matrices -> (n, embed_dim) L2-normalised float32 on CPU."""
+                   device: torch.device | str = "cpu", centered: bool = True) -> torch.Tensor:
+    """(n, rows, hidden) weight matrices -> (n, embed_dim) L2-normalised float32 on CPU
+    (``centered``: see ``Nf2vec.embed``)."""
     model.eval()
-    out = [model.embed(matrices[s:s + batch_size].to(device)).cpu()
+    out = [model.embed(matrices[s:s + batch_size].to(device), centered).cpu()
            for s in range(0, matrices.shape[0], batch_size)]
     return torch.cat(out) if out else torch.zeros(0, model.config.encoder.embed_dim)
 

@@ -39,9 +39,15 @@ class Nf2vec(nn.Module):
         self.encoder = Nf2vecEncoder(config.encoder, hidden, rows, output_rows(config.nerf))
         self.decoder = ImplicitDecoder(config.decoder, config.encoder.embed_dim, config.nerf)
 
-    def embed(self, matrices: torch.Tensor) -> torch.Tensor:
-        """(batch, rows, hidden) weight matrices -> (batch, embed_dim) unit vectors."""
+    def embed(self, matrices: torch.Tensor, centered: bool = True) -> torch.Tensor:
+        """(batch, rows, hidden) weight matrices -> (batch, embed_dim) unit vectors.
+
+        ``centered=False``: the encoder's unit directions before centring (what training
+        conditions the decoder on and what the centre is the mean of).
+        """
         directions = nn.functional.normalize(self.encoder(matrices), dim=-1)
+        if not centered:
+            return directions
         return center_embeddings(directions, self.decoder.embedding_center)
 
     def weights_hash(self) -> str:

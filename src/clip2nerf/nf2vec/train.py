@@ -36,6 +36,7 @@ from clip2nerf.nerf.occupancy import OccupancyGrid
 from clip2nerf.nerf.rays import default_intrinsics, rays_from_camera
 from clip2nerf.nerf.render import render_rays
 from clip2nerf.nf2vec.config import Nf2vecConfig, TrainConfig
+from clip2nerf.nf2vec.embed import embed_matrices
 from clip2nerf.nf2vec.model import CONFIG_NAME, Nf2vec
 from clip2nerf.nf2vec.nerfs import (
     NerfSet,
@@ -177,16 +178,6 @@ class _Validator:
         return float(np.mean(scores))
 
 
-@torch.no_grad()
-def _set_embedding_center(model: Nf2vec, train_set: NerfSet, device: torch.device,
-                          batch_size: int = 256) -> None:
-    """Centre the model's public embeddings on the training NeRFs' mean direction."""
-    model.eval()
-    directions = torch.cat([model.encoder(train_set.matrices[s:s + batch_size].to(device))
-                            for s in range(0, len(train_set), batch_size)])
-    model.decoder.set_center(directions)
-
-
 def _same_configs(ckpt: dict[str, Any], model_config: Nf2vecConfig, cfg: TrainConfig) -> bool:
     """Compare as configs, not raw dicts: fields added later take their defaults."""
     try:
@@ -299,7 +290,8 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
         bar.set_postfix(loss=f"{record['loss']:.4f}",
                         val_psnr="-" if val is None else f"{val:.2f}")
         if done == cfg.epochs:
-            _set_embedding_center(model, train_set, device)
+            model.decoder.set_center(embed_matrices(model, train_set.matrices, device=device,
+                                                    centered=False))
         model.save_pretrained(out_dir)
         _save_checkpoint(ckpt_path, {
             "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),

@@ -123,4 +123,8 @@ def test_leave_one_out_for_the_knn_offline_model(fake_data, knn_offline, tmp_pat
             assert (r @ caption).mean() > (l_ @ caption).mean() + 0.01
             assert np.abs(r - l_).max() > 1e-3
         else:
-            np.testing.assert_allclose(l_, r, atol=1e-6)  # unseen objects: unchanged
+            # Unseen objects: unchanged up to float32 rounding. The two runs batch the
+            # thumbnail similarities differently (sums over 768 values of order 1, relative
+            # error ~768 * 6e-8 ~ 5e-5, seen up to 4.8e-6 on AVX-512), far below the >1e-3
+            # change that leaving a training object's views out makes.
+            np.testing.assert_allclose(l_, r, rtol=0, atol=1e-4)

@@ -24,7 +24,8 @@ WEIGHTS_NAME = "model.safetensors"
 
 
 class FeatureMapper(nn.Module):
-    """``Linear(in, hidden) -> GELU -> Linear(hidden, out)`` (paper §3.2).
+    """``Linear(in, hidden) -> GELU -> Linear(hidden, out)`` (paper §3.2), or one Linear +
+    GELU per ``config.hidden_dims`` (the reference code's deeper network).
 
     ``forward(x: (n, in_dim)) -> (n, out_dim)``, not normalised: the cosine loss and the
     cosine k-NN downstream ignore the norm.
@@ -33,13 +34,18 @@ class FeatureMapper(nn.Module):
     def __init__(self, config: MapperConfig) -> None:
         super().__init__()
         self.config = config
-        self.net = nn.Sequential(
-            nn.Linear(config.in_dim, config.hidden_dim),
-            nn.GELU(),
-            nn.Linear(config.hidden_dim, config.out_dim),
-        )
+        widths = config.hidden_dims or [config.hidden_dim]
+        layers: list[nn.Module] = []
+        d = config.in_dim
+        for w in widths:
+            layers += [nn.Linear(d, w), nn.GELU()]
+            d = w
+        layers.append(nn.Linear(d, config.out_dim))
+        self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.input_scale != 1.0:
+            x = x * self.config.input_scale
         return self.net(x)
 
     @torch.no_grad()

@@ -98,6 +98,8 @@ class ImplicitDecoder(nn.Module):
                              persistent=False)
         # Set once training ends (``set_center``); saved with the weights.
         self.register_buffer("embedding_center", torch.zeros(embed_dim))
+        self.trained = True
+        """False when the weights are not trained (``Nf2vecConfig.decoder_trained``)."""
 
     def set_center(self, directions: torch.Tensor) -> None:
         """Centre public embeddings on the mean of these unit encoder directions ``(n, d)``
@@ -112,6 +114,12 @@ class ImplicitDecoder(nn.Module):
         ``centered``: the embeddings are public (centred) ones, as ``Nf2vec.embed`` returns and
         the mappers predict; ``False`` for the encoder's raw outputs during training.
         """
+        if not self.trained:
+            from clip2nerf.errors import UserError
+
+            raise UserError("this nf2vec model has no trained decoder (an imported reference "
+                            "encoder: clip2nerf cannot load nf2vec's decoder); decode or "
+                            "generate with a model trained by `clip2nerf nf2vec train`")
         e = (uncenter_embeddings(embeddings, self.embedding_center) if centered else
              nn.functional.normalize(embeddings.float(), dim=-1))
         e = e * math.sqrt(self.embed_dim)

@@ -127,7 +127,10 @@ def read_tree_object(obj: TreeObject, config: NerfConfig):
                 roi = roi.reshape(-1).tolist()
                 if len(roi) != 6 or not all(a < b for a, b in zip(roi[:3], roi[3:], strict=True)):
                     raise UserError(f"{gpath}: _roi_aabb {roi} is not a box")
-                config = dataclasses.replace(config, aabb=(tuple(roi[:3]), tuple(roi[3:])))
+                default = [*config.aabb[0], *config.aabb[1]]
+                if not all(abs(a - b) <= 1e-6 for a, b in zip(roi, default, strict=True)):
+                    roi = [float(f"{v:.7g}") for v in roi]  # float32 -> the decimal box
+                    config = dataclasses.replace(config, aabb=(tuple(roi[:3]), tuple(roi[3:])))
             break
     wpath = obj.folder / WEIGHTS_FILE
     sd = expect_mapping(load_pth(wpath, "nf2vec NeRF weights"), wpath, "NeRF weights")

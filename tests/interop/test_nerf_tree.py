@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from clip2nerf.errors import UserError
-from clip2nerf.interop.nerfacc import grid_from_state, grid_to_state
 from clip2nerf.interop.nerf_tree import export_nerfs, import_tree
+from clip2nerf.interop.nerfacc import grid_from_state, grid_to_state
 from clip2nerf.interop.tcnn import flat_to_state_dict, state_dict_to_flat, tcnn_n_params
 from clip2nerf.nerf import NerfConfig, load_nerf, orbit_cameras, render_image
 from clip2nerf.nerf.encoding import frequency_encode

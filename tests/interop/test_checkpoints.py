@@ -102,8 +102,10 @@ def test_fmn_maps_identically(tmp_path, direction, sizes):
     with torch.no_grad():
         want = ref.layers(2.0 * x)
     got = mapper.map(x.numpy())
-    assert torch.allclose(torch.from_numpy(got), nn.functional.normalize(want, dim=-1),
-                          atol=1e-6)
+    # clip2nerf keeps raw outputs (they feed nf2vec's decoder); nerf2clip's are unit vectors.
+    if direction == "nerf2clip":
+        want = nn.functional.normalize(want, dim=-1)
+    assert torch.allclose(torch.from_numpy(got), want, atol=1e-6)
     cfg = mapper.config
     assert cfg.hidden_dims == sizes[1:-1] and cfg.in_dim == sizes[0]
     # The spaces it implies feed the compatibility checks.
@@ -114,3 +116,58 @@ def test_fmn_maps_identically(tmp_path, direction, sizes):
 
     again = FeatureMapper.from_pretrained(tmp_path / "saved", direction=direction)
     assert (again.map(x.numpy()) == got).all()
+
+
+class RefDecoder(nn.Module):
+    """nf2vec's models/idecoder.py::ImplicitDecoder as documented (tcnn encoding replaced by
+    the same frequency features): in_layer, before_skip, x + skip_proj, after_skip, raw
+    embeddings, sigmoid colour, trunc_exp(x - 1) density."""
+
+    def __init__(self, embed=24, hidden=32, n_before=2, n_after=2):
+        super().__init__()
+        p = 144
+
+        def block(i, o):
+            return nn.Sequential(nn.Linear(i, o), nn.ReLU())
+
+        self.in_layer = block(embed + p, hidden)
+        self.skip_proj = block(embed + p, hidden)
+        self.before_skip = nn.Sequential(*[block(hidden, hidden) for _ in range(n_before)])
+        self.after_skip = nn.Sequential(*[block(hidden, hidden) for _ in range(n_after)],
+                                        nn.Linear(hidden, 4))
+
+    def forward(self, emb, xyz):  # emb (b, e), xyz (b, n, 3) in the nf2vec box
+        from clip2nerf.nerf.encoding import frequency_encode
+
+        u = (xyz + 0.7) / 1.4
+        g = frequency_encode(u.reshape(-1, 3), 24).reshape(*xyz.shape[:2], -1)
+        x0 = torch.cat([emb[:, None].expand(-1, xyz.shape[1], -1), g], dim=-1)
+        x = self.before_skip(self.in_layer(x0)) + self.skip_proj(x0)
+        out = self.after_skip(x)
+        return torch.sigmoid(out[..., :3]), torch.exp(out[..., 3] - 1)
+
+
+def test_reference_decoder_decodes_identically(tmp_path):
+    torch.manual_seed(2)
+    enc, dec = RefEncoder(), RefDecoder(embed=40)
+    torch.save({"encoder": enc.eval().state_dict(), "decoder": dec.state_dict()},
+               tmp_path / "full.pt")
+    model = load_reference_nf2vec(tmp_path / "full.pt")
+    cfg = model.config.decoder
+    assert (cfg.skip, cfg.raw_embeddings, cfg.n_layers_before_skip, cfg.n_layers_after_skip,
+            cfg.hidden) == ("add", True, 3, 2, 32)
+    emb = torch.randn(2, 40) * 3  # raw, unnormalised embeddings as nf2vec exports them
+    xyz = torch.rand(2, 100, 3) * 1.4 - 0.7
+    with torch.no_grad():
+        want_rgb, want_sigma = dec(emb, xyz)
+        rgb, sigma = model.decoder.query(model.decoder.condition(emb), xyz)
+    assert torch.allclose(rgb, want_rgb, atol=1e-5)
+    assert torch.allclose(sigma, want_sigma, rtol=1e-4, atol=1e-5)
+    # Saved and reloaded, the model still decodes (decoder_trained survives the config).
+    model.save_pretrained(tmp_path / "m")
+    from clip2nerf.nf2vec import Nf2vec
+
+    again = Nf2vec.from_pretrained(tmp_path / "m")
+    with torch.no_grad():
+        rgb2, _ = again.decoder.query(again.decoder.condition(emb), xyz)
+    assert torch.equal(rgb2, rgb)

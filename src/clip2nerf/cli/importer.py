@@ -54,14 +54,15 @@ def nerfs(root, out, limit, overwrite, quiet):
 def nf2vec(checkpoint, out):
     """A reference nf2vec checkpoint (encoder/decoder dict) -> an nf2vec model folder.
 
-    The encoder is loaded (tcnn input layout, raw embeddings as nf2vec exports them); the
-    reference decoder's architecture differs from ours and is not loaded (decoding refuses).
+    Encoder and decoder are loaded (tcnn input layout, raw embeddings as nf2vec exports them,
+    nf2vec's added skip in the decoder); a checkpoint without a decoder cannot decode.
     """
     from clip2nerf.interop.checkpoints import load_reference_nf2vec
 
     model = load_reference_nf2vec(checkpoint)
     model.save_pretrained(out)
-    click.echo(f"wrote {out} (space {model.space}; encoder only)")
+    click.echo(f"wrote {out} (space {model.space}"
+               + ("" if model.config.decoder_trained else "; no decoder") + ")")
 
 
 @command.command("mapper")

@@ -8,10 +8,13 @@ dict with ``encoder``, ``decoder``, ``optimizer``, ``epoch``, ``best_psnr``. The
 rows is our per-row Linear, so the weights map one to one (``layers.{3i}`` -> ``rows_mlp.{3i}``,
 ``layers.{3i+1}`` -> the BatchNorm, ``layers.{3n}`` -> ``proj``).
 
-The reference decoder (``models/idecoder.py::ImplicitDecoder``) is not imported: its layers
-differ from ours (input layer + 2 layers before the skip, the skip *added* as
-``x + ReLU(skip_proj(e ⊕ γ))`` rather than concatenated, 2 layers after, raw unnormalised
-embeddings), so ``generate`` cannot use an imported model; it refuses with a message.
+The decoder (``models/idecoder.py::ImplicitDecoder``): ``in_layer = Linear(e ⊕ γ(x)) + ReLU``,
+``before_skip`` 2 × (Linear + ReLU), ``x + skip_proj(e ⊕ γ(x))`` (Linear + ReLU, *added*),
+``after_skip`` 2 × (Linear + ReLU) and a Linear to 4, on raw embeddings, ``γ`` tcnn's 24-frequency
+encoding of the box-normalised point, sigmoid colour, ``trunc_exp(x - 1)`` density. It loads
+into our ``ImplicitDecoder`` with ``DecoderConfig(skip="add", raw_embeddings=True,
+n_layers_before_skip=3, n_layers_after_skip=2)``: ``in_layer`` and ``skip_proj`` are split
+into their embedding part (with the bias) and point part.
 
 clip2nerf / nerf2clip (``CVLAB-Unibo/clip2nerf``, ``feature_mapping/train_*.py``): a dict whose
 ``fmn`` entry is the state dict of ``feature_mapping/fmn.py::FeatureMappingNetwork``:
@@ -79,30 +82,86 @@ def encoder_state_from_reference(sd: dict[str, torch.Tensor], path: Path | str =
     return out, widths, int(sd[f"layers.{last}.weight"].shape[0])
 
 
-def load_reference_nf2vec(path: str | Path):
-    """A reference nf2vec checkpoint (``.pt``) -> ``Nf2vec`` with its encoder loaded.
+def decoder_state_from_reference(sd: dict[str, torch.Tensor], embed_dim: int,
+                                 path: Path | str = "checkpoint"):
+    """Reference ``ImplicitDecoder`` state dict -> (our decoder state dict, DecoderConfig)."""
+    from clip2nerf.nf2vec.config import DecoderConfig
 
-    The model reads NeRFs in tcnn order (``EncoderConfig.input_layout = "tcnn"``) and returns
-    raw embeddings (``unit_output = False``) as nf2vec exports them. Its decoder keeps its
-    initial weights (see module docstring) and ``Nf2vecConfig.decoder_trained`` is False.
+    def lin(key: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if f"{key}.weight" not in sd or f"{key}.bias" not in sd:
+            raise UserError(f"{path}: decoder state dict lacks {key} (keys {sorted(sd)[:6]})")
+        return sd[f"{key}.weight"].float(), sd[f"{key}.bias"].float()
+
+    w_in, b_in = lin("in_layer.0")
+    hidden, n_in = w_in.shape
+    n_point = n_in - embed_dim
+    if n_point <= 0 or n_point % 6:
+        raise UserError(f"{path}: decoder input of {n_in} does not split into a {embed_dim}-d "
+                        "embedding and a 3·2·F frequency encoding")
+    n_before = len({k.split(".")[1] for k in sd if k.startswith("before_skip.")})
+    after = sorted({int(k.split(".")[1]) for k in sd if k.startswith("after_skip.")})
+    n_after = len(after) - 1
+    if n_after < 1 or after != list(range(n_after + 1)):
+        raise UserError(f"{path}: unexpected after_skip layers {after}")
+    out: dict[str, torch.Tensor] = {}
+
+    def split(dst: str, w: torch.Tensor, b: torch.Tensor) -> None:
+        out[f"{dst}_embed.weight"] = w[:, :embed_dim].contiguous()
+        out[f"{dst}_embed.bias"] = b.contiguous()
+        out[f"{dst}_point.weight"] = w[:, embed_dim:].contiguous()
+
+    split("first", w_in, b_in)
+    split("skip", *lin("skip_proj.0"))
+    for i in range(n_before):
+        out[f"before.{i}.weight"], out[f"before.{i}.bias"] = lin(f"before_skip.{i}.0")
+    for i in range(n_after):
+        out[f"after.{i}.weight"], out[f"after.{i}.bias"] = lin(f"after_skip.{i}.0")
+    out["out.weight"], out["out.bias"] = lin(f"after_skip.{n_after}")
+    config = DecoderConfig(hidden=int(hidden), n_layers_before_skip=n_before + 1,
+                           n_layers_after_skip=n_after, n_freqs=n_point // 6, skip="add",
+                           raw_embeddings=True)
+    return out, config
+
+
+def load_reference_nf2vec(path: str | Path):
+    """A reference nf2vec checkpoint (``.pt``) -> ``Nf2vec`` with its encoder and decoder.
+
+    The model reads NeRFs in tcnn order (``EncoderConfig.input_layout = "tcnn"``), returns
+    raw embeddings (``unit_output = False``) as nf2vec exports them, and its decoder takes them
+    raw. A checkpoint without a decoder gives a model whose decoding refuses
+    (``Nf2vecConfig.decoder_trained`` False).
     """
-    from clip2nerf.nf2vec.config import EncoderConfig, Nf2vecConfig
+    from clip2nerf.nf2vec.config import DecoderConfig, EncoderConfig, Nf2vecConfig
     from clip2nerf.nf2vec.model import Nf2vec
 
     path = Path(path)
-    sd = _state(load_pth(path, "nf2vec checkpoint"), "encoder", path, "nf2vec checkpoint")
+    ckpt = load_pth(path, "nf2vec checkpoint")
+    sd = _state(ckpt, "encoder", path, "nf2vec checkpoint")
     state, widths, embed_dim = encoder_state_from_reference(sd, path)
+    dec_sd = expect_mapping(ckpt, path, "nf2vec checkpoint").get("decoder") or {}
+    if dec_sd:
+        dec_state, dec_cfg = decoder_state_from_reference(
+            _state(ckpt, "decoder", path, "nf2vec checkpoint"), embed_dim, path)
+    else:
+        dec_state, dec_cfg = None, DecoderConfig(skip="add", raw_embeddings=True,
+                                                 n_layers_before_skip=3)
     config = Nf2vecConfig(name=REFERENCE_NF2VEC_NAME,
                           encoder=EncoderConfig(widths=tuple(widths), embed_dim=embed_dim,
                                                 input_layout="tcnn", unit_output=False),
-                          decoder_trained=False)
+                          decoder=dec_cfg, decoder_trained=dec_state is not None)
     in_dim = state["rows_mlp.0.weight"].shape[1]
     if in_dim != config.nerf.hidden:
         raise UserError(f"{path}: the encoder reads rows of {in_dim}, the nf2vec NeRF has "
                         f"{config.nerf.hidden} hidden units")
-    torch.manual_seed(0)  # the untrained decoder is the same for every import
+    torch.manual_seed(0)  # an absent decoder gets the same (unused) weights on every import
     model = Nf2vec(config)
     model.encoder.load_state_dict(state)
+    if dec_state is not None:
+        dec_state["embedding_center"] = model.decoder.embedding_center
+        try:
+            model.decoder.load_state_dict(dec_state)
+        except RuntimeError as exc:
+            raise UserError(f"{path}: decoder weights do not fit ({exc})") from None
     return model.eval()
 
 
@@ -134,6 +193,9 @@ def load_reference_mapper(path: str | Path, direction: str, vlm_space: str, nf2v
         direction: ``clip2nerf`` (VLM -> nf2vec) or ``nerf2clip``.
         vlm_space, nf2vec_space: the spaces it connects, for the compatibility checks.
         input_scale: see ``MapperConfig.input_scale``.
+
+    A clip2nerf mapper keeps raw outputs (``normalize_output`` False): they live in the raw
+    nf2vec space of the reference encoder and feed its decoder as the reference does.
     """
     from clip2nerf.mapping.config import MapperConfig, TrainConfig
     from clip2nerf.mapping.model import FeatureMapper
@@ -145,11 +207,12 @@ def load_reference_mapper(path: str | Path, direction: str, vlm_space: str, nf2v
     vlm_dim, nf_dim = (in_dim, out_dim) if direction == "clip2nerf" else (out_dim, in_dim)
     config = MapperConfig(direction=direction, vlm_space=vlm_space, vlm_dim=vlm_dim,  # type: ignore[arg-type]
                           nf2vec_space=nf2vec_space, nf2vec_dim=nf_dim, hidden_dims=widths,
-                          input_scale=input_scale, train=TrainConfig.paper(direction))  # type: ignore[arg-type]
+                          input_scale=input_scale, normalize_output=direction == "nerf2clip",
+                          train=TrainConfig.paper(direction))  # type: ignore[arg-type]
     model = FeatureMapper(config)
     model.load_state_dict(state)
     return model.eval()
 
 
-__all__ = ["REFERENCE_NF2VEC_NAME", "encoder_state_from_reference", "load_reference_mapper",
+__all__ = ["REFERENCE_NF2VEC_NAME", "decoder_state_from_reference", "encoder_state_from_reference", "load_reference_mapper",
            "load_reference_nf2vec", "mapper_state_from_reference"]

@@ -92,6 +92,9 @@ class MapperConfig:
     input_scale: float = 1.0
     """Inputs are multiplied by this before the first layer. Our embeddings are unit vectors;
     the reference mappers were trained on unnormalised CLIP features / nf2vec outputs."""
+    normalize_output: bool = True
+    """``map`` returns unit vectors; ``False`` keeps the network's raw outputs (the reference
+    clip2nerf's outputs feed nf2vec's decoder, which takes raw embeddings)."""
     views_source: ViewSource = "gt"
     """Views the VLM embeddings were computed from: ground-truth images or NeRF renders."""
     n_views: int | None = None

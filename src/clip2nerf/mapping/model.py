@@ -50,7 +50,8 @@ class FeatureMapper(nn.Module):
 
     @torch.no_grad()
     def map(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-        """Map embeddings ``x: (n, in_dim)`` to L2-normalised float32 ``(n, out_dim)``.
+        """Map embeddings ``x: (n, in_dim)`` to L2-normalised float32 ``(n, out_dim)`` (raw
+        outputs with ``config.normalize_output`` False).
 
         A 1-D ``x`` is treated as one row. The input space is not checked here; callers with an
         :class:`EmbeddingTable` use :meth:`map_table`, which is.
@@ -69,7 +70,9 @@ class FeatureMapper(nn.Module):
         out = []
         for start in range(0, len(x), batch_size):
             y = self(torch.from_numpy(x[start:start + batch_size]).to(device))
-            out.append(torch.nn.functional.normalize(y, dim=-1).cpu().numpy())
+            if self.config.normalize_output:
+                y = torch.nn.functional.normalize(y, dim=-1)
+            out.append(y.cpu().numpy())
         self.train(was_training)
         res = np.concatenate(out) if out else np.zeros((0, self.config.out_dim), np.float32)
         return res[0] if squeeze else res
@@ -85,6 +88,8 @@ class FeatureMapper(nn.Module):
             raise UserError(f"multi-view queries must be (q, v, {self.config.in_dim}), got "
                             f"{x.shape}")
         mapped = self.map(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:2], -1).mean(axis=1)
+        if not self.config.normalize_output:
+            return mapped.astype(np.float32)
         return mapped / np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-12)
 
     def map_table(self, table, space_check: bool = True):

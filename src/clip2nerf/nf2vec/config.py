@@ -78,6 +78,14 @@ class DecoderConfig:
     """Hidden layers from the skip on (the first of them takes the skip input)."""
     n_freqs: int = 24
     """Frequencies of the xyz encoding (same scheme as the NeRFs, ``clip2nerf.nerf.encoding``)."""
+    skip: Literal["concat", "add"] = "concat"
+    """``concat``: the first layer after the skip takes ``[h ⊕ e ⊕ γ(x)]``; ``add``: nf2vec's
+    decoder (``models/idecoder.py``), ``h + ReLU(Linear(e ⊕ γ(x)))``, then
+    ``n_layers_after_skip`` more layers. In both, ``n_layers_before_skip`` counts the input layer
+    (nf2vec's ``num_hidden_layers_before_skip = 2`` is 3 here)."""
+    raw_embeddings: bool = False
+    """Condition on embeddings as given (nf2vec's decoder takes the encoder's raw outputs);
+    default: unit vectors scaled by ``sqrt(embed_dim)``, uncentred (see ``decoder``)."""
     color_head: bool = False
     """Predict colour with its own layer (``hidden // 2`` wide) that takes the last hidden layer
     and the embedding again, as a NeRF's colour branch does; density keeps the main output."""

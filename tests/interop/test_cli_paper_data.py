@@ -16,15 +16,14 @@ from clip2nerf.utils.embeddings import load_embeddings
 
 
 def test_paper_data_commands(fitted_nerf, tmp_path, capsys):
-    from test_checkpoints import RefEncoder, ref_fmn
+    from test_checkpoints import RefEncoder, ref_fmn, ref_matrix
 
     nf = load_nerf(fitted_nerf)
     # A gmnerf-style tree with one object.
     obj = tmp_path / "gm" / "nerf" / "shapenet" / "mlp" / "03001627" / "m1"
     obj.mkdir(parents=True)
-    torch.save({"mlp_base.params": state_dict_to_flat(nf.state_dict, nf.config,
-                                                      torch.randn(12, 64), torch.float16)},
-               obj / "nerf_weights.pth")
+    flat = state_dict_to_flat(nf.state_dict, nf.config, torch.randn(12, 64), torch.float16)
+    torch.save({"mlp_base.params": flat}, obj / "nerf_weights.pth")
     torch.save({"_roi_aabb": nf.aabb, "_binary": nf.occupancy.binary}, obj / "grid.pth")
     assert main(["import", "nerfs", str(tmp_path / "gm"), "--out", str(tmp_path / "nerfs"),
                  "--quiet"]) == 0
@@ -32,14 +31,19 @@ def test_paper_data_commands(fitted_nerf, tmp_path, capsys):
     assert imported.output_padding is not None
     # Reference checkpoints.
     torch.manual_seed(0)
-    torch.save({"encoder": RefEncoder(widths=(32, 32), embed=24).eval().state_dict()},
-               tmp_path / "nf2vec.pt")
+    ref = RefEncoder(widths=(32, 32), embed=24).eval()
+    torch.save({"encoder": ref.state_dict()}, tmp_path / "nf2vec.pt")
     assert main(["import", "nf2vec", str(tmp_path / "nf2vec.pt"), "--out",
                  str(tmp_path / "model")]) == 0
     model = Nf2vec.from_pretrained(tmp_path / "model")
     assert model.config.encoder.input_layout == "tcnn" and not model.config.decoder_trained
     table = embed_nerfs(model, tmp_path / "nerfs")
     assert table.ids == ["chair_m1"] and table.labels == ["chair"]
+    # The whole chain (half-precision file, padded output rows kept, tcnn rows) gives the
+    # reference encoder's embedding of the same file.
+    with torch.no_grad():
+        want = ref(ref_matrix(flat.float())[None])
+    assert np.allclose(table.vectors, want.numpy(), rtol=1e-5, atol=1e-5)
     torch.save({"fmn": ref_fmn([24, 16, 8]).state_dict()}, tmp_path / "n2c.pt")
     assert main(["import", "mapper", str(tmp_path / "n2c.pt"), "--direction", "nerf2clip",
                  "--nf2vec", str(tmp_path / "model"), "--vlm-space", "vlm:test",

@@ -71,20 +71,34 @@ def nf2vec(checkpoint, out):
 @click.option("--nf2vec", "nf2vec_model", required=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The imported reference nf2vec model folder (its space is recorded).")
-@click.option("--vlm-space", required=True,
-              help="Space name of your CLIP ViT-B/32 embeddings (the 'space' of an embeddings "
-                   "file written with that model, e.g. vlm:clip-vit768-p32-d512@<hash>).")
+@click.option("--vlm", "vlm_spec", default=None,
+              help="Your CLIP ViT-B/32 (e.g. clip or a model folder): its space is recorded.")
+@click.option("--vlm-space", default=None,
+              help="Or the space name itself (the 'space' of an embeddings file made with that "
+                   "model, e.g. vlm:clip-vit768-p32-d512@<hash>), without loading the model.")
 @click.option("--input-scale", type=float, default=1.0, show_default=True,
               help="Multiply inputs by this (the reference trained on unnormalised CLIP "
                    "features; our VLM embeddings are unit vectors).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-def mapper(checkpoint, direction, nf2vec_model, vlm_space, input_scale, out):
+def mapper(checkpoint, direction, nf2vec_model, vlm_spec, vlm_space, input_scale, out):
     """A reference clip2nerf / nerf2clip checkpoint ('fmn' entry) -> a mapper folder."""
+    from clip2nerf.errors import UserError
     from clip2nerf.interop.checkpoints import load_reference_mapper
     from clip2nerf.nf2vec import Nf2vec
 
+    if (vlm_spec is None) == (vlm_space is None):
+        raise UserError("give exactly one of --vlm and --vlm-space")
+    vlm_dim = None
+    if vlm_spec is not None:
+        from clip2nerf.vlm.factory import load_vlm
+
+        vlm = load_vlm(vlm_spec, device="cpu")
+        vlm_space, vlm_dim = vlm.space, vlm.dim
     space = Nf2vec.from_pretrained(nf2vec_model).space
     model = load_reference_mapper(checkpoint, direction, vlm_space, space, input_scale)
+    if vlm_dim is not None and vlm_dim != model.config.vlm_dim:
+        raise UserError(f"--vlm {vlm_spec}: embeddings of size {vlm_dim}, but {checkpoint} "
+                        f"maps {model.config.vlm_dim}-d VLM embeddings")
     model.save_pretrained(out)
     click.echo(f"wrote {out} ({direction}, {vlm_space} <-> {space})")
 

@@ -64,6 +64,28 @@ def test_nf2vec_split_files(tree):
     assert open_dataset(tree).object_ids("train") == ["chair_obj0abc", "airplane_obj2abc"]
 
 
+def test_gmnerf_split_files(tree):
+    # gmnerf: <data>/nerf/shapenet/{split}.txt beside the mlp folder, lines <synset>/<id>.
+    (tree.parent / "test.txt").write_text("02691156/obj1abc\n03001627/obj2abc\n")
+    (tree / "02691156" / "obj1abc" / "nerf_weights.pth").write_bytes(b"")  # ignored here
+    ds = open_dataset(tree)
+    assert ds.object_ids("test") == ["airplane_obj1abc", "chair_obj2abc"]
+    assert len(ds.object_ids("train")) == 2  # no train.txt: the stratified split
+    (tree.parent / "val.txt").write_text("unrelated/lines\n")  # matches nothing: not used
+    assert len(ds.object_ids("val")) == 2
+
+
+def test_compressed_cameras_only_named(tmp_path):
+    root = tmp_path / "mlp"
+    _nf2vec_object(root / "02691156" / "a")
+    obj = root / "02691156" / "b"
+    obj.mkdir()
+    (obj / "transforms_train_compressed.json").write_text("{}")
+    ds = open_dataset(root)
+    with pytest.raises(DatasetError, match="compressed"):
+        ds.get("airplane_b")
+
+
 def test_views_only_tree(tmp_path):
     root = tmp_path / "r2n2"
     for i in range(3):

@@ -29,6 +29,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "search": ("search", "Retrieve NeRFs from a text or image query (clip2nerf -> k-NN)."),
     "generate": ("generate", "Render a NeRF generated from text or images (clip2nerf -> decoder)."),
     "eval": ("eval", "The paper's tables and figures on a dataset, as a Markdown + PNG report."),
+    "import": ("importer", "The paper's artefacts: nf2vec NeRF trees, nf2vec / clip2nerf checkpoints, ShapeNeRF-Text."),
+    "export": ("exporter", "Write NeRF files as an nf2vec tree (nerf_weights.pth + grid.pth) for the reference code."),
     "demo": ("demo", "The whole chain on bundled data, end to end, cached in a workdir."),
 }
 

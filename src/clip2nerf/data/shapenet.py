@@ -9,9 +9,18 @@ object)::
       or transforms.json
       or only PNG views (in the folder or in rendering/, images/, train/): views without cameras
 
-Object ids are ``<class name>_<object folder>``. Splits come from ``ROOT/splits/<split>.txt``
-(object ids), else nf2vec's ``train.json``/``validation.json``/``test.json`` (lists of object
-paths), else a seeded stratified 80/10/10 split.
+Object ids are ``<class name>_<object folder>`` (the ids ``clip2nerf import nerfs`` gives the
+same objects' NeRFs). Splits come from ``ROOT/splits/<split>.txt`` (object ids), else nf2vec's
+``train.json``/``validation.json``/``test.json`` (lists of object paths), else gmnerf's
+``{train,val,test}.txt`` (lines ``<class>/<object>``) in ROOT or its parent, else a seeded
+stratified 80/10/10 split.
+
+What the reference code reads (nf2vec ``nerf/loader.py::_load_renderings``): per object
+``transforms_{split}.json`` with ``camera_angle_x`` and ``frames[].transform_matrix``
+(camera-to-world, OpenGL axes), images at ``frames[].file_path + ".png"`` (RGBA, 224 x 224,
+``./train/<i>``), focal ``0.5 · W / tan(camera_angle_x / 2)``. gmnerf and nf2vec's
+ground-truth loader read ``transforms_{split}_compressed.json`` instead: the same cameras
+without images (they render the NeRF); such folders have no views to read here.
 """
 
 from __future__ import annotations
@@ -111,6 +120,12 @@ class ShapeNetRenderDataset(Dataset):
         nf2vec = self.root / _NF2VEC_SPLIT_FILES[split]
         if nf2vec.is_file():
             return self._nf2vec_split(nf2vec)
+        for folder in (self.root, self.root.parent):
+            if (folder / f"{split}.txt").is_file():
+                lines = (folder / f"{split}.txt").read_text("utf-8").splitlines()
+                ids = self._nf2vec_split_entries([ln.strip() for ln in lines if ln.strip()])
+                if ids:  # a split file of this tree (not some unrelated train.txt)
+                    return ids
         by_class: dict[str, list[str]] = {}
         for oid, (cls, _) in self._dirs.items():
             by_class.setdefault(cls, []).append(oid)
@@ -122,6 +137,9 @@ class ShapeNetRenderDataset(Dataset):
             assert isinstance(entries, list)
         except (json.JSONDecodeError, UnicodeDecodeError, AssertionError):
             raise DatasetError(f"{path}: expected a JSON list of object folder paths") from None
+        return self._nf2vec_split_entries(entries)
+
+    def _nf2vec_split_entries(self, entries: list[Any]) -> list[str]:
         by_parts = {(d.parent.name, d.name): oid for oid, (_, d) in self._dirs.items()}
         ids = []
         for e in entries:
@@ -143,7 +161,10 @@ class ShapeNetRenderDataset(Dataset):
             return ObjectRecord(object_id, cls, obj_dir, intr, frames, None, meta)
         if kind == "views":
             return self._views_only(obj_dir, object_id, cls, meta)
-        raise DatasetError(f"object {object_id}: {obj_dir} has no transforms*.json and no PNG views")
+        compressed = " (only cameras: transforms_*_compressed.json)" if any(
+            obj_dir.glob("transforms_*_compressed.json")) else ""
+        raise DatasetError(f"object {object_id}: {obj_dir} has no transforms*.json and no PNG "
+                           f"views{compressed}")
 
     @staticmethod
     def _read_cameras(obj_dir: Path, object_id: str) -> tuple[Intrinsics, list[Frame]]:

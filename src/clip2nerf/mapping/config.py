@@ -85,7 +85,16 @@ class MapperConfig:
     nf2vec_dim: int = NF2VEC_DIM
     """Size of an nf2vec embedding."""
     hidden_dim: int = HIDDEN_DIM
-    """Width of the single hidden layer."""
+    """Width of the single hidden layer (when ``hidden_dims`` is None)."""
+    hidden_dims: list[int] | None = None
+    """Widths of several hidden layers (Linear + GELU each), overriding ``hidden_dim``. The
+    reference clip2nerf code uses ``[512, 768, 1024]`` for both directions."""
+    input_scale: float = 1.0
+    """Inputs are multiplied by this before the first layer. Our embeddings are unit vectors;
+    the reference mappers were trained on unnormalised CLIP features / nf2vec outputs."""
+    normalize_output: bool = True
+    """``map`` returns unit vectors; ``False`` keeps the network's raw outputs (the reference
+    clip2nerf's outputs feed nf2vec's decoder, which takes raw embeddings)."""
     views_source: ViewSource = "gt"
     """Views the VLM embeddings were computed from: ground-truth images or NeRF renders."""
     n_views: int | None = None
@@ -108,6 +117,12 @@ class MapperConfig:
             raise UserError("multimodal training applies to clip2nerf only")
         if self.n_views is not None and self.direction != "nerf2clip":
             raise UserError("--views n applies to nerf2clip only (clip2nerf maps every view)")
+        if self.hidden_dims is not None:
+            self.hidden_dims = [int(w) for w in self.hidden_dims]
+            if not self.hidden_dims or min(self.hidden_dims) < 1:
+                raise UserError(f"hidden_dims {self.hidden_dims}: need positive widths")
+        if not self.input_scale > 0:
+            raise UserError(f"input_scale {self.input_scale}: must be positive")
         if self.n_views is not None and self.n_views < 1:
             raise UserError(f"--views {self.n_views}: must be at least 1")
 

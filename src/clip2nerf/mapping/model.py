@@ -24,7 +24,8 @@ WEIGHTS_NAME = "model.safetensors"
 
 
 class FeatureMapper(nn.Module):
-    """``Linear(in, hidden) -> GELU -> Linear(hidden, out)`` (paper §3.2).
+    """``Linear(in, hidden) -> GELU -> Linear(hidden, out)`` (paper §3.2), or one Linear +
+    GELU per ``config.hidden_dims`` (the reference code's deeper network).
 
     ``forward(x: (n, in_dim)) -> (n, out_dim)``, not normalised: the cosine loss and the
     cosine k-NN downstream ignore the norm.
@@ -33,18 +34,24 @@ class FeatureMapper(nn.Module):
     def __init__(self, config: MapperConfig) -> None:
         super().__init__()
         self.config = config
-        self.net = nn.Sequential(
-            nn.Linear(config.in_dim, config.hidden_dim),
-            nn.GELU(),
-            nn.Linear(config.hidden_dim, config.out_dim),
-        )
+        widths = config.hidden_dims or [config.hidden_dim]
+        layers: list[nn.Module] = []
+        d = config.in_dim
+        for w in widths:
+            layers += [nn.Linear(d, w), nn.GELU()]
+            d = w
+        layers.append(nn.Linear(d, config.out_dim))
+        self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.input_scale != 1.0:
+            x = x * self.config.input_scale
         return self.net(x)
 
     @torch.no_grad()
     def map(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-        """Map embeddings ``x: (n, in_dim)`` to L2-normalised float32 ``(n, out_dim)``.
+        """Map embeddings ``x: (n, in_dim)`` to L2-normalised float32 ``(n, out_dim)`` (raw
+        outputs with ``config.normalize_output`` False).
 
         A 1-D ``x`` is treated as one row. The input space is not checked here; callers with an
         :class:`EmbeddingTable` use :meth:`map_table`, which is.
@@ -63,7 +70,9 @@ class FeatureMapper(nn.Module):
         out = []
         for start in range(0, len(x), batch_size):
             y = self(torch.from_numpy(x[start:start + batch_size]).to(device))
-            out.append(torch.nn.functional.normalize(y, dim=-1).cpu().numpy())
+            if self.config.normalize_output:
+                y = torch.nn.functional.normalize(y, dim=-1)
+            out.append(y.cpu().numpy())
         self.train(was_training)
         res = np.concatenate(out) if out else np.zeros((0, self.config.out_dim), np.float32)
         return res[0] if squeeze else res
@@ -79,6 +88,8 @@ class FeatureMapper(nn.Module):
             raise UserError(f"multi-view queries must be (q, v, {self.config.in_dim}), got "
                             f"{x.shape}")
         mapped = self.map(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:2], -1).mean(axis=1)
+        if not self.config.normalize_output:
+            return mapped.astype(np.float32)
         return mapped / np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-12)
 
     def map_table(self, table, space_check: bool = True):

@@ -4,6 +4,9 @@ Tensors:
     ``layers.{i}.weight``  float32, shapes ``NerfConfig.layer_shapes()`` (the field's weights)
     ``occupancy``          uint8 (ceil(R^3 / 8),): the (R, R, R) grid, x-major, ``np.packbits``
                            (big-endian bit order); absent when the NeRF has no grid
+    ``output_padding``     float32 (pad16(out_dim) - out_dim, hidden), optional: the untrained
+                           padded output rows of a NeRF imported from tiny-cuda-nn (they do
+                           not change renders; nf2vec's reference encoder reads them)
 Metadata (safetensors string header):
     ``format`` = "clip2nerf-nerf", ``format_version`` = "1", ``config`` = NerfConfig JSON,
     ``occupancy_resolution`` = R (when a grid is stored), ``meta`` = JSON object with at least
@@ -30,6 +33,7 @@ from clip2nerf.utils.io import atomic_path
 
 NERF_FORMAT = "clip2nerf-nerf"
 NERF_FORMAT_VERSION = 1
+PADDING_KEY = "output_padding"
 
 
 class NerfFileError(UserError):
@@ -45,6 +49,8 @@ class NerfFile:
     state_dict: dict[str, torch.Tensor]
     occupancy: OccupancyGrid | None
     meta: dict[str, Any] = field(default_factory=dict)
+    output_padding: torch.Tensor | None = None
+    """Imported tiny-cuda-nn NeRFs only: their padded output rows (see module docstring)."""
 
     @property
     def object_id(self) -> str:
@@ -80,7 +86,8 @@ def _unpack_grid(packed: torch.Tensor, resolution: int, aabb: torch.Tensor) -> O
 
 def save_nerf(path: str | os.PathLike[str], field: NerfField | dict[str, torch.Tensor],
               config: NerfConfig, occupancy: OccupancyGrid | None = None,
-              meta: dict[str, Any] | None = None) -> Path:
+              meta: dict[str, Any] | None = None,
+              output_padding: torch.Tensor | None = None) -> Path:
     """Write a NeRF file atomically (temp file, fsync, rename).
 
     Args:
@@ -88,6 +95,7 @@ def save_nerf(path: str | os.PathLike[str], field: NerfField | dict[str, torch.T
         config: its architecture (stored, and checked against the weights here).
         occupancy: its occupancy grid, or None.
         meta: JSON-able metadata; ``object_id`` and ``class_name`` are expected.
+        output_padding: tiny-cuda-nn's padded output rows, kept for imported NeRFs.
     """
     from safetensors.torch import save_file
 
@@ -102,16 +110,29 @@ def save_nerf(path: str | os.PathLike[str], field: NerfField | dict[str, torch.T
             raise ValueError(f"occupancy grid must be cubic, got {tuple(occupancy.binary.shape)}")
         tensors["occupancy"] = _pack_grid(occupancy)
         header["occupancy_resolution"] = str(r)
+    if output_padding is not None:
+        pad = output_padding.detach().to("cpu", torch.float32).contiguous()
+        _check_padding(pad, config, "save_nerf")
+        tensors[PADDING_KEY] = pad
     path = Path(path)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=header)
     return path
 
 
+def _check_padding(pad: torch.Tensor, config: NerfConfig, where: str) -> None:
+    n = -(-config.out_dim // 16) * 16 - config.out_dim
+    if tuple(pad.shape) != (n, config.hidden) or pad.dtype != torch.float32:
+        raise NerfFileError(f"{where}: {PADDING_KEY} is {pad.dtype} {tuple(pad.shape)}, "
+                            f"expected float32 ({n}, {config.hidden})")
+    if not torch.isfinite(pad).all():
+        raise NerfFileError(f"{where}: {PADDING_KEY} contains NaN or infinite values")
+
+
 def _check_weights(tensors: dict[str, torch.Tensor], config: NerfConfig, where: str) -> None:
     """Raise NerfFileError (prefixed by ``where``) unless the weights fit ``config``."""
     expected = {f"layers.{i}.weight": s for i, s in enumerate(config.layer_shapes())}
-    weight_keys = {k for k in tensors if k != "occupancy"}
+    weight_keys = {k for k in tensors if k not in ("occupancy", PADDING_KEY)}
     missing = sorted(set(expected) - weight_keys)
     extra = sorted(weight_keys - set(expected))
     if missing or extra:
@@ -193,5 +214,8 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
                                 f"expected uint8 ({need},) for resolution {r}")
         lo, hi = config.aabb
         occupancy = _unpack_grid(packed, r, torch.tensor([*lo, *hi], dtype=torch.float32))
-    state_dict = {k: v for k, v in tensors.items() if k != "occupancy"}
-    return NerfFile(path, config, state_dict, occupancy, meta)
+    padding = tensors.get(PADDING_KEY)
+    if padding is not None:
+        _check_padding(padding, config, where)
+    state_dict = {k: v for k, v in tensors.items() if k not in ("occupancy", PADDING_KEY)}
+    return NerfFile(path, config, state_dict, occupancy, meta, padding)

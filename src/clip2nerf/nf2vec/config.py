@@ -53,6 +53,13 @@ class EncoderConfig:
     """Take the max over rows of the last hidden layer and project that one vector to
     ``embed_dim``, instead of projecting every row and then taking the max (nf2vec). The final
     Linear is the encoder's largest layer; this runs it once per NeRF instead of once per row."""
+    input_layout: Literal["units", "tcnn"] = "units"
+    """Rows the encoder reads: ``units``, clip2nerf's layout (``clip2nerf.nf2vec.layout``), or
+    ``tcnn``, the released nf2vec code's (tiny-cuda-nn's flat row-major weights cut into rows
+    of 64, ``layout.tcnn_matrix``); the reference checkpoint needs ``tcnn``."""
+    unit_output: bool = True
+    """``embed`` returns L2-normalised, centred embeddings; ``False``: the encoder's raw
+    outputs, as nf2vec exports them (the reference mapping networks were trained on those)."""
     output_layer_path: bool = False
     """Also add a Linear of the NeRF's whole output layer (its ``out_dim x hidden`` weights, the
     colour and density heads) to the embedding, unpooled. The max over rows keeps little of a
@@ -71,6 +78,14 @@ class DecoderConfig:
     """Hidden layers from the skip on (the first of them takes the skip input)."""
     n_freqs: int = 24
     """Frequencies of the xyz encoding (same scheme as the NeRFs, ``clip2nerf.nerf.encoding``)."""
+    skip: Literal["concat", "add"] = "concat"
+    """``concat``: the first layer after the skip takes ``[h ⊕ e ⊕ γ(x)]``; ``add``: nf2vec's
+    decoder (``models/idecoder.py``), ``h + ReLU(Linear(e ⊕ γ(x)))``, then
+    ``n_layers_after_skip`` more layers. In both, ``n_layers_before_skip`` counts the input layer
+    (nf2vec's ``num_hidden_layers_before_skip = 2`` is 3 here)."""
+    raw_embeddings: bool = False
+    """Condition on embeddings as given (nf2vec's decoder takes the encoder's raw outputs);
+    default: unit vectors scaled by ``sqrt(embed_dim)``, uncentred (see ``decoder``)."""
     color_head: bool = False
     """Predict colour with its own layer (``hidden // 2`` wide) that takes the last hidden layer
     and the embedding again, as a NeRF's colour branch does; density keeps the main output."""
@@ -86,11 +101,17 @@ class Nf2vecConfig:
     """Architecture of the NeRFs the encoder reads and the decoder imitates (box, activations)."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    decoder_trained: bool = True
+    """False for a model whose decoder weights are not trained (an imported reference
+    encoder, see ``clip2nerf.interop.checkpoints``): decoding refuses it."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": CONFIG_FORMAT, "version": CONFIG_VERSION, "name": self.name,
-                "nerf": self.nerf.to_dict(), "encoder": dataclasses.asdict(self.encoder),
-                "decoder": dataclasses.asdict(self.decoder)}
+        d = {"format": CONFIG_FORMAT, "version": CONFIG_VERSION, "name": self.name,
+             "nerf": self.nerf.to_dict(), "encoder": dataclasses.asdict(self.encoder),
+             "decoder": dataclasses.asdict(self.decoder)}
+        if not self.decoder_trained:
+            d["decoder_trained"] = False
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Nf2vecConfig:
@@ -109,7 +130,8 @@ class Nf2vecConfig:
         cfg = cls(name=str(d.pop("name", "released")),
                   nerf=NerfConfig.from_dict(d.pop("nerf", {})),
                   encoder=_from_dict(EncoderConfig, enc, "encoder config"),
-                  decoder=_from_dict(DecoderConfig, d.pop("decoder", {}), "decoder config"))
+                  decoder=_from_dict(DecoderConfig, d.pop("decoder", {}), "decoder config"),
+                  decoder_trained=bool(d.pop("decoder_trained", True)))
         if d:
             raise ValueError(f"unknown nf2vec config keys: {sorted(d)}")
         return cfg

@@ -1,7 +1,8 @@
 """The implicit decoder: an embedding plus a point -> (rgb, density), i.e. a radiance field.
 
 Layers: ``[e ⊕ γ(x)] -> hidden x n_before -> [h ⊕ e ⊕ γ(x)] -> hidden x n_after -> 4``
-(ReLU between, ``γ`` the NeRFs' frequency encoding); with ``DecoderConfig.color_head`` the last
+(ReLU between, ``γ`` the NeRFs' frequency encoding; ``DecoderConfig.skip = "add"`` is nf2vec's
+``h + ReLU(W [e ⊕ γ(x)])`` followed by ``n_after`` layers); with ``DecoderConfig.color_head`` the last
 hidden layer gives density, and colour comes from one more layer ``[h ⊕ e] -> hidden/2 -> 3``.
 The first and the skip Linear (and the colour layer) are split into an embedding part and a
 point part: ``W [e ⊕ γ] = W_e e + W_p γ``. ``W_e e`` (plus the bias) is the same for every point
@@ -82,8 +83,13 @@ class ImplicitDecoder(nn.Module):
         self.before = nn.ModuleList(nn.Linear(h, h) for _ in range(config.n_layers_before_skip - 1))
         self.skip_embed = nn.Linear(embed_dim, h)
         self.skip_point = nn.Linear(p, h, bias=False)
-        self.skip_hidden = nn.Linear(h, h, bias=False)
-        self.after = nn.ModuleList(nn.Linear(h, h) for _ in range(config.n_layers_after_skip - 1))
+        n_after = config.n_layers_after_skip
+        if config.skip == "concat":
+            self.skip_hidden = nn.Linear(h, h, bias=False)
+            n_after -= 1
+        elif config.color_head:
+            raise ValueError("color_head needs skip='concat'")
+        self.after = nn.ModuleList(nn.Linear(h, h) for _ in range(n_after))
         if config.color_head:
             hc = h // 2
             self.color_embed = nn.Linear(embed_dim, hc)
@@ -98,6 +104,8 @@ class ImplicitDecoder(nn.Module):
                              persistent=False)
         # Set once training ends (``set_center``); saved with the weights.
         self.register_buffer("embedding_center", torch.zeros(embed_dim))
+        self.trained = True
+        """False when the weights are not trained (``Nf2vecConfig.decoder_trained``)."""
 
     def set_center(self, directions: torch.Tensor) -> None:
         """Centre public embeddings on the mean of these unit encoder directions ``(n, d)``
@@ -112,9 +120,18 @@ class ImplicitDecoder(nn.Module):
         ``centered``: the embeddings are public (centred) ones, as ``Nf2vec.embed`` returns and
         the mappers predict; ``False`` for the encoder's raw outputs during training.
         """
-        e = (uncenter_embeddings(embeddings, self.embedding_center) if centered else
-             nn.functional.normalize(embeddings.float(), dim=-1))
-        e = e * math.sqrt(self.embed_dim)
+        if not self.trained:
+            from clip2nerf.errors import UserError
+
+            raise UserError("this nf2vec model has no trained decoder (an imported reference "
+                            "encoder: clip2nerf cannot load nf2vec's decoder); decode or "
+                            "generate with a model trained by `clip2nerf nf2vec train`")
+        if self.config.raw_embeddings:
+            e = embeddings.float()
+        else:
+            e = (uncenter_embeddings(embeddings, self.embedding_center) if centered else
+                 nn.functional.normalize(embeddings.float(), dim=-1))
+            e = e * math.sqrt(self.embed_dim)
         color = None if self.color_embed is None else self.color_embed(e)
         return Conditioning(self.first_embed(e), self.skip_embed(e), color)
 
@@ -133,7 +150,10 @@ class ImplicitDecoder(nn.Module):
         x = torch.relu(self.first_point(g) + cond.first[:, None])
         for layer in self.before:
             x = torch.relu(layer(x))
-        x = torch.relu(self.skip_hidden(x) + self.skip_point(g) + cond.skip[:, None])
+        if self.config.skip == "add":
+            x = x + torch.relu(self.skip_point(g) + cond.skip[:, None])
+        else:
+            x = torch.relu(self.skip_hidden(x) + self.skip_point(g) + cond.skip[:, None])
         for layer in self.after:
             x = torch.relu(layer(x))
         if self.color_embed is None:

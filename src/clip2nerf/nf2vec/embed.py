@@ -32,7 +32,8 @@ def embed_nerfs(model: Nf2vec, nerfs: str | Path | NerfSet, batch_size: int = 25
     (``nf2vec:<name>@<hash>``).
     """
     nerf_set = nerfs if isinstance(nerfs, NerfSet) else load_nerf_set(
-        nerfs, model.config.nerf, progress, splits=splits, hash_split=False)
+        nerfs, model.config.nerf, progress, splits=splits, hash_split=False,
+        output_padding=model.config.encoder.input_layout == "tcnn")
     vectors = embed_matrices(model, nerf_set.matrices, batch_size, device)
     return EmbeddingTable(vectors.numpy(), nerf_set.ids, nerf_set.classes, model.space,
                           {"sources": nerf_set.paths, "splits": nerf_set.splits})

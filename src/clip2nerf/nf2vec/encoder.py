@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from clip2nerf.nerf.config import NerfConfig
 from clip2nerf.nf2vec.config import EncoderConfig
+from clip2nerf.nf2vec.layout import tcnn_matrix
 
 
 class Nf2vecEncoder(nn.Module):
@@ -22,9 +24,17 @@ class Nf2vecEncoder(nn.Module):
     """
 
     def __init__(self, config: EncoderConfig, row_dim: int, n_rows: int,
-                 output_rows: slice | None = None):
+                 output_rows: slice | None = None, nerf: NerfConfig | None = None):
         super().__init__()
         self.config = config
+        self.nerf = nerf
+        if config.input_layout == "tcnn":
+            if nerf is None:
+                raise ValueError("input_layout 'tcnn' needs the NeRF architecture")
+            if config.row_positions or config.output_layer_path:
+                raise ValueError("input_layout 'tcnn' does not combine with row_positions or "
+                                 "output_layer_path (they index rows of the units layout)")
+            n_rows = tcnn_matrix(torch.zeros(n_rows, row_dim), nerf).shape[0]
         layers: list[nn.Module] = []
         d = row_dim
         for w in config.widths:
@@ -46,6 +56,8 @@ class Nf2vecEncoder(nn.Module):
 
     def forward(self, matrices: torch.Tensor) -> torch.Tensor:
         """(batch, rows, row_dim) weight matrices -> (batch, embed_dim) raw embeddings."""
+        if self.config.input_layout == "tcnn":
+            matrices = tcnn_matrix(matrices, self.nerf)
         head = (None if self.output_layer is None else
                 self.output_layer(matrices[:, self.output_rows].flatten(1)))
         position = self.row_position

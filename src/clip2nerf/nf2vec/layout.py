@@ -11,8 +11,14 @@ for a bias-free MLP with weights ``W_0 (hidden, in_dim)``, ``W_1 .. W_{L-1} (hid
 Every column therefore belongs to one hidden unit: column ``j`` holds the weights *into* unit
 ``j`` for the first layers and the weights *out of* unit ``j`` of the last hidden layer in the
 output block. For the default NeRF (144 -> 3x64 -> 4) that is ``144 + 64 + 64 + 16 = 288`` rows.
-This is the released nf2vec layout; changing it invalidates every trained encoder, so it is
-versioned (``LAYOUT_VERSION``) and pinned by tests.
+This is clip2nerf's layout (the released nf2vec code reads another, see below); changing it
+invalidates every trained encoder, so it is versioned (``LAYOUT_VERSION``) and pinned by tests.
+
+The released nf2vec *code* reads another arrangement of the same numbers: tiny-cuda-nn's flat
+row-major parameter vector cut into rows of 64 (``tcnn_matrix``; there the first layer's rows
+mix units, and the hidden layers appear untransposed). Encoders with
+``EncoderConfig.input_layout = "tcnn"`` (the reference checkpoint imported by
+``clip2nerf import nf2vec``) convert to it internally; NeRF files and this layout are unchanged.
 """
 
 from __future__ import annotations
@@ -114,5 +120,42 @@ def matrix_to_state_dict(matrix: torch.Tensor, config: NerfConfig) -> dict[str, 
     return {f"layers.{i}.weight": w for i, w in enumerate(matrix_to_weights(matrix, config))}
 
 
+def tcnn_matrix(matrix: torch.Tensor, config: NerfConfig) -> torch.Tensor:
+    """Our weight matrix (``clip2nerf.nf2vec.layout``) -> the matrix nf2vec's encoder reads.
+
+    nf2vec (``nerf2vec/utils.py::get_mlp_params_as_matrix``) appends
+    ``(hidden - 16) · hidden`` zeros to the flat tcnn vector and reshapes it to
+    ``(-1, hidden)``: rows are consecutive chunks of the row-major matrices (for the first
+    layer, chunks of its 144-wide rows; for the hidden layers, the rows ``W_i[j]`` of weights
+    *into* unit ``j``), then the 16 output rows and zero rows. 336 rows for the nf2vec NeRF.
+
+    Args:
+        matrix: ``(rows, hidden)`` or ``(batch, rows, hidden)`` in our layout; rows
+            ``output_rows`` and the 12 padding rows after them hold ``W_L`` and tcnn's
+            padded output rows.
+    Returns:
+        ``(..., 336, hidden)`` for the default NeRF.
+    """
+    if config.in_dim % ROW_MULTIPLE:
+        raise ValueError("the tcnn encoder layout needs 3·2·n_freqs to be a multiple of 16")
+    if config.out_dim > ROW_MULTIPLE:
+        raise ValueError(f"out_dim {config.out_dim} does not pad to {ROW_MULTIPLE} rows")
+    lead = matrix.shape[:-2]
+    h = config.hidden
+    parts = []
+    start = 0
+    blocks = block_rows(config)
+    for i, (used, padded) in enumerate(blocks):
+        block = matrix[..., start:start + padded, :]
+        start += padded
+        if i == len(blocks) - 1:
+            parts.append(block)  # (16, hidden): W_L and the padded rows, row-major as is
+        else:
+            w = block[..., :used, :].transpose(-1, -2)  # (hidden, in) = tcnn's row-major W_i
+            parts.append(w.reshape(*lead, -1, h))
+    parts.append(matrix.new_zeros(*lead, h - ROW_MULTIPLE, h))  # nf2vec's zero padding
+    return torch.cat(parts, dim=-2)
+
+
 __all__ = ["LAYOUT_VERSION", "ROW_MULTIPLE", "block_rows", "matrix_shape", "output_rows",
-           "weights_to_matrix", "matrix_to_weights", "state_dict_to_matrix", "matrix_to_state_dict"]
+           "tcnn_matrix", "weights_to_matrix", "matrix_to_weights", "state_dict_to_matrix", "matrix_to_state_dict"]

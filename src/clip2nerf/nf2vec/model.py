@@ -36,15 +36,21 @@ class Nf2vec(nn.Module):
         super().__init__()
         self.config = config
         rows, hidden = matrix_shape(config.nerf)
-        self.encoder = Nf2vecEncoder(config.encoder, hidden, rows, output_rows(config.nerf))
+        self.encoder = Nf2vecEncoder(config.encoder, hidden, rows, output_rows(config.nerf),
+                                     config.nerf)
         self.decoder = ImplicitDecoder(config.decoder, config.encoder.embed_dim, config.nerf)
+        self.decoder.trained = config.decoder_trained
 
     def embed(self, matrices: torch.Tensor, centered: bool = True) -> torch.Tensor:
         """(batch, rows, hidden) weight matrices -> (batch, embed_dim) unit vectors.
 
         ``centered=False``: the encoder's unit directions before centring (what training
         conditions the decoder on and what the centre is the mean of).
+        With ``config.encoder.unit_output`` False (the imported reference model): the encoder's
+        raw outputs, unnormalised, as nf2vec exports them.
         """
+        if not self.config.encoder.unit_output:
+            return self.encoder(matrices)
         directions = nn.functional.normalize(self.encoder(matrices), dim=-1)
         if not centered:
             return directions

@@ -18,7 +18,7 @@ from clip2nerf.nerf.config import NerfConfig
 from clip2nerf.nerf.encoding import frequency_encode, normalize_to_box
 from clip2nerf.nerf.field import density_activation
 from clip2nerf.nerf.io import load_nerf
-from clip2nerf.nf2vec.layout import matrix_to_weights, state_dict_to_matrix
+from clip2nerf.nf2vec.layout import matrix_to_weights, output_rows, state_dict_to_matrix
 
 
 @dataclass
@@ -108,13 +108,17 @@ def dataset_splits(data: str | Path) -> dict[str, str]:
 
 def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
                   progress: bool = False, splits: dict[str, str] | None = None,
-                  hash_split: bool = True) -> NerfSet:
+                  hash_split: bool = True, output_padding: bool = False) -> NerfSet:
     """Load NeRF files for nf2vec; a file of another architecture is refused (UserError naming
     the file and the expected architecture).
 
     A NeRF's split is ``splits[object_id]`` when given (see ``dataset_splits``), else its
     file's ``meta["split"]``, else ``manifest.json`` beside the files, else a fixed hash of
     the object id (10% val) with ``hash_split``, else "".
+
+    ``output_padding``: write the padded output rows of NeRFs imported from tiny-cuda-nn
+    (``NerfFile.output_padding``) into the padding rows of their output block, for encoders
+    that read the ``tcnn`` layout (the reference nf2vec saw them); otherwise they stay zero.
     """
     splits = splits or {}
     config = config or NerfConfig()
@@ -129,7 +133,11 @@ def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
         it = tqdm(files, desc="loading NeRFs", unit="nerf", leave=False)
     for path in it:
         nf = load_nerf(path, expected_config=config)
-        mats.append(state_dict_to_matrix(nf.state_dict, config))
+        mat = state_dict_to_matrix(nf.state_dict, config)
+        if output_padding and nf.output_padding is not None:
+            start = output_rows(config).stop
+            mat[start:start + nf.output_padding.shape[0]] = nf.output_padding
+        mats.append(mat)
         oid = nf.object_id or path.stem
         ids.append(oid)
         classes.append(nf.class_name)

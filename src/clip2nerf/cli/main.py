@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "render": ("render", "Render views of a NeRF file to a grid PNG (dataset cameras or an orbit)."),
     "render-views": ("render_views", "Render a dataset's views from its NeRFs into a new dataset folder."),
     "nf2vec": ("nf2vec", "Train the NeRF meta-encoder/decoder, embed NeRF files, decode embeddings."),
+    "augment": ("augment", "Synthetic-to-real images of a dataset's objects: photo composites, ControlNet."),
     "vlm": ("vlm", "Vision-language models: embed images/text/dataset views; prepare the offline model."),
     "map": ("map", "Train the clip2nerf / nerf2clip mapping networks between VLM and nf2vec spaces."),
     "index": ("index", "Build a cosine k-NN gallery (faiss) from an embeddings file."),

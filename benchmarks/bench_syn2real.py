@@ -37,7 +37,7 @@ def main() -> None:
                              seed=args.seed, epochs=args.epochs, lr=args.lr,
                              controlnet_views=args.controlnet_views)
     res["seconds"] = round(time.perf_counter() - t0, 1)
-    (w / "syn2real" / f"results-{vlm.name.split('@')[0]}-seed{args.seed}.json").write_text(
+    (w / "syn2real" / f"results-{vlm.name.replace('@', '-')}-seed{args.seed}.json").write_text(
         json.dumps(res, indent=2))
     print(syn2real_markdown(res))
     print(f"{res['seconds']} s (augment + embed {res['prepare_seconds']} s)")

@@ -84,3 +84,39 @@ def test_map_train_user_errors(files, tmp_path, capsys):
                "clip2nerf", "--out", tmp_path / "c") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:")
+
+
+def test_map_train_extra_views_add_pairs_of_training_objects_only(files, tmp_path, capsys):
+    import numpy as np
+
+    paths, _ = files
+    nerf = EmbeddingTable.load(paths["nerf"])
+    views = EmbeddingTable.load(paths["views"])
+    rng = np.random.default_rng(0)
+    train_ids = nerf.ids[:12]
+    extra = EmbeddingTable(rng.normal(size=(5, 3, 8)).astype(np.float32), train_ids[:5],
+                           views.subset(train_ids[:5]).labels, views.space,
+                           {"dataset": "tiny-photo-train"})
+    extra.save(tmp_path / "extra.safetensors")
+    base = ["--nerf-emb", paths["nerf"], "--view-emb", paths["views"], "--epochs", 1]
+    assert run(*base, "--direction", "clip2nerf", "--extra-views", tmp_path / "extra.safetensors",
+               "--out", tmp_path / "aug") == 0
+    log = json.loads((tmp_path / "aug" / "train_log.json").read_text())
+    assert log["n_train_pairs"] == 12 * 4 + 5 * 3
+    cfg = FeatureMapper.from_pretrained(tmp_path / "aug").config
+    assert cfg.extra_views == "tiny-photo-train: 15 images of 5 objects"
+    # A val object among the extra views would leak it into training: refused.
+    leak = EmbeddingTable(extra.vectors[:1], [nerf.ids[-1]], [""], views.space)
+    leak.save(tmp_path / "leak.safetensors")
+    capsys.readouterr()
+    assert run(*base, "--direction", "clip2nerf", "--extra-views", tmp_path / "leak.safetensors",
+               "--out", tmp_path / "leak") == 2
+    assert "outside the training ids" in capsys.readouterr().err
+    other = EmbeddingTable(extra.vectors, extra.ids, extra.labels, "vlm:other")
+    other.save(tmp_path / "other.safetensors")
+    assert run(*base, "--direction", "clip2nerf", "--extra-views", tmp_path / "other.safetensors",
+               "--out", tmp_path / "other") == 2
+    assert "same VLM" in capsys.readouterr().err
+    assert run(*base, "--direction", "nerf2clip", "--extra-views", tmp_path / "extra.safetensors",
+               "--out", tmp_path / "n2c") == 2
+    assert "clip2nerf" in capsys.readouterr().err

@@ -47,11 +47,18 @@ from clip2nerf.utils.device import DEVICE_CHOICES
 @click.option("--threads", type=int, default=1, show_default=True,
               help="CPU threads (small models; extra threads spin on a busy machine; 0 = torch "
                    "default).")
+@click.option("--syn2real", is_flag=True,
+              help="Also the Table 4 analogue: photo-style queries of the evaluated objects "
+                   "(held-out photos), clip2nerf trained with and without photo-style "
+                   "augmentation (needs the augment extra).")
+@click.option("--controlnet-views", type=click.Path(path_type=Path), default=None,
+              help="With --syn2real: `augment controlnet --split train` output, for the "
+                   "ControlNet rows.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 def command(workdir, data, nerfs, nf2vec_dir, vlm_spec, split, views, clip2nerf_epochs,
-            nerf2clip_epochs, clip2nerf_lr, nerf2clip_lr, timing_objects, timing_repeats, samples, seed, threads, quiet,
-            device) -> None:
+            nerf2clip_epochs, clip2nerf_lr, nerf2clip_lr, timing_objects, timing_repeats, samples, seed, threads,
+            syn2real, controlnet_views, quiet, device) -> None:
     """Reproduce the paper's Tables 1, 2, 3, 5 and Figures 4, 7 on a dataset.
 
     Needs a dataset, NeRFs fitted on it and a trained nf2vec model; everything else
@@ -86,7 +93,9 @@ def command(workdir, data, nerfs, nf2vec_dir, vlm_spec, split, views, clip2nerf_
                      clip2nerf_epochs=clip2nerf_epochs, nerf2clip_epochs=nerf2clip_epochs,
                      clip2nerf_lr=clip2nerf_lr, nerf2clip_lr=nerf2clip_lr,
                      timing_objects=timing_objects, timing_repeats=timing_repeats,
-                     render_samples=samples, device=str(resolve_device(device)))
+                     render_samples=samples, device=str(resolve_device(device)),
+                     syn2real=syn2real or controlnet_views is not None,
+                     controlnet_views=str(controlnet_views) if controlnet_views else None)
     report = run_eval(paths, cfg, command="clip2nerf eval " + " ".join(sys.argv[2:]),
                       log=lambda m: click.echo(m, err=True), progress=not quiet)
     click.echo(f"wrote {report}")

@@ -71,6 +71,11 @@ def command() -> None:
 @click.option("--caption-emb", type=click.Path(exists=True, path_type=Path), default=None,
               help="VLM caption embeddings (n, d) or (n, n_captions, d): trains the multimodal "
                    "clip2nerf (paper Table 5).")
+@click.option("--extra-views", type=click.Path(exists=True, path_type=Path), default=None,
+              help="clip2nerf: VLM embeddings of augmented images of training objects (e.g. "
+                   "`augment photo` then `vlm embed-views`); each image is one more training "
+                   "pair with its object's NeRF embedding (paper §6.1: 7 renders + 7 "
+                   "generated images per object).")
 @click.option("--direction", type=click.Choice(["clip2nerf", "nerf2clip"]), required=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Model folder (config.json + model.safetensors; checkpoint.pt while training).")
@@ -94,7 +99,8 @@ def command() -> None:
               default=None, help="Validation object ids, one per line.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing model/checkpoint in --out.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-def train(nerf_emb: Path, view_emb: Path, caption_emb: Path | None, direction: Direction,
+def train(nerf_emb: Path, view_emb: Path, caption_emb: Path | None, extra_views: Path | None,
+          direction: Direction,
           out: Path, n_views: int | None, views_source: ViewSource, epochs: int | None, lr: float | None,
           batch_size: int, weight_decay: float, seed: int, split_ids: Path | None,
           val_ids: Path | None, overwrite: bool, device: str) -> None:
@@ -119,6 +125,9 @@ def train(nerf_emb: Path, view_emb: Path, caption_emb: Path | None, direction: D
     captions = load_embeddings(caption_emb) if caption_emb is not None else None
     if captions is not None and direction != "clip2nerf":
         raise UserError("--caption-emb trains the multimodal clip2nerf; drop it for nerf2clip")
+    extra = load_embeddings(extra_views) if extra_views is not None else None
+    if extra is not None and direction != "clip2nerf":
+        raise UserError("--extra-views adds clip2nerf training pairs; drop it for nerf2clip")
     train_ids, val, origin = _default_splits(nerf, split_ids, val_ids)
     config = MapperConfig(
         direction=direction, vlm_space=views.space, vlm_dim=views.dim,
@@ -134,7 +143,11 @@ def train(nerf_emb: Path, view_emb: Path, caption_emb: Path | None, direction: D
     tc = config.train
     click.echo(f"{direction}: {len(train_ids)} train objects ({origin}), {len(val)} val; "
                f"{tc.epochs} epochs, lr {tc.lr:g}, batch {tc.batch_size}, on {dev}", err=True)
-    result = train_mapper(config, nerf, views, train_ids, val or None, captions, out, dev)
+    if extra is not None:
+        click.echo(f"extra views: {int(extra.vectors[..., 0].size)} images of {len(extra)} "
+                   f"objects from {extra_views}", err=True)
+    result = train_mapper(config, nerf, views, train_ids, val or None, captions, out, dev,
+                          extra_views=extra)
     last = result.history[-1] if result.history else {}
     summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items()
                         if k in ("train_loss", "val_loss", "val_recall@1"))

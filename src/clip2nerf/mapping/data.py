@@ -1,7 +1,9 @@
 """Training pairs for the mapping networks, built from embedding tables (arrays in/out).
 
 clip2nerf: every view embedding (and, multimodal, every caption embedding) of an object is one
-input whose target is that object's NeRF embedding. nerf2clip: each NeRF embedding's target is
+input whose target is that object's NeRF embedding; extra views (augmented images of training
+objects, e.g. ``clip2nerf augment photo`` embedded with ``vlm embed-views``) add one pair each,
+as the paper's 7 renders + 7 ControlNet images per object (§6.1). nerf2clip: each NeRF embedding's target is
 the mean of ``n_views`` of its view embeddings, a subset drawn once per object from the seed
 (paper Table 2).
 """
@@ -54,6 +56,26 @@ def _views3d(table: EmbeddingTable, what: str) -> np.ndarray:
     return v[:, None, :] if v.ndim == 2 else v
 
 
+def check_extra_views(config: MapperConfig, views: EmbeddingTable, extra: EmbeddingTable,
+                      train_ids: list[str]) -> None:
+    """Extra views must be clip2nerf inputs in the views' VLM space, of training objects only
+    (an augmented image of a val/test object in training would leak it)."""
+    if config.direction != "clip2nerf":
+        raise UserError("--extra-views adds clip2nerf training pairs; drop it for nerf2clip")
+    if extra.space != views.space:
+        raise UserError(f"--extra-views holds {extra.space!r} embeddings but the views are "
+                        f"{views.space!r}; embed both with the same VLM")
+    if extra.dim != views.dim:
+        raise UserError(f"--extra-views embeddings have size {extra.dim}, views {views.dim}")
+    if not np.isfinite(extra.vectors).all():
+        raise UserError("--extra-views embeddings contain NaN or infinity")
+    outside = sorted(set(extra.ids) - set(train_ids))
+    if outside:
+        raise UserError(f"--extra-views holds {len(outside)} objects outside the training ids "
+                        f"(e.g. {outside[0]}); augment only the train split "
+                        "(`clip2nerf augment photo --split train`)")
+
+
 def check_tables(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTable,
                  captions: EmbeddingTable | None = None) -> None:
     """Refuse tables whose shapes or spaces do not match the config."""
@@ -79,7 +101,7 @@ def check_tables(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTab
 
 def build_pairs(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTable,
                 ids: list[str], captions: EmbeddingTable | None = None,
-                subset_views: bool = True) -> PairSet:
+                subset_views: bool = True, extra_views: EmbeddingTable | None = None) -> PairSet:
     """Pairs for ``ids`` (missing ids are a UserError naming them).
 
     ``subset_views=False`` makes nerf2clip targets the mean of *all* views (used for
@@ -101,6 +123,13 @@ def build_pairs(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTabl
             c = _views3d(captions.subset(ids), "captions")
             inputs.append(c.reshape(n * c.shape[1], -1))
             index.append(np.repeat(obj, c.shape[1]))
+        if extra_views is not None:
+            pos = {oid: k for k, oid in enumerate(ids)}
+            ev = _views3d(extra_views, "extra views")
+            for row, oid in enumerate(extra_views.ids):
+                if oid in pos:
+                    inputs.append(ev[row])
+                    index.append(np.full(ev.shape[1], pos[oid], dtype=np.int64))
         object_index = np.concatenate(index)
         x = np.concatenate(inputs)
         return PairSet(x, nerf.vectors[object_index], object_index, list(ids), labels,

@@ -21,7 +21,13 @@ import torch
 
 from clip2nerf.errors import UserError
 from clip2nerf.mapping.config import MapperConfig
-from clip2nerf.mapping.data import PairSet, build_pairs, check_tables, ids_fingerprint
+from clip2nerf.mapping.data import (
+    PairSet,
+    build_pairs,
+    check_extra_views,
+    check_tables,
+    ids_fingerprint,
+)
 from clip2nerf.mapping.losses import cosine_loss
 from clip2nerf.mapping.model import CONFIG_NAME, WEIGHTS_NAME, FeatureMapper
 from clip2nerf.utils.embeddings import EmbeddingTable
@@ -110,7 +116,8 @@ def train_mapper(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTab
                  captions: EmbeddingTable | None = None, out: str | Path | None = None,
                  device: str | torch.device = "cpu", progress: bool = True,
                  on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
-                 cpu_threads: int | None = 1) -> TrainResult:
+                 cpu_threads: int | None = 1,
+                 extra_views: EmbeddingTable | None = None) -> TrainResult:
     """Train a mapper on ``train_ids``; validate on ``val_ids`` after every epoch.
 
     With ``out`` the run checkpoints there (every ``CHECKPOINT_SECONDS``, at the end, and when
@@ -123,26 +130,38 @@ def train_mapper(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTab
     leaves them alone). The layers are too small to gain from more threads, and on a busy
     machine idle threads spin: 6 epochs on 90 pairs took 30 s with 2 threads and 0.7 s with 1
     on our loaded 2-core machine.
+
+    ``extra_views`` (clip2nerf): embeddings of augmented images of training objects, each one
+    more training pair (validation uses the plain views only).
     """
     threads = torch.get_num_threads()
     if cpu_threads is not None and torch.device(device).type == "cpu":
         torch.set_num_threads(cpu_threads)
     try:
         return _train(config, nerf, views, train_ids, val_ids, captions, out, device, progress,
-                      on_epoch_end)
+                      on_epoch_end, extra_views)
     finally:
         torch.set_num_threads(threads)
 
 
 def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progress,
-           on_epoch_end) -> TrainResult:
+           on_epoch_end, extra_views=None) -> TrainResult:
     from tqdm.auto import tqdm
 
     device = torch.device(device)
     check_tables(config, nerf, views, captions)
     config.train.validate()
     config.train_ids_sha1 = ids_fingerprint(list(train_ids))
-    train = build_pairs(config, nerf, views, list(train_ids), captions)
+    if extra_views is not None:
+        check_extra_views(config, views, extra_views, list(train_ids))
+        if config.extra_views is None:
+            n_img = int(np.prod(extra_views.vectors.shape[:-1]))
+            name = extra_views.extra.get("dataset", "extra views")
+            config.extra_views = f"{name}: {n_img} images of {len(extra_views)} objects"
+    elif config.extra_views is not None:
+        raise UserError("the config names extra training views but none were given")
+    train = build_pairs(config, nerf, views, list(train_ids), captions,
+                        extra_views=extra_views)
     val = (build_pairs(config, nerf, views, list(val_ids), captions, subset_views=False)
            if val_ids else None)
     tc = config.train

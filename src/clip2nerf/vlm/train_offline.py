@@ -76,6 +76,10 @@ class OfflineTrainConfig:
     soft_temperature: float = 0.05
     val_split: str | None = "val"
     """Split for the per-epoch zero-shot check (skipped when the dataset has none)."""
+    extra_views: str | None = None
+    """An augmented dataset of training objects (``clip2nerf augment photo --split train``):
+    its images join the training views, each with its object's caption, so that the tower
+    also learns objects over real photographs (a robust tower; knn: they join the memory)."""
 
 
 def _rgb_views(obj, size: int) -> np.ndarray:
@@ -84,7 +88,8 @@ def _rgb_views(obj, size: int) -> np.ndarray:
                      for i in range(obj.n_views)])
 
 
-def load_split_views(dataset, split: str, size: int, progress: bool = True
+def load_split_views(dataset, split: str | None, size: int, progress: bool = True,
+                     need_captions: bool = True
                      ) -> tuple[list[str], list[str], list[str], np.ndarray, np.ndarray]:
     """All views of a split: (ids, classes, captions, views (n, S, S, 3) uint8, owner (n,))."""
     from tqdm import tqdm
@@ -92,7 +97,7 @@ def load_split_views(dataset, split: str, size: int, progress: bool = True
     ids, classes, captions, views, owner = [], [], [], [], []
     for obj in tqdm(dataset.iter_objects(split), total=len(dataset.object_ids(split)),
                     desc=f"reading {split} views", disable=not progress, leave=False):
-        if not obj.caption:
+        if need_captions and not obj.caption:
             raise UserError(f"object {obj.object_id}: meta.json has no caption; the offline VLM "
                             "trains on captions")
         v = _rgb_views(obj, size)
@@ -195,16 +200,20 @@ def prepare_offline(data: str | Path, out: str | Path,
     dev = resolve_device(device)
     ds = open_dataset(data)
     ids = ds.object_ids(tcfg.split)
+    extra_ds, extra_desc = _extra_views_dataset(tcfg, ids)
     record: dict[str, Any] = {
         "dataset": {"name": ds.name, "path": str(Path(data).resolve()), "split": tcfg.split,
                     "n_objects": len(ids), "object_ids_sha256": _ids_hash(ids),
                     "classes": ds.classes, "object_ids": ids},
         "model": asdict(mcfg),
-        "train": asdict(tcfg),
+        "train": {**asdict(tcfg), "extra_views": extra_desc},
     }
-    # The path is informative only: the same data elsewhere gives the same model name.
+    if extra_ds is not None:
+        record["dataset"]["extra_views_path"] = str(Path(tcfg.extra_views).resolve())
+    # Paths are informative only: the same data elsewhere gives the same model name.
     fp = training_fingerprint({k: v for k, v in record.items() if k != "dataset"}
-                              | {"data": {k: v for k, v in record["dataset"].items() if k != "path"}})
+                              | {"data": {k: v for k, v in record["dataset"].items()
+                                          if k not in ("path", "extra_views_path")}})
     name = f"{OFFLINE_FAMILY.format(tower=mcfg.image_tower)}@{fp}"
     out = Path(out).expanduser()
     if (out / "config.json").exists():
@@ -229,6 +238,9 @@ def prepare_offline(data: str | Path, out: str | Path,
         ids_, classes, captions, views, owner = load_split_views(ds, tcfg.split, mcfg.image_size,
                                                                  progress)
         assert ids_ == ids
+        if extra_ds is not None:
+            views, owner = _add_extra_views(extra_ds, ids, views, owner, mcfg.image_size,
+                                            progress)
         with atomic_path(cache) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, views=views, owner=owner)
@@ -364,6 +376,42 @@ def _finish_knn(ds, out, work, name, record, mcfg, tcfg, views, owner, captions,
     model = OfflineVLM(mcfg, tower, name, record, device=str(dev))
     model._text = text
     return model
+
+
+def _extra_views_dataset(tcfg: OfflineTrainConfig, ids: list[str]):
+    """(dataset, description) of ``tcfg.extra_views``; refused unless it holds augmented
+    images of training objects only, made on the training photos."""
+    if tcfg.extra_views is None:
+        return None, None
+    import json
+
+    from clip2nerf.data.dataset import open_dataset
+
+    ds = open_dataset(tcfg.extra_views)
+    aug = ds.info.get("augment") or {}
+    if aug.get("pool", "train") != "train" or aug.get("split", "train") != "train":
+        raise UserError(f"--extra-views {tcfg.extra_views}: made from the {aug.get('split')} "
+                        "split on held-out photos; only `augment ... --split train` output "
+                        "may train the VLM")
+    outside = sorted(set(ds.object_ids()) - set(ids))
+    if outside:
+        raise UserError(f"--extra-views {tcfg.extra_views}: {len(outside)} objects are not "
+                        f"training objects (e.g. {outside[0]})")
+    digest = hashlib.sha256(json.dumps(aug, sort_keys=True).encode()).hexdigest()[:16]
+    return ds, {"name": ds.name, "augment_sha256": digest, "n_objects": len(ds.object_ids())}
+
+
+def _add_extra_views(extra_ds, ids, views, owner, size, progress):
+    """Append the augmented images (owner = their object's row in ``ids``), then order all
+    rows by owner (training draws each object's views from one contiguous block)."""
+    ids_x, _, _, views_x, owner_x = load_split_views(extra_ds, None, size, progress,
+                                                     need_captions=False)
+    where = {oid: k for k, oid in enumerate(ids)}
+    owner_x = np.array([where[ids_x[o]] for o in owner_x], dtype=np.int64)
+    views = np.concatenate([views, views_x])
+    owner = np.concatenate([owner, owner_x])
+    order = np.argsort(owner, kind="stable")
+    return views[order], owner[order]
 
 
 def soft_targets(bank, weight: float, temperature: float):

@@ -122,6 +122,12 @@ def embed_cmd(vlm_spec, images, texts, out, device) -> None:
 
     if not images and not texts:
         raise UserError("give at least one --image or --text")
+    from clip2nerf.utils.images import load_image
+
+    for p in images:
+        load_image(p, "auto", "--image")  # checked before the model loads
+    if out is not None:
+        opt.check_out_file(out, "--out", None)
     vlm = load_vlm(vlm_spec, device=device)
     img = vlm.embed_images([str(p) for p in images]) if images else np.zeros((0, vlm.dim), "f4")
     txt = vlm.embed_texts(list(texts)) if texts else np.zeros((0, vlm.dim), "f4")

@@ -283,6 +283,16 @@ def _check_meta(meta: Any, path: Path, object_id: str) -> dict[str, Any]:
     return meta
 
 
+def check_object_ids(ids: list[str], source: Path) -> list[str]:
+    """Ids read from a split file must be plain folder names (no ``/``, ``..``): an id is a
+    path inside the dataset, and the dataset must not lead outside itself."""
+    for oid in ids:
+        if "/" in oid or "\\" in oid or oid in (".", "..") or "\x00" in oid or len(oid) > 255:
+            raise DatasetError(f"{source}: object id {oid!r:.80} is not a plain folder name; ids "
+                               "name folders inside the dataset")
+    return ids
+
+
 def read_id_list(path: Path, what: str, error: type[Exception] = UserError) -> list[str]:
     """Object ids, one per line, of a split/ids file; a binary or unreadable file is refused."""
     try:
@@ -330,7 +340,7 @@ class Dataset:
         path = self.root / "splits" / f"{split}.txt"
         if not path.exists():
             raise DatasetError(f"{self.root}: split file {path} is missing")
-        return read_id_list(path, "split file", DatasetError)
+        return check_object_ids(read_id_list(path, "split file", DatasetError), path)
 
     def object_dir(self, object_id: str) -> Path:
         """``objects/<object_id>``, which must stay inside the dataset's objects/ folder."""

@@ -30,6 +30,7 @@ from clip2nerf.data.dataset import (
     Frame,
     Intrinsics,
     ObjectRecord,
+    check_object_ids,
     read_id_list,
     read_transforms,
 )
@@ -108,7 +109,7 @@ class ShapeNetRenderDataset(Dataset):
             raise UserError(f"--split {split!r}: expected one of {', '.join(SPLITS)} or all")
         own = self.root / "splits" / f"{split}.txt"
         if own.is_file():
-            return read_id_list(own, "split file", DatasetError)
+            return check_object_ids(read_id_list(own, "split file", DatasetError), own)
         nf2vec = self.root / _NF2VEC_SPLIT_FILES[split]
         if nf2vec.is_file():
             return self._nf2vec_split(nf2vec)

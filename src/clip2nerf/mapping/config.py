@@ -7,6 +7,7 @@ embeddings from another model. It is saved as ``config.json`` beside ``model.saf
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
@@ -62,11 +63,11 @@ class TrainConfig:
     def validate(self) -> None:
         if self.epochs < 1:
             raise UserError(f"--epochs {self.epochs}: must be at least 1")
-        if not self.lr > 0:
-            raise UserError(f"--lr {self.lr}: must be positive")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise UserError(f"--lr {self.lr}: must be a finite number > 0")
         if self.batch_size < 1:
             raise UserError(f"--batch-size {self.batch_size}: must be at least 1")
-        if self.weight_decay < 0:
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise UserError(f"--weight-decay {self.weight_decay}: must be >= 0")
 
 

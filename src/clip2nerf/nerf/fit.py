@@ -132,13 +132,15 @@ def split_views(n_views: int, holdout: int) -> tuple[list[int], list[int]]:
 
 
 def check_holdout(holdout: int, n_views: int, object_id: str) -> None:
-    """Refuse holding out more than half of an object's views (``split_views`` would
-    otherwise cap it silently, and the manifest would record the asked-for number)."""
+    """Refuse holding out as many views as an object has, or more: nothing would be left to
+    train on (``split_views`` then holds out at most half of the views; the manifest's
+    ``heldout_views`` says how many were)."""
     from clip2nerf.errors import UserError
 
-    if holdout > 0 and holdout > n_views // 2:
-        raise UserError(f"--holdout {holdout}: object {object_id} has {n_views} views; hold out "
-                        f"at most {n_views // 2} (half of them), or 0 to skip the evaluation")
+    if holdout > 0 and holdout >= n_views:
+        raise UserError(f"--holdout {holdout}: object {object_id} has only {n_views} views, so "
+                        f"none would be left to train on; hold out at most {max(n_views // 2, 0)} "
+                        "(half of them), or 0 to skip the evaluation")
 
 
 def psnr(mse: float) -> float:

@@ -43,11 +43,14 @@ class Bound:
     """Why the limit exists, shown in the error."""
 
     def describe(self) -> str:
+        def num(v: float) -> str:
+            return str(int(v)) if self.kind is int else f"{v:g}"
+
         parts = []
         if self.lo is not None:
-            parts.append(f"{'>' if self.lo_open else '>='} {self.lo:g}")
+            parts.append(f"{'>' if self.lo_open else '>='} {num(self.lo)}")
         if self.hi is not None:
-            parts.append(f"{'<' if self.hi_open else '<='} {self.hi:g}")
+            parts.append(f"{'<' if self.hi_open else '<='} {num(self.hi)}")
         kind = "an integer" if self.kind is int else "a finite number"
         return f"{kind}" + (f" {' and '.join(parts)}" if parts else "")
 

@@ -84,6 +84,8 @@ def _open(path: str | os.PathLike[str], what: str | None, error: type[Exception]
                 if mode is None:
                     return (w, h)
                 im.load()
+                if im.format == "PNG":
+                    _check_png_complete(path, w, h, error, owner)
                 return _normalise(im, mode, error, what)
         except FileNotFoundError:
             raise error(f"{owner}missing file {path}") from None
@@ -103,6 +105,40 @@ def _open(path: str | os.PathLike[str], what: str | None, error: type[Exception]
                         ) from None
 
 
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def _check_png_complete(path: Path, w: int, h: int, error: type[Exception], owner: str) -> None:
+    """Refuse a PNG whose pixel data is shorter than its header says (Pillow fills the missing
+    rows with zeros without a word when the stream ends cleanly before IEND)."""
+    import struct
+    import zlib
+
+    data = path.read_bytes()
+    pos, total, inflate = 8, 0, zlib.decompressobj()
+    expected = None
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR" and len(body) >= 13:
+            bit_depth, color, interlace = body[8], body[9], body[12]
+            if interlace or color not in _PNG_CHANNELS:
+                return  # Adam7 passes: Pillow's own checks only
+            stride = -(-w * bit_depth * _PNG_CHANNELS[color] // 8)
+            expected = h * (stride + 1)
+        elif kind == b"IDAT":
+            chunk = body
+            while chunk and total < (expected or 0) + 1:
+                total += len(inflate.decompress(chunk, 1 << 22))
+                chunk = inflate.unconsumed_tail
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if expected is not None and total < expected:
+        raise error(f"{owner}corrupt image {path} (truncated: {total} of {expected} bytes of "
+                    "pixel data)")
+
+
 def _normalise(im: Image.Image, mode: ImageMode, error: type[Exception], what: str) -> np.ndarray:
     wide = im.mode in _SIXTEEN_BIT or im.mode in ("I", "F")
     if mode == "depth16":
@@ -113,8 +149,8 @@ def _normalise(im: Image.Image, mode: ImageMode, error: type[Exception], what: s
             if arr.min() < 0 or arr.max() > 65535:
                 raise _refuse(error, what, "depth values outside the 16-bit range")
             return arr.astype(np.uint16)
-        raise _refuse(error, what, f"is a {im.mode} image; depth maps must be 16-bit greyscale "
-                      "PNGs (an 8-bit map is far too coarse)")
+        raise _refuse(error, what, f"is not a 16-bit image (mode {im.mode}); depth maps must be "
+                      "16-bit greyscale PNGs (an 8-bit map is far too coarse)")
     if wide and mode == "rgba":
         raise _refuse(error, what, f"is not an 8-bit image (mode {im.mode})")
     has_alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (

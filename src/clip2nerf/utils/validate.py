@@ -48,9 +48,9 @@ def int_in(v: Any, name: str, lo: int | None = None, hi: int | None = None) -> i
 def _check_range(v: Number, name: str, lo: Number | None, hi: Number | None, lo_open: bool,
                  hi_open: bool) -> None:
     if lo is not None and (v <= lo if lo_open else v < lo):
-        raise ValueError(f"{name}: must be {'>' if lo_open else '>='} {lo:g}, got {_short(v)}")
+        raise ValueError(f"{name}: must be {'>' if lo_open else '>='} {lo}, got {_short(v)}")
     if hi is not None and (v >= hi if hi_open else v > hi):
-        raise ValueError(f"{name}: must be {'<' if hi_open else '<='} {hi:g}, got {_short(v)}")
+        raise ValueError(f"{name}: must be {'<' if hi_open else '<='} {hi}, got {_short(v)}")
 
 
 def _short(v: Any) -> str:

@@ -316,7 +316,9 @@ def read_offline_config(folder: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != OFFLINE_FORMAT:
         raise UserError(f"{folder}/config.json is not an offline clip2nerf VLM "
                         f"(format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if int(meta.get("version", 0)) > OFFLINE_VERSION:
+    from clip2nerf.utils.embeddings import format_version
+
+    if format_version(meta.get("version", 0), f"{folder}/config.json: version") > OFFLINE_VERSION:
         raise UserError(f"{folder}/config.json: offline VLM version {meta.get('version')} is newer "
                         "than this clip2nerf; upgrade clip2nerf")
     if not isinstance(meta.get("model"), dict) or not isinstance(meta.get("name"), str):

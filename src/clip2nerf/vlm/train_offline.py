@@ -220,9 +220,6 @@ def prepare_offline(data: str | Path, out: str | Path,
             raise UserError(f"{out} already holds another offline model ({existing['name']}); "
                             "pass --overwrite to replace it, or choose another --out")
     work = out.parent / f".{out.name}.train-{fp}"
-    work.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(work / "record.json", record)
-
     t0 = time.time()
     cache = work / "views.npz"
     views = None
@@ -239,9 +236,12 @@ def prepare_offline(data: str | Path, out: str | Path,
         ids_, classes, captions, views, owner = load_split_views(ds, tcfg.split, mcfg.image_size,
                                                                  progress)
         assert ids_ == ids
+        # The work folder appears only once the views have been read (bad data leaves none).
+        work.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, views=views, owner=owner)
+    atomic_write_json(work / "record.json", record)
     log(f"training on {len(ids)} {tcfg.split} objects, {len(views)} views "
         f"({time.time() - t0:.1f}s to read)")
 

@@ -74,6 +74,14 @@ def test_bad_files_are_one_user_error(tmp_path, data, message):
     assert "x.png" in str(info.value) and "\n" not in str(info.value)
 
 
+def test_bytes_input_for_uploads(tmp_path):
+    Image.new("RGB", (6, 4), (10, 20, 30)).save(tmp_path / "x.png")
+    arr = load_image((tmp_path / "x.png").read_bytes(), "rgb", "upload")
+    assert arr.shape == (4, 6, 3) and tuple(arr[0, 0]) == (10, 20, 30)
+    with pytest.raises(UserError, match="truncated"):
+        load_image(png_header(40, 30, rows=3), "rgb", "upload")
+
+
 def test_cap_is_a_parameter_and_errors_take_the_callers_class(tmp_path):
     class MyError(UserError):
         pass

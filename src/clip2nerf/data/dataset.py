@@ -57,10 +57,10 @@ class Intrinsics:
                         ) -> Intrinsics:
         """Read ``fl_x/fl_y/cx/cy/w/h`` or, failing that, ``camera_angle_x`` (+ image size).
 
-        Raises ``ValueError`` naming the field: sizes must be integers in 1..MAX_RESOLUTION,
+        Raises ``ValueError`` naming the field: sizes must be integers in 1..MAX_IMAGE_SIDE,
         focal lengths finite and positive, the angle in (0, pi), principal points finite.
         """
-        from clip2nerf.utils.bounds import MAX_RESOLUTION
+        from clip2nerf.utils.bounds import MAX_IMAGE_SIDE
         from clip2nerf.utils.validate import finite_number, int_in
 
         w = tf.get("w")
@@ -73,8 +73,8 @@ class Intrinsics:
             w = int(w)
         if isinstance(h, float) and h.is_integer():
             h = int(h)
-        w = int_in(w, "w", 1, MAX_RESOLUTION)
-        h = int_in(h, "h", 1, MAX_RESOLUTION)
+        w = int_in(w, "w", 1, MAX_IMAGE_SIDE)
+        h = int_in(h, "h", 1, MAX_IMAGE_SIDE)
         if "fl_x" in tf:
             fx = finite_number(tf["fl_x"], "fl_x", 0, None, lo_open=True)
             fy = finite_number(tf.get("fl_y", fx), "fl_y", 0, None, lo_open=True)

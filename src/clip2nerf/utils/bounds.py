@@ -23,6 +23,8 @@ MAX_SAMPLES = 4096
 """Samples along a ray (the box diagonal)."""
 MAX_IMAGE_PIXELS = 8192 * 8192
 """Pixels of an image file that is read (decompression bombs are refused above it)."""
+MAX_IMAGE_SIDE = 16384
+"""Pixels per side of a dataset's images (its ``transforms.json`` ``w``/``h``)."""
 MAX_SEED = 2**32 - 1
 MAX_K = 10_000
 MAX_EPOCHS = 1_000_000

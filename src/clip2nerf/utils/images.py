@@ -48,24 +48,34 @@ def image_size(path: str | os.PathLike[str], what: str | None = None,
     return _open(path, what, error, max_pixels, None, owner)  # type: ignore[return-value]
 
 
-def load_image(path: str | os.PathLike[str], mode: ImageMode = "auto", what: str | None = None,
-               error: type[Exception] = UserError, max_pixels: int = MAX_IMAGE_PIXELS,
-               owner: str = "") -> np.ndarray:
-    """Read an image file as a uint8 (or uint16 for ``depth16``) array, see ``ImageMode``.
+def load_image(path: str | os.PathLike[str] | bytes, mode: ImageMode = "auto",
+               what: str | None = None, error: type[Exception] = UserError,
+               max_pixels: int = MAX_IMAGE_PIXELS, owner: str = "") -> np.ndarray:
+    """Read an image file (or the bytes of one, e.g. an HTTP upload) as a uint8 array (uint16
+    for ``depth16``), see ``ImageMode``.
 
     Raises ``error`` (a ``UserError`` subclass; the message reads ``<owner><what> <path>: why``,
-    e.g. ``object car_0001: view .../03.png: ...``, or ``<owner>missing file <path>``) for a missing file, a folder, a file that is not an image or is truncated, an image
-    of zero size or over ``max_pixels`` pixels, and a bit depth the mode does not accept.
+    e.g. ``object car_0001: view .../03.png: ...``, or ``<owner>missing file <path>``) for a
+    missing file, a folder, a file that is not an image or is truncated, an image of zero size
+    or over ``max_pixels`` pixels, and a bit depth the mode does not accept.
     """
     return _open(path, what, error, max_pixels, mode, owner)  # type: ignore[return-value]
 
 
-def _open(path: str | os.PathLike[str], what: str | None, error: type[Exception],
+def _open(path: str | os.PathLike[str] | bytes, what: str | None, error: type[Exception],
           max_pixels: int, mode: ImageMode | None, owner: str = ""
           ) -> np.ndarray | tuple[int, int]:
+    import io
+
     from PIL import UnidentifiedImageError
 
-    path = Path(path)
+    source: Path | io.BytesIO
+    if isinstance(path, (bytes, bytearray)):
+        source = io.BytesIO(bytes(path))
+        path = Path("<upload>")
+    else:
+        path = Path(path)
+        source = path
     label = _label(path, what, owner)
     what = label
     if path.is_dir():
@@ -74,7 +84,7 @@ def _open(path: str | os.PathLike[str], what: str | None, error: type[Exception]
         # Pillow only warns between its own cap and twice it; here any bomb is an error.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(path) as im:
+            with Image.open(source) as im:
                 w, h = im.size
                 if w < 1 or h < 1:
                     raise _refuse(error, what, f"empty image ({w}x{h})")
@@ -85,7 +95,8 @@ def _open(path: str | os.PathLike[str], what: str | None, error: type[Exception]
                     return (w, h)
                 im.load()
                 if im.format == "PNG":
-                    _check_png_complete(path, w, h, error, owner)
+                    data = source.getvalue() if isinstance(source, io.BytesIO) else path.read_bytes()
+                    _check_png_complete(data, path, w, h, error, owner)
                 return _normalise(im, mode, error, what)
         except FileNotFoundError:
             raise error(f"{owner}missing file {path}") from None
@@ -108,13 +119,13 @@ def _open(path: str | os.PathLike[str], what: str | None, error: type[Exception]
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 
 
-def _check_png_complete(path: Path, w: int, h: int, error: type[Exception], owner: str) -> None:
+def _check_png_complete(data: bytes, path: Path, w: int, h: int, error: type[Exception],
+                        owner: str) -> None:
     """Refuse a PNG whose pixel data is shorter than its header says (Pillow fills the missing
     rows with zeros without a word when the stream ends cleanly before IEND)."""
     import struct
     import zlib
 
-    data = path.read_bytes()
     pos, total, inflate = 8, 0, zlib.decompressobj()
     expected = None
     while pos + 8 <= len(data):

@@ -63,8 +63,7 @@ def command(text, images, nf2vec_dir, mapper_dir, vlm_spec, out, n_views, resolu
     if text is not None:
         cond = text_tile(text, resolution)
     else:
-        cond = query_rgba.resize(
-            (resolution, resolution))
+        cond = query_rgba.resize((resolution, resolution))
     sheet = image_grid([cond, *result.views], ncols=n_views + 1,
                        labels=["condition"] + [f"view {i}" for i in range(n_views)])
     with atomic_path(out) as tmp:

@@ -77,8 +77,7 @@ def command(text, images, gallery, mapper_dir, vlm_spec, k, out, nerf_dir, resol
         if text is not None:
             query = text_tile(text, resolution)
         else:
-            query = query_rgba.resize(
-                (resolution, resolution))
+            query = query_rgba.resize((resolution, resolution))
         tiles, labels, missing = [query], ["query" + (f" ({len(images)} views)"
                                                       if len(images) > 1 else "")], 0
         for h in hits:

@@ -866,17 +866,25 @@ for _name, _content in {
 
 # --- the runner -----------------------------------------------------------------------------------
 
-def _tree(root: Path) -> dict[str, tuple[int, int]]:
+def _tree(root: Path, prefix: str = "") -> dict[str, tuple[int, int]]:
+    """path -> (size, or -1 for a folder; mtime) of everything under ``root`` (one stat each)."""
     out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in filenames + dirnames:
-            p = Path(dirpath) / name
-            try:
-                st = p.lstat()
-            except OSError:
-                continue
-            out[str(p.relative_to(root))] = (st.st_size if p.is_file() else -1, st.st_mtime_ns)
+    with os.scandir(root) as it:
+        for e in it:
+            st = e.stat(follow_symlinks=False)
+            rel = prefix + e.name
+            if e.is_dir(follow_symlinks=False):
+                out[rel] = (-1, st.st_mtime_ns)
+                out.update(_tree(Path(e.path), rel + os.sep))
+            else:
+                out[rel] = (st.st_size, st.st_mtime_ns)
     return out
+
+
+@pytest.fixture(scope="module")
+def world_tree(world: World) -> dict[str, tuple[int, int]]:
+    """The shared fixtures as built: no case may change them."""
+    return _tree(world.root)
 
 
 def _leftovers(paths) -> list[str]:
@@ -893,8 +901,8 @@ def test_case_count():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_malformed_input_is_one_error_line(case: Case, world: World, tmp_path, capsys):
-    world_before = _tree(world.root)
+def test_malformed_input_is_one_error_line(case: Case, world: World, world_tree, tmp_path,
+                                           capsys):
     ctx = Ctx(world, tmp_path)
     argv = case.run(ctx)
     argv = [str(tmp_path / "out" / "s.png") if a == "OUT" else a for a in argv]
@@ -914,4 +922,4 @@ def test_malformed_input_is_one_error_line(case: Case, world: World, tmp_path, c
                                                    for a in allowed))
     assert not outside, f"written outside --out: {outside}"
     assert not _leftovers(after), _leftovers(after)
-    assert _tree(world.root) == world_before, "the shared fixtures were modified"
+    assert _tree(world.root) == world_tree, "the shared fixtures were modified"

@@ -185,3 +185,19 @@ def test_cli_prepare_offline_cnn(fake_data, tmp_path):
     assert len(cfg["training"]["history"]) == 1
     assert main(["vlm", "prepare-offline", "--data", str(fake_data), "--out", str(out),
                  "--split", "test", "--quiet"]) == 2
+
+
+def test_diverging_cnn_tower_is_refused_and_not_saved(fake_data, tmp_path):
+    """A learning rate that blows the CNN up stops training with a UserError naming --lr; no
+    model (which would report a perfect zero-shot accuracy from NaN scores) is written."""
+    from clip2nerf.utils.training import NonFiniteTrainingError
+    from clip2nerf.vlm.offline import OfflineVLMConfig
+    from clip2nerf.vlm.train_offline import OfflineTrainConfig, prepare_offline
+
+    out = tmp_path / "cnn"
+    mcfg = OfflineVLMConfig(image_tower="cnn", image_size=32, channels=(8, 16, 32))
+    tcfg = OfflineTrainConfig(epochs=2, batch_size=32, lr=1e30, views_per_epoch=None)
+    with pytest.raises(NonFiniteTrainingError, match="--lr 1e\\+30"):
+        prepare_offline(fake_data, out, mcfg, tcfg, device="cpu", progress=False,
+                        log=lambda m: None)
+    assert not (out / "config.json").exists()

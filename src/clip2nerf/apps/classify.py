@@ -46,14 +46,30 @@ def default_classes() -> list[str]:
 
 def prompt_embeddings(vlm: VisionLanguageModel, classes: Sequence[str],
                       template: str = DEFAULT_TEMPLATE) -> np.ndarray:
-    """(c, vlm.dim) unit text embeddings of ``template.format(class)``."""
+    """(c, vlm.dim) unit text embeddings of ``fill_template(template, class)``."""
     if not classes:
         raise UserError("no classes to choose from (--classes is empty)")
     if len(set(classes)) != len(classes):
         raise UserError(f"--classes lists a class twice: {', '.join(classes)}")
-    if "{}" not in template:
-        raise UserError(f"--template {template!r} must contain '{{}}' where the class name goes")
-    return vlm.embed_texts([template.format(c) for c in classes])
+    check_template(template)
+    return vlm.embed_texts([fill_template(template, c) for c in classes])
+
+
+def check_template(template: str) -> str:
+    """A prompt template must hold exactly one ``{}`` (where the class name goes)."""
+    if not isinstance(template, str) or template.count("{}") != 1:
+        raise UserError(f"--template {template!r:.80}: must contain '{{}}' exactly once, where "
+                        "the class name goes")
+    if len(template) > 1000:
+        raise UserError("--template: longer than 1000 characters")
+    return template
+
+
+def fill_template(template: str, class_name: str) -> str:
+    """The template with its one ``{}`` replaced by ``class_name``: plain text replacement,
+    never ``str.format`` (a format string can reach attributes, ``{0.__class__}``); any other
+    braces stay as they are."""
+    return template.replace("{}", class_name, 1)
 
 
 def zero_shot_labels(nerf_embeddings: np.ndarray, nerf2clip: FeatureMapper,

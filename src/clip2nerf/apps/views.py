@@ -33,14 +33,14 @@ def render_nerf_view(path: str | Path, resolution: int = 96, azimuth_deg: float 
         cached = Path(cache_dir) / (f"{Path(path).stem}-{digest}-{resolution}px-"
                                     f"{azimuth_deg:g}az-{elevation_deg:g}el-{n_samples}s.png")
         if cached.is_file():
-            from PIL import Image, UnidentifiedImageError
+            from clip2nerf.errors import UserError
+            from clip2nerf.utils.images import load_image
 
             try:
-                with Image.open(cached) as im:
-                    view = np.asarray(im.convert("RGBA"))
+                view = load_image(cached, "rgba", "cached view")
                 if view.shape == (resolution, resolution, 4):
                     return view
-            except (OSError, UnidentifiedImageError):
+            except UserError:
                 pass  # a damaged cache entry: render again and replace it
     nf = load_nerf(path)
     pose = orbit_cameras(1, VIEW_RADIUS, elevation_deg, azimuth0_deg=azimuth_deg)[0]

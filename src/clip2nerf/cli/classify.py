@@ -42,6 +42,9 @@ def command(nerfs, nf2vec_dir, mapper_dir, vlm_spec, classes, template, device) 
         class_list = [c.strip() for c in classes.split(",") if c.strip()]
         if not class_list:
             raise UserError("--classes: give at least one class name")
+    from clip2nerf.apps.classify import check_template
+
+    check_template(template)
     for p in nerfs:
         if not p.is_file():
             raise UserError(f"NeRF file not found: {p}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 
@@ -17,9 +18,9 @@ from clip2nerf.utils.device import DEVICE_CHOICES
               show_default=True, help="Dataset size: tiny (13x6 objects, 12 views), small (13x8), "
                                       "bench (13x40).")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True,
+@click.option("--workers", type=opt.WORKERS, default=2, show_default=True,
               help="Parallel NeRF-fitting processes on CPU (one per core is fastest).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=opt.SEED, default=0, show_default=True)
 def command(workdir: Path, preset: str, device: str, workers: int, seed: int) -> None:
     """Run the whole system on bundled synthetic data and take a short tour.
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 
@@ -29,22 +30,22 @@ from clip2nerf.utils.device import DEVICE_CHOICES
                    "once the query's own is excluded).")
 @click.option("--views", default="1,2,4,8,16", show_default=True,
               help="View counts of the baselines and ablations (N = all views is added).")
-@click.option("--clip2nerf-epochs", type=int, default=None,
+@click.option("--clip2nerf-epochs", type=opt.EPOCHS, default=None,
               help="Override the paper's 150 clip2nerf epochs (recorded in the report).")
-@click.option("--nerf2clip-epochs", type=int, default=None,
+@click.option("--nerf2clip-epochs", type=opt.EPOCHS, default=None,
               help="Override the paper's 100 nerf2clip epochs (recorded in the report).")
-@click.option("--clip2nerf-lr", type=float, default=None,
+@click.option("--clip2nerf-lr", type=opt.LR, default=None,
               help="Override the paper's clip2nerf peak learning rate (recorded in the report).")
-@click.option("--nerf2clip-lr", type=float, default=None,
+@click.option("--nerf2clip-lr", type=opt.LR, default=None,
               help="Override the paper's nerf2clip peak learning rate (recorded in the report).")
-@click.option("--timing-objects", type=int, default=3, show_default=True,
+@click.option("--timing-objects", type=opt.TIMING, default=3, show_default=True,
               help="NeRFs / queries timed per method.")
-@click.option("--timing-repeats", type=int, default=3, show_default=True,
+@click.option("--timing-repeats", type=opt.TIMING, default=3, show_default=True,
               help="Repeats per timed call (the median is reported).")
-@click.option("--samples", type=int, default=128, show_default=True,
+@click.option("--samples", type=opt.SAMPLES, default=128, show_default=True,
               help="Samples along the box diagonal when rendering views from NeRFs.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=int, default=1, show_default=True,
+@click.option("--seed", type=opt.SEED, default=0, show_default=True)
+@click.option("--threads", type=opt.THREADS, default=1, show_default=True,
               help="CPU threads (small models; extra threads spin on a busy machine; 0 = torch "
                    "default).")
 @click.option("--syn2real", is_flag=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.errors import UserError
 
 
@@ -25,23 +26,23 @@ def _parse_ids(values: tuple[str, ...]) -> list[str] | None:
               help="Comma-separated object ids (repeatable); default: every object of --split.")
 @click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="all",
               show_default=True, help="Which split's objects to fit.")
-@click.option("--limit", type=int, default=None, help="Fit at most this many objects.")
-@click.option("--steps", type=int, default=None, help="Optimisation steps per object "
+@click.option("--limit", type=opt.LIMIT, default=None, help="Fit at most this many objects.")
+@click.option("--steps", type=opt.STEPS, default=None, help="Optimisation steps per object "
               "(default from FitConfig).")
-@click.option("--rays", "rays_per_step", type=int, default=None, help="Rays per step.")
-@click.option("--lr", type=float, default=None, help="Adam learning rate at the start.")
-@click.option("--samples", "n_samples", type=int, default=None,
+@click.option("--rays", "rays_per_step", type=opt.RAYS, default=None, help="Rays per step.")
+@click.option("--lr", type=opt.LR, default=None, help="Adam learning rate at the start.")
+@click.option("--samples", "n_samples", type=opt.SAMPLES, default=None,
               help="Samples along the box diagonal.")
-@click.option("--grid", "grid_resolution", type=int, default=None,
+@click.option("--grid", "grid_resolution", type=opt.GRID, default=None,
               help="Occupancy grid cells per axis.")
-@click.option("--holdout", "holdout_views", type=int, default=None,
+@click.option("--holdout", "holdout_views", type=opt.HOLDOUT, default=None,
               help="Views held out per object for the PSNR in the manifest (0: none).")
-@click.option("--seed", type=int, default=None, help="Seed of init and ray sampling.")
+@click.option("--seed", type=opt.SEED, default=None, help="Seed of init and ray sampling.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--workers", type=int, default=1, show_default=True,
+@click.option("--workers", type=opt.WORKERS, default=1, show_default=True,
               help="Objects fitted in parallel processes (CPU). On an idle 2-core machine "
                    "--workers 2 --threads 1 gives the most objects per hour.")
-@click.option("--threads", type=int, default=1, show_default=True,
+@click.option("--threads", type=opt.THREADS, default=1, show_default=True,
               help="Torch threads per worker (1 is fastest on a shared machine).")
 @click.option("--overwrite", is_flag=True, help="Refit objects that already have a NeRF.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -66,18 +67,14 @@ def command(data, out, objects, split, limit, steps, rays_per_step, lr, n_sample
     from clip2nerf.utils.device import resolve_device
 
     dev = resolve_device(device)
-    if workers < 1 or threads < 0:
-        raise UserError("--workers must be >= 1 and --threads >= 0")
     if dev.type == "cuda" and workers > 1:
         raise UserError("--workers > 1 is for CPU fitting; use --workers 1 with --device cuda")
     overrides = {k: v for k, v in dict(steps=steps, rays_per_step=rays_per_step, lr=lr,
                                        n_samples=n_samples, grid_resolution=grid_resolution,
                                        holdout_views=holdout_views, seed=seed).items()
                  if v is not None}
-    for k, v in overrides.items():
-        if k != "seed" and (v < 0 or (v == 0 and k != "holdout_views")):
-            raise UserError(f"--{k.replace('_', '-')}: must be positive, got {v}")
     cfg = FitConfig(**overrides)
+    opt.check_out_dir(out, "--out")
     ds = open_dataset(data)
     ids = _parse_ids(objects) or ds.object_ids(split)
     known = set(ds.object_ids())
@@ -89,6 +86,10 @@ def command(data, out, objects, split, limit, steps, rays_per_step, lr, n_sample
         ids = ids[:limit]
     if not ids:
         raise UserError(f"no objects to fit in {data} (split {split})")
+    from clip2nerf.nerf.fit import check_holdout
+
+    first = ds.get(ids[0])  # fail before fitting anything; every object is checked again
+    check_holdout(cfg.holdout_views, first.n_views, first.object_id)
     bar = tqdm(total=len(ids), desc="fit", unit="obj", disable=quiet)
     counts = {"fitted": 0, "skipped": 0}
 

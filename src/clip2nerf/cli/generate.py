@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 
@@ -20,9 +21,9 @@ from clip2nerf.utils.device import DEVICE_CHOICES
 @click.option("--vlm", "vlm_spec", default="offline", show_default=True,
               help="VLM the mapper was trained with (another one is refused).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="PNG to write.")
-@click.option("--views", "n_views", type=int, default=8, show_default=True,
+@click.option("--views", "n_views", type=opt.VIEWS, default=8, show_default=True,
               help="Orbit views to render.")
-@click.option("--resolution", type=int, default=96, show_default=True)
+@click.option("--resolution", type=opt.RESOLUTION, default=96, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 def command(text, images, nf2vec_dir, mapper_dir, vlm_spec, out, n_views, resolution,
             device) -> None:
@@ -41,13 +42,18 @@ def command(text, images, nf2vec_dir, mapper_dir, vlm_spec, out, n_views, resolu
         raise UserError("give exactly one condition: --text TEXT or one or more --image FILE")
     if text is not None and not text.strip():
         raise UserError("--text is empty")
+    from clip2nerf.utils.images import load_image
+
+    query_rgba = None
     for p in images:
         if not p.is_file():
             raise UserError(f"--image {p}: no such file")
-    if out.suffix.lower() != ".png":
-        raise UserError(f"--out {out}: must be a .png file")
-    if n_views < 1 or resolution < 8:
-        raise UserError("--views must be >= 1 and --resolution >= 8")
+        arr = load_image(p, "auto", "--image")  # checked before any model loads
+        if query_rgba is None:
+            from PIL import Image
+
+            query_rgba = Image.fromarray(arr).convert("RGBA")
+    opt.check_out_file(out, "--out", ".png")
     dev = str(resolve_device(device))
     model = Nf2vec.from_pretrained(nf2vec_dir, dev)
     vlm = load_vlm(vlm_spec, device=dev)
@@ -57,8 +63,7 @@ def command(text, images, nf2vec_dir, mapper_dir, vlm_spec, out, n_views, resolu
     if text is not None:
         cond = text_tile(text, resolution)
     else:
-        with Image.open(images[0]) as im:
-            cond = im.convert("RGBA").resize((resolution, resolution))
+        cond = query_rgba.resize((resolution, resolution))
     sheet = image_grid([cond, *result.views], ncols=n_views + 1,
                        labels=["condition"] + [f"view {i}" for i in range(n_views)])
     with atomic_path(out) as tmp:

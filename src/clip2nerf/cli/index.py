@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+import clip2nerf.cli.options as opt
+
 if TYPE_CHECKING:
     from clip2nerf.index.gallery import IndexKind, ViewReduce
 
@@ -20,8 +22,8 @@ if TYPE_CHECKING:
               default=None, help="Only these object ids, one per line (e.g. splits/test.txt).")
 @click.option("--kind", type=click.Choice(["flat", "ivf"]), default="flat", show_default=True,
               help="flat: exact search; ivf: approximate, for galleries of 100k+ items.")
-@click.option("--nlist", type=int, default=None, help="IVF clusters (default 4*sqrt(n)).")
-@click.option("--nprobe", type=int, default=8, show_default=True,
+@click.option("--nlist", type=opt.NLIST, default=None, help="IVF clusters (default 4*sqrt(n)).")
+@click.option("--nprobe", type=opt.NPROBE, default=8, show_default=True,
               help="IVF clusters scanned per query.")
 @click.option("--views", type=click.Choice(["mean", "all"]), default="mean", show_default=True,
               help="Per-view embeddings: one row per object (mean) or per view (all).")
@@ -29,15 +31,20 @@ if TYPE_CHECKING:
 def command(embeddings: Path, out: Path, split_ids: Path | None, kind: IndexKind,
             nlist: int | None, nprobe: int, views: ViewReduce, overwrite: bool) -> None:
     """Build a cosine k-NN gallery from EMBEDDINGS and write it to OUT (atomically)."""
+    from clip2nerf.data.dataset import read_id_list
     from clip2nerf.errors import UserError
     from clip2nerf.index import Gallery, GalleryConfig
     from clip2nerf.utils.embeddings import load_embeddings
 
+    opt.check_out_dir(out, "--out")
     table = load_embeddings(embeddings)
     if split_ids is not None:
-        ids = [ln.strip() for ln in split_ids.read_text().splitlines() if ln.strip()]
+        ids = read_id_list(split_ids, "--split-ids")
         if not ids:
             raise UserError(f"--split-ids {split_ids}: no ids in the file")
+        if len(set(ids)) != len(ids):
+            dup = next(i for n, i in enumerate(ids) if i in ids[:n])
+            raise UserError(f"--split-ids {split_ids}: id {dup!r} is listed more than once")
         table = table.subset(ids)
     if out.exists() and not overwrite:
         raise UserError(f"{out} exists; pass --overwrite to replace it")

@@ -78,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         # Usage errors: one line that names the option, plus a pointer to --help.
         click.echo(f"error: {exc.format_message()}", err=True)
         return exc.exit_code
+    except OSError as exc:
+        # A path the user gave cannot be read or written (permissions, a full disk, a file
+        # where a folder should be): one line naming it, never a traceback.
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"error: cannot use{where}: {exc.strerror or exc}", err=True)
+        return 2
     except KeyboardInterrupt:
         click.echo("interrupted; finished work is kept and the next run resumes", err=True)
         return 130

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 if TYPE_CHECKING:
@@ -15,14 +16,15 @@ if TYPE_CHECKING:
 
 
 def _read_ids(path: Path, option: str) -> list[str]:
+    from clip2nerf.data.dataset import read_id_list
     from clip2nerf.errors import UserError
 
-    try:
-        ids = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{option} {path}: cannot read ({exc})") from None
+    ids = read_id_list(path, option)
     if not ids:
         raise UserError(f"{option} {path}: no ids in the file")
+    if len(set(ids)) != len(ids):
+        dup = next(i for n, i in enumerate(ids) if i in ids[:n])
+        raise UserError(f"{option} {path}: id {dup!r} is listed more than once")
     return ids
 
 
@@ -79,18 +81,18 @@ def command() -> None:
 @click.option("--direction", type=click.Choice(["clip2nerf", "nerf2clip"]), required=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Model folder (config.json + model.safetensors; checkpoint.pt while training).")
-@click.option("--views", "n_views", type=int, default=None,
+@click.option("--views", "n_views", type=opt.N_VIEWS_TARGET, default=None,
               help="nerf2clip: average n random views per object as the target (default: all).")
 @click.option("--views-source", type=click.Choice(["gt", "rendered"]), default="gt",
               show_default=True, help="What the view embeddings were computed from (recorded).")
-@click.option("--epochs", type=int, default=None,
+@click.option("--epochs", type=opt.EPOCHS, default=None,
               help="Default: the paper's (150 clip2nerf, 100 nerf2clip).")
-@click.option("--lr", type=float, default=None,
+@click.option("--lr", type=opt.LR, default=None,
               help="Peak one-cycle learning rate. Default: the paper's (1e-5 clip2nerf, "
                    "1e-3 nerf2clip).")
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--weight-decay", type=float, default=1e-2, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch-size", type=opt.BATCH_SIZE, default=64, show_default=True)
+@click.option("--weight-decay", type=opt.WEIGHT_DECAY, default=1e-2, show_default=True)
+@click.option("--seed", type=opt.SEED, default=0, show_default=True)
 @click.option("--split-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Training object ids, one per line (e.g. DATA/splits/train.txt; "
                                  "a val.txt beside it is used for validation). Default: the "

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 
@@ -44,14 +45,14 @@ def _load_config(preset: str):
 @click.option("--preset", default="cpu", show_default=True,
               help="Preset name (cpu, cpu-color, released) or a JSON file "
                    "{\"model\": ..., \"train\": ...}. cpu-color: decoded views keep colour.")
-@click.option("--epochs", type=int, default=None, help="Override the preset's epochs.")
-@click.option("--batch-size", type=int, default=None, help="NeRFs per step (override).")
-@click.option("--lr", type=float, default=None, help="Peak learning rate (override).")
+@click.option("--epochs", type=opt.EPOCHS, default=None, help="Override the preset's epochs.")
+@click.option("--batch-size", type=opt.BATCH_SIZE, default=None, help="NeRFs per step (override).")
+@click.option("--lr", type=opt.LR, default=None, help="Peak learning rate (override).")
 @click.option("--loss", type=click.Choice(["distill", "render"]), default=None,
               help="Field distillation (cheap) or nf2vec's rendering loss (override).")
-@click.option("--stop-after", type=int, default=None,
+@click.option("--stop-after", type=opt.STOP_AFTER, default=None,
               help="Stop after this many epochs of this run; rerun to resume.")
-@click.option("--threads", type=int, default=1, show_default=True,
+@click.option("--threads", type=opt.THREADS, default=1, show_default=True,
               help="CPU threads for training (small layers gain little from more, and on a busy "
                    "machine extra threads spin; 0 = torch's default).")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
@@ -98,19 +99,17 @@ def train_cmd(nerfs: Path, out: Path, data: Path | None, preset: str, epochs: in
               help="Embeddings file (.safetensors) to write, atomically.")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Dataset the NeRFs were fitted on: record each NeRF's split beside its vector.")
-@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--batch-size", type=opt.BATCH_SIZE, default=256, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 def embed_cmd(model_dir: Path, nerfs: Path, out: Path, data: Path | None, batch_size: int,
               device: str) -> None:
     """Embed NeRF files into 1024-d unit vectors (ids, classes, source paths beside them)."""
-    from clip2nerf.errors import UserError
     from clip2nerf.nf2vec.embed import embed_nerfs
     from clip2nerf.nf2vec.model import Nf2vec
     from clip2nerf.nf2vec.nerfs import dataset_splits
     from clip2nerf.utils.device import resolve_device
 
-    if batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+    opt.check_out_file(out, "--out", None)
     dev = resolve_device(device)
     model = Nf2vec.from_pretrained(model_dir, dev)
     splits = dataset_splits(data) if data is not None else None
@@ -128,8 +127,8 @@ def embed_cmd(model_dir: Path, nerfs: Path, out: Path, data: Path | None, batch_
               help="Embeddings file from `nf2vec embed` (with --id).")
 @click.option("--id", "object_id", default=None, help="Object id to decode from --embedding.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="PNG to write.")
-@click.option("--views", type=int, default=4, show_default=True)
-@click.option("--resolution", type=int, default=96, show_default=True)
+@click.option("--views", type=opt.VIEWS, default=4, show_default=True)
+@click.option("--resolution", type=opt.RESOLUTION, default=96, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 def decode_cmd(model_dir: Path, nerf_file: Path | None, embedding: Path | None,
                object_id: str | None, out: Path, views: int, resolution: int,
@@ -157,8 +156,7 @@ def decode_cmd(model_dir: Path, nerf_file: Path | None, embedding: Path | None,
         raise UserError("give exactly one of --nerf FILE or --embedding EMB --id OBJECT_ID")
     if embedding is not None and not object_id:
         raise UserError("--embedding needs --id OBJECT_ID (which row to decode)")
-    if views < 1 or resolution < 8:
-        raise UserError("--views must be >= 1 and --resolution >= 8")
+    opt.check_out_file(out, "--out", ".png")
     dev = resolve_device(device)
     model = Nf2vec.from_pretrained(model_dir, dev)
     poses = view_poses(views)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.errors import UserError
 
 
@@ -11,24 +12,23 @@ from clip2nerf.errors import UserError
 @click.argument("nerf", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Grid PNG to write.")
-@click.option("--views", type=int, default=8, show_default=True, help="Number of views.")
-@click.option("--res", type=int, default=128, show_default=True, help="Pixels per view side.")
+@click.option("--views", type=opt.VIEWS, default=8, show_default=True, help="Number of views.")
+@click.option("--res", type=opt.RESOLUTION, default=128, show_default=True, help="Pixels per view side.")
 @click.option("--data", type=click.Path(file_okay=False), default=None,
               help="Dataset holding the NeRF's object: render from its cameras (evenly spaced "
                    "views) and put the ground-truth views in a second row.")
-@click.option("--radius", type=float, default=1.91, show_default=True,
+@click.option("--radius", type=opt.RADIUS, default=1.91, show_default=True,
               help="Orbit camera distance (without --data).")
-@click.option("--elevation", type=float, default=25.0, show_default=True,
+@click.option("--elevation", type=opt.ELEVATION, default=25.0, show_default=True,
               help="Orbit elevation in degrees (without --data).")
-@click.option("--fov", type=float, default=40.0, show_default=True,
+@click.option("--fov", type=opt.FOV, default=40.0, show_default=True,
               help="Orbit camera field of view in degrees (without --data).")
-@click.option("--samples", type=int, default=192, show_default=True,
+@click.option("--samples", type=opt.SAMPLES, default=192, show_default=True,
               help="Samples along the box diagonal.")
-@click.option("--cols", type=int, default=None, help="Views per grid row (default: all).")
+@click.option("--cols", type=opt.COLS, default=None, help="Views per grid row (default: all).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 def command(nerf, out, views, res, data, radius, elevation, fov, samples, cols, device):
     """Render NERF (a .safetensors file from `clip2nerf fit`) on a white background."""
-    from pathlib import Path
 
     import numpy as np
     import torch
@@ -39,10 +39,7 @@ def command(nerf, out, views, res, data, radius, elevation, fov, samples, cols, 
     from clip2nerf.utils.device import resolve_device
     from clip2nerf.utils.images import image_grid
 
-    if views < 1 or res < 8 or samples < 8:
-        raise UserError("--views must be >= 1, --res >= 8 and --samples >= 8")
-    if Path(out).suffix.lower() != ".png":
-        raise UserError(f"--out {out}: must be a .png file")
+    opt.check_out_file(out, "--out", ".png")
     dev = resolve_device(device)
     nf = load_nerf(nerf)
     field = nf.field.to(dev)

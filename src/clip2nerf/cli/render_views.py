@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 
@@ -17,10 +18,10 @@ from clip2nerf.utils.device import DEVICE_CHOICES
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="New dataset folder (same layout, views only, no depth).")
 @click.option("--split", default="all", show_default=True, help="train, val, test or all.")
-@click.option("--res", type=int, default=None, help="View size in pixels [default: dataset's].")
-@click.option("--samples", type=int, default=128, show_default=True,
+@click.option("--res", type=opt.RESOLUTION, default=None, help="View size in pixels [default: dataset's].")
+@click.option("--samples", type=opt.SAMPLES, default=128, show_default=True,
               help="Samples along the box diagonal.")
-@click.option("--threads", type=int, default=1, show_default=True,
+@click.option("--threads", type=opt.THREADS, default=1, show_default=True,
               help="CPU threads (extra threads mostly spin on a busy machine; 0 = torch default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 
@@ -20,13 +21,13 @@ from clip2nerf.utils.device import DEVICE_CHOICES
               help="clip2nerf mapper folder (`clip2nerf map train --direction clip2nerf`).")
 @click.option("--vlm", "vlm_spec", default="offline", show_default=True,
               help="VLM the mapper was trained with (another one is refused).")
-@click.option("--k", type=int, default=5, show_default=True, help="Results to show.")
+@click.option("--k", type=opt.K, default=5, show_default=True, help="Results to show.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Write a PNG strip: the query, then each result rendered from one view.")
 @click.option("--nerfs", "nerf_dir", type=click.Path(path_type=Path), default=None,
               help="Folder of the gallery's NeRF files, for --out when the gallery does not "
                    "record where they are.")
-@click.option("--resolution", type=int, default=96, show_default=True,
+@click.option("--resolution", type=opt.RESOLUTION, default=96, show_default=True,
               help="Pixels per tile of --out.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 def command(text, images, gallery, mapper_dir, vlm_spec, k, out, nerf_dir, resolution,
@@ -45,13 +46,19 @@ def command(text, images, gallery, mapper_dir, vlm_spec, k, out, nerf_dir, resol
         raise UserError("give exactly one query: --text TEXT or one or more --image FILE")
     if text is not None and not text.strip():
         raise UserError("--text is empty")
+    from clip2nerf.utils.images import load_image
+
+    query_rgba = None
     for p in images:
         if not p.is_file():
             raise UserError(f"--image {p}: no such file")
-    if k < 1:
-        raise UserError(f"--k {k}: must be at least 1")
-    if out is not None and out.suffix.lower() != ".png":
-        raise UserError(f"--out {out}: must be a .png file")
+        arr = load_image(p, "auto", "--image")  # checked before any model loads
+        if query_rgba is None:
+            from PIL import Image
+
+            query_rgba = Image.fromarray(arr).convert("RGBA")
+    if out is not None:
+        opt.check_out_file(out, "--out", ".png")
     if not gallery.is_dir():
         raise UserError(f"--gallery {gallery}: no such gallery folder (build one with "
                         "`clip2nerf index`)")
@@ -70,8 +77,7 @@ def command(text, images, gallery, mapper_dir, vlm_spec, k, out, nerf_dir, resol
         if text is not None:
             query = text_tile(text, resolution)
         else:
-            with Image.open(images[0]) as im:
-                query = im.convert("RGBA").resize((resolution, resolution))
+            query = query_rgba.resize((resolution, resolution))
         tiles, labels, missing = [query], ["query" + (f" ({len(images)} views)"
                                                       if len(images) > 1 else "")], 0
         for h in hits:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.errors import UserError
 
 PRESETS = ("tiny", "small", "bench")
@@ -27,12 +28,12 @@ def _parse_classes(values: tuple[str, ...]) -> tuple[str, ...] | None:
               help="Comma-separated classes (repeatable); default all 13: airplane, bench, "
                    "cabinet, car, chair, display, lamp, speaker, rifle, sofa, table, phone, "
                    "watercraft.")
-@click.option("--per-class", type=int, default=None, help="Objects per class (preset's, else 8).")
-@click.option("--views", type=int, default=None, help="Views per object (default 36).")
-@click.option("--res", type=int, default=None, help="Image width = height in pixels (preset's, else 128).")
-@click.option("--supersample", type=int, default=None,
+@click.option("--per-class", type=opt.PER_CLASS, default=None, help="Objects per class (preset's, else 8).")
+@click.option("--views", type=opt.VIEWS, default=None, help="Views per object (default 36).")
+@click.option("--res", type=opt.RESOLUTION, default=None, help="Image width = height in pixels (preset's, else 128).")
+@click.option("--supersample", type=opt.SUPERSAMPLE, default=None,
               help="Rays per pixel side for smooth edges (default 2; 1 = aliased, faster).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=opt.SEED, default=0, show_default=True,
               help="Same seed and options give byte-identical files.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Dataset folder to create (default data/<preset>, or data/synth).")
@@ -40,7 +41,7 @@ def _parse_classes(values: tuple[str, ...]) -> tuple[str, ...] | None:
               help="Replace an existing dataset at --out (only once the new one is complete).")
 @click.option("--preview", type=click.Path(dir_okay=False), default=None, metavar="PNG",
               help="Also write a contact sheet (one row per class) to this PNG.")
-@click.option("--workers", type=int, default=1, show_default=True,
+@click.option("--workers", type=opt.WORKERS, default=1, show_default=True,
               help="Processes rendering in parallel.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(preset, classes, per_class, views, res, supersample, seed, out, overwrite, preview,

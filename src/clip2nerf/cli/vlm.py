@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 SPEC_HELP = ("Which VLM: offline (the prepared offline model), clip (CLIP ViT-B/32 from the hub "
@@ -32,11 +33,11 @@ def command() -> None:
 @click.option("--image-tower", type=click.Choice(["knn", "cnn"]), default="knn", show_default=True,
               help="knn: nearest neighbours over the training views (seconds, generalises best "
                    "on the bundled data); cnn: a small CNN trained contrastively (minutes).")
-@click.option("--epochs", type=int, default=None, help="cnn: passes over the objects [default: 30].")
-@click.option("--batch-size", type=int, default=None, help="cnn: views per step [default: 128].")
-@click.option("--lr", type=float, default=None, help="cnn: peak learning rate [default: 3e-3].")
-@click.option("--image-size", type=int, default=None, help="Input size in px [default: 64].")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=opt.EPOCHS, default=None, help="cnn: passes over the objects [default: 30].")
+@click.option("--batch-size", type=opt.BATCH_SIZE, default=None, help="cnn: views per step [default: 128].")
+@click.option("--lr", type=opt.LR, default=None, help="cnn: peak learning rate [default: 3e-3].")
+@click.option("--image-size", type=opt.IMAGE_SIZE, default=None, help="Input size in px [default: 64].")
+@click.option("--seed", type=opt.SEED, default=0, show_default=True)
 @click.option("--extra-views", type=click.Path(path_type=Path), default=None,
               help="Augmented images of the training objects (`clip2nerf augment photo --split "
                    "train` output) added to the training views: a tower that has seen objects "
@@ -84,9 +85,9 @@ def prepare_offline_cmd(data, out, split, image_tower, epochs, batch_size, lr, i
               help="Output folder of embedding shards (read it with load_embeddings).")
 @click.option("--vlm", "vlm_spec", default="auto", show_default=True, help=SPEC_HELP)
 @click.option("--split", default="all", show_default=True, help="train, val, test or all.")
-@click.option("--chunk", type=int, default=16, show_default=True,
+@click.option("--chunk", type=opt.CHUNK, default=16, show_default=True,
               help="Objects per shard (the unit of resume).")
-@click.option("--batch-size", type=int, default=None, help="Images per forward pass.")
+@click.option("--batch-size", type=opt.BATCH_SIZE, default=None, help="Images per forward pass.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--leave-one-out/--no-leave-one-out", default=True, show_default=True,
               help="Offline knn model: embed an object it was built from without that object's "
@@ -126,6 +127,12 @@ def embed_cmd(vlm_spec, images, texts, out, device) -> None:
 
     if not images and not texts:
         raise UserError("give at least one --image or --text")
+    from clip2nerf.utils.images import load_image
+
+    for p in images:
+        load_image(p, "auto", "--image")  # checked before the model loads
+    if out is not None:
+        opt.check_out_file(out, "--out", None)
     vlm = load_vlm(vlm_spec, device=device)
     img = vlm.embed_images([str(p) for p in images]) if images else np.zeros((0, vlm.dim), "f4")
     txt = vlm.embed_texts(list(texts)) if texts else np.zeros((0, vlm.dim), "f4")

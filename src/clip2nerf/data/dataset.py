@@ -55,22 +55,36 @@ class Intrinsics:
     @classmethod
     def from_transforms(cls, tf: dict[str, Any], image_size: tuple[int, int] | None = None
                         ) -> Intrinsics:
-        """Read ``fl_x/fl_y/cx/cy/w/h`` or, failing that, ``camera_angle_x`` (+ image size)."""
+        """Read ``fl_x/fl_y/cx/cy/w/h`` or, failing that, ``camera_angle_x`` (+ image size).
+
+        Raises ``ValueError`` naming the field: sizes must be integers in 1..MAX_IMAGE_SIDE,
+        focal lengths finite and positive, the angle in (0, pi), principal points finite.
+        """
+        from clip2nerf.utils.bounds import MAX_IMAGE_SIDE
+        from clip2nerf.utils.validate import finite_number, int_in
+
         w = tf.get("w")
         h = tf.get("h")
         if (w is None or h is None) and image_size is not None:
             w, h = image_size
         if w is None or h is None:
             raise KeyError("w/h")
-        w, h = int(w), int(h)
+        if isinstance(w, float) and w.is_integer():
+            w = int(w)
+        if isinstance(h, float) and h.is_integer():
+            h = int(h)
+        w = int_in(w, "w", 1, MAX_IMAGE_SIDE)
+        h = int_in(h, "h", 1, MAX_IMAGE_SIDE)
         if "fl_x" in tf:
-            fx = float(tf["fl_x"])
-            fy = float(tf.get("fl_y", fx))
+            fx = finite_number(tf["fl_x"], "fl_x", 0, None, lo_open=True)
+            fy = finite_number(tf.get("fl_y", fx), "fl_y", 0, None, lo_open=True)
         else:
-            fx = 0.5 * w / np.tan(0.5 * float(tf["camera_angle_x"]))
+            angle = finite_number(tf["camera_angle_x"], "camera_angle_x", 0, float(np.pi),
+                                  lo_open=True, hi_open=True)
+            fx = float(0.5 * w / np.tan(0.5 * angle))
             fy = fx
-        cx = float(tf.get("cx", w / 2.0))
-        cy = float(tf.get("cy", h / 2.0))
+        cx = finite_number(tf.get("cx", w / 2.0), "cx")
+        cy = finite_number(tf.get("cy", h / 2.0), "cy")
         return cls(w, h, fx, fy, cx, cy)
 
     def scaled(self, width: int, height: int) -> Intrinsics:
@@ -130,7 +144,7 @@ class ObjectRecord:
         frame = self.frames[i]
         if frame.depth_path is None or self.depth_scale is None:
             raise DatasetError(f"object {self.object_id}: view {i} has no depth map")
-        raw = _read_image_array(frame.depth_path, self.object_id)
+        raw = _read_image_array(frame.depth_path, self.object_id, "depth16")
         if raw.ndim != 2 or raw.shape != (self.intrinsics.height, self.intrinsics.width):
             raise DatasetError(f"object {self.object_id}: depth {frame.depth_path} has shape "
                                f"{raw.shape}, expected {(self.intrinsics.height, self.intrinsics.width)}")
@@ -141,31 +155,16 @@ class ObjectRecord:
         return np.stack([self.load_depth(i) for i in idx])
 
 
-def _read_image_array(path: Path, object_id: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+def _read_image_array(path: Path, object_id: str, mode: str = "rgba") -> np.ndarray:
+    """A view (``rgba``) or depth map (``depth16``) through the guarded loader."""
+    from clip2nerf.utils.images import load_image
 
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                return np.asarray(im, dtype=np.uint16 if im.mode.startswith("I;16") else np.int32)
-            if im.mode not in ("RGBA", "RGB", "L", "LA", "P"):
-                im = im.convert("RGBA")
-            return np.asarray(im)
-    except FileNotFoundError:
-        raise DatasetError(f"object {object_id}: missing file {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DatasetError(f"object {object_id}: corrupt image {path} ({exc})") from None
+    kind = "depth map" if mode == "depth16" else "view"
+    return load_image(path, mode, kind, DatasetError, owner=f"object {object_id}: ")  # type: ignore[arg-type]
 
 
 def _read_rgba(path: Path, object_id: str, intr: Intrinsics) -> np.ndarray:
-    from PIL import Image
-
-    arr = _read_image_array(path, object_id)
-    if arr.dtype != np.uint8:
-        raise DatasetError(f"object {object_id}: view {path} is not an 8-bit image")
-    if arr.ndim == 2 or arr.shape[-1] != 4:
-        arr = np.asarray(Image.fromarray(arr).convert("RGBA"))
+    arr = _read_image_array(path, object_id, "rgba")
     if arr.shape[:2] != (intr.height, intr.width):
         raise DatasetError(f"object {object_id}: view {path} is {arr.shape[1]}x{arr.shape[0]}, "
                            f"transforms.json says {intr.width}x{intr.height}")
@@ -184,34 +183,132 @@ def _load_json(path: Path, object_id: str | None = None) -> Any:
 
 def read_transforms(obj_dir: Path, object_id: str, transforms_name: str = "transforms.json"
                     ) -> tuple[Intrinsics, list[Frame], dict[str, Any]]:
-    """Parse a NeRF-convention ``transforms.json``; image paths are relative to ``obj_dir``."""
-    tf = _load_json(obj_dir / transforms_name, object_id)
+    """Parse and check a NeRF-convention ``transforms.json`` (the one schema of that file).
+
+    Image paths are relative to ``obj_dir`` and must stay inside it; ``aabb`` (when present)
+    must be a finite box with min < max, ``depth_scale`` a finite positive number, intrinsics
+    as ``Intrinsics.from_transforms`` says. The returned dict has ``aabb`` as tuples.
+    """
+    from clip2nerf.utils.bounds import MAX_VIEWS
+    from clip2nerf.utils.images import image_size
+    from clip2nerf.utils.io import resolve_inside
+    from clip2nerf.utils.validate import aabb as check_aabb
+    from clip2nerf.utils.validate import finite_number
+
+    where = obj_dir / transforms_name
+    tf = _load_json(where, object_id)
     try:
+        if not isinstance(tf, dict):
+            raise ValueError(f"must be a JSON object, got {type(tf).__name__}")
         frames_raw = tf["frames"]
+        if not isinstance(frames_raw, list):
+            raise ValueError("frames: must be a list")
+        if len(frames_raw) > 16 * MAX_VIEWS:
+            raise ValueError(f"frames: {len(frames_raw)} frames is over the limit of {16 * MAX_VIEWS}")
         frames = []
         for i, fr in enumerate(frames_raw):
-            img = obj_dir / fr["file_path"]
-            if not img.suffix:
-                img = img.with_suffix(".png")  # Blender-style paths omit the extension
+            if not isinstance(fr, dict):
+                raise ValueError(f"frame {i}: must be a JSON object")
+            rel = fr["file_path"]
+            if not isinstance(rel, str):
+                raise ValueError(f"frame {i}: file_path must be a string")
+            if not Path(rel).suffix:
+                rel = rel + ".png"  # Blender-style paths omit the extension
+            resolve_inside(obj_dir, rel, f"object {object_id}: {where} frame {i} file_path",
+                           DatasetError)
+            img = obj_dir / rel
             depth = fr.get("depth_file_path")
+            if depth is not None and not isinstance(depth, str):
+                raise ValueError(f"frame {i}: depth_file_path must be a string")
+            if depth:
+                resolve_inside(obj_dir, depth, f"object {object_id}: {where} frame {i} "
+                               "depth_file_path", DatasetError)
+            depth_path = obj_dir / depth if depth else None
             c2w = np.asarray(fr["transform_matrix"], dtype=np.float32)
             if c2w.shape != (4, 4) or not np.isfinite(c2w).all():
                 raise ValueError(f"frame {i}: transform_matrix must be a finite 4x4 matrix")
-            frames.append(Frame(i, img, obj_dir / depth if depth else None, c2w))
+            frames.append(Frame(i, img, depth_path, c2w))
         if not frames:
             raise ValueError("no frames")
-        image_size = None
+        image_size_ = None
         if "w" not in tf or "h" not in tf:
-            from PIL import Image
-
-            with Image.open(frames[0].image_path) as im:
-                image_size = im.size
-        intr = Intrinsics.from_transforms(tf, image_size)
+            image_size_ = image_size(frames[0].image_path, "view", DatasetError,
+                                     owner=f"object {object_id}: ")
+        intr = Intrinsics.from_transforms(tf, image_size_)
+        tf = dict(tf)
+        if "aabb" in tf:
+            tf["aabb"] = check_aabb(tf["aabb"], "aabb")
+        if tf.get("depth_scale") is not None:
+            tf["depth_scale"] = finite_number(tf["depth_scale"], "depth_scale", 0, None,
+                                              lo_open=True)
     except DatasetError:
         raise
-    except (KeyError, TypeError, ValueError, OSError) as exc:
-        raise DatasetError(f"object {object_id}: bad {obj_dir / transforms_name} ({exc!r})") from None
+    except KeyError as exc:
+        raise DatasetError(f"object {object_id}: bad {where} (missing key {exc})") from None
+    except (TypeError, ValueError, OSError, OverflowError) as exc:
+        raise DatasetError(f"object {object_id}: bad {where} ({exc})") from None
     return intr, frames, tf
+
+
+def _check_info(info: Any, path: Path) -> dict[str, Any]:
+    """The schema of ``dataset.json``: an object with format, an integer version <= ours,
+    ``classes`` a list of strings (optional), ``name`` a string (optional)."""
+    if not isinstance(info, dict):
+        raise DatasetError(f"{path}: must be a JSON object, got {type(info).__name__}")
+    if info.get("format") != DATASET_FORMAT:
+        raise DatasetError(f"{path}: format is {info.get('format')!r}, expected {DATASET_FORMAT!r}")
+    version = info.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise DatasetError(f"{path}: version must be a non-negative integer, got {version!r}")
+    if version > DATASET_VERSION:
+        raise DatasetError(f"{path}: dataset version {version} is newer than this clip2nerf "
+                           f"understands ({DATASET_VERSION}); upgrade clip2nerf")
+    classes = info.get("classes", [])
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise DatasetError(f"{path}: classes must be a list of class names, got {classes!r:.60}")
+    if "name" in info and not isinstance(info["name"], str):
+        raise DatasetError(f"{path}: name must be a string")
+    return info
+
+
+def _check_meta(meta: Any, path: Path, object_id: str) -> dict[str, Any]:
+    """The schema of ``meta.json``: an object; ``class`` and ``caption`` strings when present."""
+    if not isinstance(meta, dict):
+        raise DatasetError(f"object {object_id}: {path} must be a JSON object, got "
+                           f"{type(meta).__name__}")
+    for key in ("class", "caption", "object_id"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise DatasetError(f"object {object_id}: {path}: {key} must be a string, got "
+                               f"{meta[key]!r:.60}")
+    return meta
+
+
+def check_object_ids(ids: list[str], source: Path) -> list[str]:
+    """Ids read from a split file must be plain folder names (no ``/``, ``..``): an id is a
+    path inside the dataset, and the dataset must not lead outside itself."""
+    for oid in ids:
+        if "/" in oid or "\\" in oid or oid in (".", "..") or "\x00" in oid or len(oid) > 255:
+            raise DatasetError(f"{source}: object id {oid!r:.80} is not a plain folder name; ids "
+                               "name folders inside the dataset")
+    return ids
+
+
+def read_id_list(path: Path, what: str, error: type[Exception] = UserError) -> list[str]:
+    """Object ids, one per line, of a split/ids file; a binary or unreadable file is refused."""
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except FileNotFoundError:
+        raise error(f"{what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path}: is a folder, expected a text file of ids") from None
+    except UnicodeDecodeError:
+        raise error(f"{what} {path}: not a UTF-8 text file of ids, one per line") from None
+    except OSError as exc:
+        raise error(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+    if "\x00" in text:
+        raise error(f"{what} {path}: binary data, expected ids one per line")
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
 
 class Dataset:
@@ -223,13 +320,7 @@ class Dataset:
         if not info_path.exists():
             raise DatasetError(f"{self.root} is not a clip2nerf dataset (no dataset.json); "
                                "make one with `clip2nerf synth` or point at a ShapeNetRender folder")
-        self.info: dict[str, Any] = _load_json(info_path)
-        if self.info.get("format") != DATASET_FORMAT:
-            raise DatasetError(f"{info_path}: format is {self.info.get('format')!r}, "
-                               f"expected {DATASET_FORMAT!r}")
-        if int(self.info.get("version", 0)) > DATASET_VERSION:
-            raise DatasetError(f"{info_path}: dataset version {self.info.get('version')} is newer "
-                               f"than this clip2nerf understands ({DATASET_VERSION}); upgrade clip2nerf")
+        self.info: dict[str, Any] = _check_info(_load_json(info_path), info_path)
         self.classes: list[str] = list(self.info.get("classes", []))
 
     @property
@@ -240,19 +331,34 @@ class Dataset:
         """All object ids (sorted), or those listed in ``splits/<split>.txt``."""
         if split is None or split == "all":
             objects = self.root / "objects"
+            if not objects.is_dir():
+                raise DatasetError(f"{self.root}: no objects/ folder ({objects} is "
+                                   f"{'a file' if objects.exists() else 'missing'})")
             return sorted(p.name for p in objects.iterdir() if p.is_dir() and not p.name.startswith("."))
         if split not in SPLITS:
             raise UserError(f"--split {split!r}: expected one of {', '.join(SPLITS)} or all")
         path = self.root / "splits" / f"{split}.txt"
         if not path.exists():
             raise DatasetError(f"{self.root}: split file {path} is missing")
-        return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+        return check_object_ids(read_id_list(path, "split file", DatasetError), path)
+
+    def object_dir(self, object_id: str) -> Path:
+        """``objects/<object_id>``, which must stay inside the dataset's objects/ folder."""
+        from clip2nerf.utils.io import resolve_inside
+
+        objects = self.root / "objects"
+        if not isinstance(object_id, str) or not object_id or "/" in object_id \
+                or "\\" in object_id or object_id in (".", ".."):
+            raise DatasetError(f"object id {object_id!r}: not a plain folder name inside {objects}")
+        resolve_inside(objects, object_id, f"object {object_id}", DatasetError)
+        return objects / object_id
 
     def get(self, object_id: str) -> ObjectRecord:
-        obj_dir = self.root / "objects" / object_id
+        obj_dir = self.object_dir(object_id)
         if not obj_dir.is_dir():
-            raise DatasetError(f"object {object_id}: no folder {obj_dir}")
-        meta = _load_json(obj_dir / "meta.json", object_id)
+            raise DatasetError(f"object {object_id}: no folder {self.root / 'objects' / object_id}")
+        meta = _check_meta(_load_json(obj_dir / "meta.json", object_id), obj_dir / "meta.json",
+                           object_id)
         intr, frames, tf = read_transforms(obj_dir, object_id)
         aabb = tf.get("aabb", DEFAULT_AABB)
         return ObjectRecord(

@@ -39,6 +39,8 @@ from clip2nerf.data.dataset import (
     Frame,
     Intrinsics,
     ObjectRecord,
+    check_object_ids,
+    read_id_list,
     read_transforms,
 )
 from clip2nerf.data.splits import stratified_splits
@@ -116,7 +118,7 @@ class ShapeNetRenderDataset(Dataset):
             raise UserError(f"--split {split!r}: expected one of {', '.join(SPLITS)} or all")
         own = self.root / "splits" / f"{split}.txt"
         if own.is_file():
-            return [ln.strip() for ln in own.read_text().splitlines() if ln.strip()]
+            return check_object_ids(read_id_list(own, "split file", DatasetError), own)
         nf2vec = self.root / _NF2VEC_SPLIT_FILES[split]
         if nf2vec.is_file():
             return self._nf2vec_split(nf2vec)
@@ -135,7 +137,7 @@ class ShapeNetRenderDataset(Dataset):
         try:
             entries = json.loads(path.read_text(encoding="utf-8"))
             assert isinstance(entries, list)
-        except (json.JSONDecodeError, UnicodeDecodeError, AssertionError):
+        except (json.JSONDecodeError, UnicodeDecodeError, AssertionError, OSError):
             raise DatasetError(f"{path}: expected a JSON list of object folder paths") from None
         return self._nf2vec_split_entries(entries)
 
@@ -185,18 +187,14 @@ class ShapeNetRenderDataset(Dataset):
 
     @staticmethod
     def _views_only(obj_dir: Path, object_id: str, cls: str, meta: dict[str, Any]) -> ObjectRecord:
-        from PIL import Image
+        from clip2nerf.utils.images import image_size
 
         for sub in VIEW_FOLDERS:
             folder = obj_dir / sub if sub else obj_dir
             pngs = sorted(folder.glob("*.png"), key=_natural_key) if folder.is_dir() else []
             if pngs:
                 break
-        try:
-            with Image.open(pngs[0]) as im:
-                w, h = im.size
-        except OSError as exc:
-            raise DatasetError(f"object {object_id}: corrupt image {pngs[0]} ({exc})") from None
+        w, h = image_size(pngs[0], "view", DatasetError, owner=f"object {object_id}: ")
         nan = float("nan")
         frames = [Frame(i, p, None, np.full((4, 4), np.nan, np.float32)) for i, p in enumerate(pngs)]
         meta["poses"] = "unknown: no transforms json"

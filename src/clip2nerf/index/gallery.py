@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -48,6 +48,16 @@ class GalleryConfig:
     """IVF clusters scanned per query: higher is slower and closer to exact."""
     seed: int = 0
     """Seed of the IVF k-means."""
+
+    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "nlist": (1, 1 << 20), "nprobe": (1, 1 << 20), "seed": (0, 2**32 - 1)}
+    """Ranges checked here and when read from ``gallery.json``."""
+
+    def __post_init__(self) -> None:
+        if self.nlist is not None and not 1 <= self.nlist <= (1 << 20):
+            raise UserError(f"--nlist {self.nlist}: must be between 1 and {1 << 20}")
+        if not 1 <= self.nprobe <= (1 << 20):
+            raise UserError(f"--nprobe {self.nprobe}: must be between 1 and {1 << 20}")
 
 
 @dataclass
@@ -80,7 +90,14 @@ class Gallery:
         import faiss
 
         config = config or GalleryConfig()
-        x = np.ascontiguousarray(l2_normalize(np.asarray(vectors, dtype=np.float32)))
+        raw = np.asarray(vectors, dtype=np.float32)
+        if raw.ndim == 2 and len(raw) and np.isfinite(raw).all():
+            zero = np.flatnonzero(~(np.abs(raw) > 0).any(axis=1))
+            if len(zero):
+                raise UserError(f"{len(zero)} of {len(raw)} gallery vectors are all zero (e.g. id "
+                                f"{ids[int(zero[0])]!r}); a zero vector has no direction to "
+                                "search by: re-embed those objects")
+        x = np.ascontiguousarray(l2_normalize(raw))
         if x.ndim != 2 or len(x) == 0:
             raise UserError(f"gallery vectors must be a non-empty (n, d) array, got {x.shape}")
         if len(ids) != len(x) or len(labels) != len(x):
@@ -117,6 +134,10 @@ class Gallery:
         """
         vec = table.vectors
         ids, labels = table.ids, table.labels
+        if len(set(ids)) != len(ids):
+            dup = next(i for i, c in Counter(ids).items() if c > 1)
+            raise UserError(f"embeddings list id {dup!r} more than once; a gallery needs one "
+                            "row per object (use --views all for per-view rows)")
         if vec.ndim == 3:
             if views == "mean":
                 vec = l2_normalize(l2_normalize(vec).mean(axis=1))
@@ -262,7 +283,9 @@ class Gallery:
         meta = read_json(folder / META_NAME, "gallery metadata")
         if not isinstance(meta, dict) or meta.get("format") != GALLERY_FORMAT:
             raise UserError(f"{folder} is not a clip2nerf gallery (no valid {META_NAME})")
-        if int(meta.get("version", 0)) > GALLERY_VERSION:
+        from clip2nerf.utils.embeddings import format_version
+
+        if format_version(meta.get("version", 0), f"{folder / META_NAME}: version") > GALLERY_VERSION:
             raise UserError(f"{folder}: gallery version {meta['version']} is newer than this "
                             "clip2nerf; upgrade clip2nerf")
         path = folder / INDEX_NAME
@@ -274,12 +297,24 @@ class Gallery:
             index = faiss.read_index(str(path), flags)
         except RuntimeError as exc:
             raise UserError(f"{path}: corrupt faiss index ({str(exc).splitlines()[0]})") from None
+        from clip2nerf.utils.validate import dataclass_from_dict, int_in, require_dict, str_list
+
         try:
-            ids, labels = list(meta["ids"]), list(meta["labels"])
-            cfg = GalleryConfig(**meta["config"])
-            space, dim = str(meta["space"]), int(meta["dim"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"{folder / META_NAME}: incomplete gallery metadata ({exc})") from None
+            ids, labels = str_list(meta["ids"], "ids"), str_list(meta["labels"], "labels")
+            cfg = dataclass_from_dict(GalleryConfig, meta["config"], "config")
+            if not isinstance(meta["space"], str):
+                raise ValueError("space: must be a string")
+            space, dim = meta["space"], int_in(meta["dim"], "dim", 1, 1 << 16)
+            extra = require_dict(meta.get("extra", {}), "extra")
+        except KeyError as exc:
+            raise UserError(f"{folder / META_NAME}: incomplete gallery metadata (no {exc})") from None
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{folder / META_NAME}: bad gallery metadata ({exc})") from None
+        is_ivf = faiss.try_extract_index_ivf(index) is not None
+        if is_ivf != (cfg.kind == "ivf"):
+            raise UserError(f"{folder / META_NAME}: says kind {cfg.kind!r} but {INDEX_NAME} is "
+                            f"{'an IVF' if is_ivf else 'a flat'} index; rebuild the gallery "
+                            "with `clip2nerf index`")
         if index.ntotal != len(ids) or len(labels) != len(ids):
             raise UserError(f"{folder}: index holds {index.ntotal} vectors but metadata lists "
                             f"{len(ids)} ids and {len(labels)} labels")
@@ -287,8 +322,7 @@ class Gallery:
             raise UserError(f"{folder}: index is not a {dim}-d inner-product index")
         if cfg.kind == "ivf":
             index.nprobe = min(cfg.nprobe, index.nlist)
-        gallery = cls(index, [str(i) for i in ids], [str(c) for c in labels], space, cfg,
-                      dict(meta.get("extra", {})))
+        gallery = cls(index, ids, labels, space, cfg, dict(extra))
         if expect_space is not None:
             gallery.check_space(expect_space)
         return gallery

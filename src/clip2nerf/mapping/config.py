@@ -7,8 +7,9 @@ embeddings from another model. It is saved as ``config.json`` beside ``model.saf
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from clip2nerf.errors import UserError
 
@@ -62,11 +63,11 @@ class TrainConfig:
     def validate(self) -> None:
         if self.epochs < 1:
             raise UserError(f"--epochs {self.epochs}: must be at least 1")
-        if not self.lr > 0:
-            raise UserError(f"--lr {self.lr}: must be positive")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise UserError(f"--lr {self.lr}: must be a finite number > 0")
         if self.batch_size < 1:
             raise UserError(f"--batch-size {self.batch_size}: must be at least 1")
-        if self.weight_decay < 0:
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise UserError(f"--weight-decay {self.weight_decay}: must be >= 0")
 
 
@@ -150,17 +151,26 @@ class MapperConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "vlm_dim": (1, 16384), "nf2vec_dim": (1, 16384), "hidden_dim": (1, 16384),
+        "n_views": (1, 1024), "train.epochs": (1, 1_000_000), "train.lr": (1e-12, 10.0),
+        "train.weight_decay": (0.0, 10.0), "train.batch_size": (1, 1 << 16),
+        "train.seed": (0, 2**32 - 1), "train.paper_epochs": (1, 1_000_000),
+        "train.paper_lr": (0.0, 10.0)}
+    """Ranges checked when a config is read from a file."""
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MapperConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}")
-        train = dict(data.get("train", {}))
-        train_known = {f.name for f in fields(TrainConfig)}
-        if set(train) - train_known:
-            raise ValueError(f"unknown train config keys {sorted(set(train) - train_known)}")
-        return cls(**{**data, "train": TrainConfig(**train)})
+        """The schema of a mapper's ``config.json``: types, ranges, no unknown keys
+        (``ValueError`` naming the field)."""
+        from clip2nerf.utils.validate import dataclass_from_dict
+
+        missing = [f.name for f in fields(cls) if f.name in ("direction", "vlm_space", "vlm_dim",
+                                                               "nf2vec_space")
+                   and isinstance(data, dict) and f.name not in data]
+        if missing:
+            raise ValueError(f"missing keys {missing}")
+        return dataclass_from_dict(cls, data, "mapper config")
 
     def check_compatible(self, *, vlm_space: str | None = None, vlm_dim: int | None = None,
                          nf2vec_space: str | None = None, nf2vec_dim: int | None = None,

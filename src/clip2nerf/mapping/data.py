@@ -97,6 +97,12 @@ def check_tables(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTab
     for t in (nerf, views) + ((captions,) if captions is not None else ()):
         if not np.isfinite(t.vectors).all():
             raise UserError(f"{t.space} embeddings contain NaN or infinity")
+        zero = ~(np.abs(t.vectors) > 0).any(axis=-1)
+        if zero.any():
+            row = int(np.argwhere(zero)[0][0])
+            raise UserError(f"{t.space} embeddings: {int(zero.sum())} vectors are all zero (e.g. "
+                            f"object {t.ids[row]!r}); a zero vector has no direction to learn "
+                            "from: re-embed those objects")
 
 
 def build_pairs(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTable,

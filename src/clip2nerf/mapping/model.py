@@ -151,7 +151,9 @@ def load_mapper_config(folder: str | Path) -> MapperConfig:
     raw = read_json(path, "mapper config")
     if not isinstance(raw, dict) or raw.get("format") != MAPPER_FORMAT:
         raise UserError(f"{path} is not a clip2nerf mapper config")
-    if int(raw.get("version", 0)) > MAPPER_VERSION:
+    from clip2nerf.utils.embeddings import format_version
+
+    if format_version(raw.get("version", 0), f"{path}: version") > MAPPER_VERSION:
         raise UserError(f"{path}: mapper format version {raw['version']} is newer than this "
                         "clip2nerf; upgrade clip2nerf")
     data = {k: v for k, v in raw.items() if k not in ("format", "version")}

@@ -32,6 +32,11 @@ from clip2nerf.mapping.losses import cosine_loss
 from clip2nerf.mapping.model import CONFIG_NAME, WEIGHTS_NAME, FeatureMapper
 from clip2nerf.utils.embeddings import EmbeddingTable
 from clip2nerf.utils.io import atomic_path, atomic_write_json
+from clip2nerf.utils.training import (
+    NonFiniteTrainingError,
+    check_finite_loss,
+    check_finite_weights,
+)
 
 CHECKPOINT_SECONDS = 20.0
 """Least wall time between two checkpoints of one mapper run."""
@@ -108,7 +113,9 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means an unusable checkpoint
-        raise UserError(f"{path}: unreadable checkpoint ({exc}); delete it to start over") from None
+        from clip2nerf.utils.training import checkpoint_error
+
+        raise checkpoint_error(path, exc) from None
 
 
 def train_mapper(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTable,
@@ -176,6 +183,9 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
     ckpt_path = Path(out) / CHECKPOINT_NAME if out is not None else None
     if ckpt_path is not None and ckpt_path.is_file():
         state = _load_checkpoint(ckpt_path)
+        if not isinstance(state, dict) or not {"config", "model", "optimizer", "scheduler",
+                                               "epoch", "history"} <= set(state):
+            raise UserError(f"{ckpt_path}: not a mapper checkpoint; delete it to start over")
         if json.loads(state["config"]) != config.to_dict():
             raise UserError(f"{out} holds a run with other settings or data; pass another "
                             "--out, or --overwrite to start over")
@@ -192,6 +202,7 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
                disable=not progress, initial=start_epoch, total=tc.epochs)
     saved_epoch, last_save = start_epoch, time.perf_counter()
     epoch_complete = True
+    settings = f"--lr {tc.lr:g} --weight-decay {tc.weight_decay:g} --batch-size {tc.batch_size}"
 
     def save(epoch_done: int) -> None:
         _save_checkpoint(ckpt_path, model, optimizer, scheduler, epoch_done, history, config)
@@ -215,6 +226,8 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
                 optimizer.step()
                 scheduler.step()
                 total += float(loss.detach()) * len(idx)
+                check_finite_loss(float(loss.detach()), f"at epoch {epoch + 1}", settings)
+            check_finite_weights(model, f"after epoch {epoch + 1}", settings)
             record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total / len(train),
                                       "lr": scheduler.get_last_lr()[0]}
             if val is not None:
@@ -232,6 +245,8 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
                 saved_epoch, last_save = epoch + 1, time.perf_counter()
             if on_epoch_end is not None:
                 on_epoch_end(record)
+    except NonFiniteTrainingError:
+        raise  # nothing of the diverged run is saved
     except BaseException:
         # Interrupted between epochs (Ctrl-C, a callback): keep the finished epochs.
         if ckpt_path is not None and epoch_complete and history and \
@@ -241,6 +256,7 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
     bar.close()
     model.eval()
     if out is not None:
+        check_finite_weights(model, "at the end of training", settings)
         model.save_pretrained(out)
     return TrainResult(model, history, start_epoch, len(train))
 

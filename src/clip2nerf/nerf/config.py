@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 Aabb = tuple[tuple[float, float, float], tuple[float, float, float]]
 
@@ -46,6 +46,11 @@ class NerfConfig:
     rgb_activation: Literal["sigmoid"] = "sigmoid"
     """Colour activation."""
 
+    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "n_freqs": (1, 32), "hidden": (1, 4096), "n_hidden_layers": (1, 64),
+        "density_bias": (-100.0, 100.0), "density_clamp": (0.0, 80.0)}
+    """Ranges checked by ``from_dict`` (files are untrusted: a 10^9-wide layer is refused)."""
+
     @property
     def in_dim(self) -> int:
         """Width of the frequency encoding (144 for the default)."""
@@ -63,16 +68,15 @@ class NerfConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NerfConfig:
-        """Inverse of ``to_dict``; unknown keys raise ``TypeError`` / ``ValueError``."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown NeRF config keys: {sorted(unknown)}")
-        kw = dict(d)
-        if "aabb" in kw:
-            lo, hi = kw["aabb"]
-            kw["aabb"] = (tuple(float(v) for v in lo), tuple(float(v) for v in hi))
-        cfg = cls(**kw)
+        """Inverse of ``to_dict`` and the schema of the header: unknown keys, wrong types,
+        unknown activations, non-finite numbers and sizes out of ``FIELD_BOUNDS`` raise
+        ``ValueError`` naming the field."""
+        from clip2nerf.utils.validate import aabb, dataclass_from_dict, require_dict
+
+        d = dict(require_dict(d, "NeRF config"))
+        if "aabb" in d:
+            d["aabb"] = aabb(d["aabb"], "NeRF config.aabb")
+        cfg = dataclass_from_dict(cls, d, "NeRF config")
         cfg.validate()
         return cfg
 

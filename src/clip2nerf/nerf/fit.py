@@ -131,6 +131,18 @@ def split_views(n_views: int, holdout: int) -> tuple[list[int], list[int]]:
     return [i for i in range(n_views) if i not in held], held
 
 
+def check_holdout(holdout: int, n_views: int, object_id: str) -> None:
+    """Refuse holding out as many views as an object has, or more: nothing would be left to
+    train on (``split_views`` then holds out at most half of the views; the manifest's
+    ``heldout_views`` says how many were)."""
+    from clip2nerf.errors import UserError
+
+    if holdout > 0 and holdout >= n_views:
+        raise UserError(f"--holdout {holdout}: object {object_id} has only {n_views} views, so "
+                        f"none would be left to train on; hold out at most {max(n_views // 2, 0)} "
+                        "(half of them), or 0 to skip the evaluation")
+
+
 def psnr(mse: float) -> float:
     return float("inf") if mse <= 0 else -10.0 * math.log10(mse)
 
@@ -236,6 +248,7 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
     device = torch.device(device)
     t0 = time.perf_counter()
     c0 = time.process_time()  # CPU time of this process: a load-independent cost figure
+    check_holdout(cfg.holdout_views, record.n_views, record.object_id)
     views = views or load_object_views(record, cfg.bg_color, cfg.use_depth)
     train_idx, held_idx = split_views(len(views.poses), cfg.holdout_views)
     lo, hi = nerf_config.aabb

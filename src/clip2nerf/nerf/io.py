@@ -179,7 +179,7 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
         raise NerfFileError(f"{where}: format is {header.get('format')!r}, expected "
                             f"{NERF_FORMAT!r} (write NeRFs with `clip2nerf fit`)")
     try:
-        version = int(header.get("format_version", ""))
+        version = int(str(header.get("format_version", "")).strip(), 10)
     except ValueError:
         raise NerfFileError(f"{where}: bad format_version {header.get('format_version')!r}"
                             ) from None

@@ -23,6 +23,7 @@ from typing import Any
 
 from clip2nerf.errors import UserError
 from clip2nerf.utils.io import atomic_write_json, read_json
+from clip2nerf.utils.validate import is_number
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "clip2nerf-nerfs"
@@ -43,20 +44,31 @@ def read_manifest(out_dir: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise UserError(f"{path} is not a clip2nerf NeRF manifest (format "
                         f"{data.get('format') if isinstance(data, dict) else None!r})")
-    if int(data.get("version", 0)) > MANIFEST_VERSION:
+    from clip2nerf.utils.embeddings import format_version
+
+    if format_version(data.get("version", 0), f"{path}: version") > MANIFEST_VERSION:
         raise UserError(f"{path}: manifest version {data.get('version')} is newer than this "
                         "clip2nerf understands; upgrade clip2nerf")
+    objects = data.get("objects", {})
+    if not isinstance(objects, dict) or not all(isinstance(v, dict) for v in objects.values()):
+        raise UserError(f"{path}: objects must be a JSON object of per-object entries; delete "
+                        "the manifest to rebuild it from the NeRF files")
+    for key in ("nerf_config", "fit_config"):
+        if key in data and not isinstance(data[key], dict):
+            raise UserError(f"{path}: {key} must be a JSON object; delete the manifest to "
+                            "rebuild it from the NeRF files")
     return data
 
 
 def _mean(xs: list[float]) -> float | None:
-    xs = [x for x in xs if x is not None and math.isfinite(x)]
+    xs = [x for x in xs if is_number(x) and math.isfinite(x)]
     return round(statistics.fmean(xs), 3) if xs else None
 
 
 def summarize(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Aggregate figures over the objects of a manifest."""
-    secs = [o["fit_seconds"] for o in objects.values() if "fit_seconds" in o]
+    secs = [o["fit_seconds"] for o in objects.values()
+            if is_number(o.get("fit_seconds")) and math.isfinite(o["fit_seconds"])]
     return {
         "n_objects": len(objects),
         "psnr_mean": _mean([o.get("psnr") for o in objects.values()]),

@@ -79,8 +79,13 @@ def fit_dataset(data_root: str | Path, out_dir: str | Path, object_ids: Sequence
     Returns:
         The manifest's per-object entries for ``object_ids``.
     """
+    from clip2nerf.utils.io import remove_stale_temps
+
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file, expected a folder")
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # left by a run killed while writing a NeRF or the manifest
     nerf_overrides = dict(nerf_overrides or {})
     header = {"dataset": str(Path(data_root).resolve()),
               "nerf_config": {**NerfConfig(**nerf_overrides).to_dict(), "aabb": "per object"},

@@ -16,7 +16,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from clip2nerf.errors import UserError
 from clip2nerf.nerf.config import NerfConfig
@@ -26,11 +26,10 @@ CONFIG_VERSION = 1
 
 
 def _from_dict(cls, d: dict[str, Any], what: str):
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - known
-    if unknown:
-        raise ValueError(f"unknown {what} keys: {sorted(unknown)}")
-    return cls(**d)
+    """Typed, bounded (``cls.FIELD_BOUNDS``) construction; ``ValueError`` names the field."""
+    from clip2nerf.utils.validate import dataclass_from_dict
+
+    return dataclass_from_dict(cls, d, what)
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,10 @@ class EncoderConfig:
     colour and density heads) to the embedding, unpooled. The max over rows keeps little of a
     NeRF's colour, which those few weights determine almost linearly."""
 
+    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "widths": (1, 16384), "embed_dim": (1, 16384)}
+    """Ranges checked when read from a file (a huge layer would exhaust memory)."""
+
 
 @dataclass(frozen=True)
 class DecoderConfig:
@@ -89,6 +92,11 @@ class DecoderConfig:
     color_head: bool = False
     """Predict colour with its own layer (``hidden // 2`` wide) that takes the last hidden layer
     and the embedding again, as a NeRF's colour branch does; density keeps the main output."""
+
+    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "hidden": (1, 16384), "n_layers_before_skip": (0, 64), "n_layers_after_skip": (1, 64),
+        "n_freqs": (1, 32)}
+    """Ranges checked when read from a file."""
 
 
 @dataclass(frozen=True)
@@ -116,18 +124,24 @@ class Nf2vecConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Nf2vecConfig:
         """Inverse of ``to_dict``; raises ``ValueError`` on unknown keys or a newer version."""
-        d = dict(d)
+        from clip2nerf.utils.validate import int_in, require_dict
+
+        d = dict(require_dict(d, "nf2vec config"))
         fmt = d.pop("format", CONFIG_FORMAT)
-        version = int(d.pop("version", CONFIG_VERSION))
+        version = int_in(d.pop("version", CONFIG_VERSION), "version", 0)
         if fmt != CONFIG_FORMAT:
             raise ValueError(f"not an nf2vec config (format {fmt!r})")
         if version > CONFIG_VERSION:
             raise ValueError(f"nf2vec config version {version} is newer than this clip2nerf "
                              f"({CONFIG_VERSION}); upgrade clip2nerf")
-        enc = dict(d.pop("encoder", {}))
-        if "widths" in enc:
-            enc["widths"] = tuple(int(w) for w in enc["widths"])
-        cfg = cls(name=str(d.pop("name", "released")),
+        enc = dict(require_dict(d.pop("encoder", {}), "encoder config"))
+        if "widths" in enc and (not isinstance(enc["widths"], (list, tuple)) or not 1 <= len(enc["widths"]) <= 32):
+            raise ValueError(f"encoder config.widths: must be a list of 1 to 32 layer widths, "
+                             f"got {enc['widths']!r:.60}")
+        name = d.pop("name", "released")
+        if not isinstance(name, str):
+            raise ValueError(f"name: must be a string, got {name!r:.60}")
+        cfg = cls(name=name,
                   nerf=NerfConfig.from_dict(d.pop("nerf", {})),
                   encoder=_from_dict(EncoderConfig, enc, "encoder config"),
                   decoder=_from_dict(DecoderConfig, d.pop("decoder", {}), "decoder config"),
@@ -191,6 +205,15 @@ class TrainConfig:
     """Occupancy grid of the decoded field used to render it (cells per axis)."""
     seed: int = 0
     """Seed of the initialisation and the sampling."""
+
+    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "epochs": (1, 1_000_000), "batch_size": (1, 1 << 16), "n_points": (1, 1 << 22),
+        "occupied_fraction": (0.0, 1.0), "lr": (1e-12, 10.0), "weight_decay": (0.0, 10.0),
+        "rgb_weight": (0.0, 1e6), "fg_weight": (0.0, 1e6), "bg_weight": (0.0, 1e6),
+        "alpha_step": (1e-9, 10.0), "fg_alpha": (0.0, 1.0), "sigma_max": (1e-9, 1e9),
+        "val_every": (1, 1_000_000), "val_views": (1, 1024), "val_resolution": (8, 4096),
+        "max_val_nerfs": (0, 1 << 20), "val_grid_resolution": (1, 512), "seed": (0, 2**32 - 1)}
+    """Ranges checked when read from a preset file."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -47,6 +47,7 @@ from clip2nerf.nf2vec.nerfs import (
 )
 from clip2nerf.nf2vec.views import psnr, render_embedding, render_field_views, view_poses
 from clip2nerf.utils.io import atomic_path, atomic_write_json, read_json
+from clip2nerf.utils.training import check_finite_loss, check_finite_weights, checkpoint_error
 
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "history.json"
@@ -196,7 +197,15 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable checkpoint: say which and what to do
-        raise UserError(f"{path}: unreadable checkpoint ({exc}); delete it to start over") from None
+        raise checkpoint_error(path, exc) from None
+
+
+def _saved_name(out_dir: Path) -> str:
+    try:
+        saved = read_json(out_dir / CONFIG_NAME)
+    except UserError:
+        return "?"
+    return str(saved.get("name", "?")) if isinstance(saved, dict) else "?"
 
 
 def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config: Nf2vecConfig,
@@ -216,6 +225,10 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
     from tqdm import tqdm
 
     log = log or (lambda s: print(s, file=sys.stderr))
+    if stop_after is not None and stop_after < 1:
+        raise UserError(f"--stop-after {stop_after}: must be at least 1 (epochs of this run)")
+    if not (math.isfinite(train_config.lr) and train_config.lr > 0):
+        raise UserError(f"--lr {train_config.lr}: must be a finite number > 0")
     device = torch.device(device)
     cfg = train_config
     out_dir = Path(out_dir)
@@ -241,21 +254,27 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
     ckpt_path = out_dir / CHECKPOINT_NAME
     if ckpt_path.is_file():
         ckpt = _load_checkpoint(ckpt_path)
-        if not _same_configs(ckpt, model_config, cfg):
+        if not isinstance(ckpt, dict) or not _same_configs(ckpt, model_config, cfg):
             raise UserError(f"{out_dir} holds a run with another configuration "
-                            f"({read_json(out_dir / CONFIG_NAME).get('name', '?')}); use another "
+                            f"({_saved_name(out_dir)}); use another "
                             "--out, or the same preset and options to resume")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        generator.set_state(ckpt["rng"])
-        history = list(ckpt["history"])
-        start_epoch = int(ckpt["epoch"])
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            generator.set_state(ckpt["rng"])
+            history = list(ckpt["history"])
+            start_epoch = int(ckpt["epoch"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise checkpoint_error(ckpt_path, exc) from None
+        check_finite_weights(model, f"in {ckpt_path}", "the checkpoint's settings")
         log(f"resuming {out_dir} after epoch {start_epoch}/{cfg.epochs}")
     if start_epoch >= cfg.epochs:
         log(f"{out_dir}: already trained for {cfg.epochs} epochs")
         return history
 
+    settings = (f"--lr {cfg.lr:g}, weight decay {cfg.weight_decay:g}, batch size "
+                f"{cfg.batch_size}, loss {cfg.loss}")
     validator = _Validator(val_set, cfg, device)
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, start_epoch + stop_after)
     bar = tqdm(range(start_epoch, last_epoch), desc="nf2vec train", unit="epoch",
@@ -280,6 +299,7 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
             optimizer.step()
             scheduler.step()
             losses.append(float(loss.detach()))
+            check_finite_loss(losses[-1], f"at epoch {epoch + 1}", settings)
         train_seconds = time.perf_counter() - t0
         done = epoch + 1
         due = done % max(cfg.val_every, 1) == 0 or done == cfg.epochs
@@ -292,6 +312,7 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
         if done == cfg.epochs:
             model.decoder.set_center(embed_matrices(model, train_set.matrices, device=device,
                                                     centered=False))
+        check_finite_weights(model, f"after epoch {epoch + 1}", settings)
         model.save_pretrained(out_dir)
         _save_checkpoint(ckpt_path, {
             "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),

@@ -21,6 +21,16 @@ import numpy as np
 
 from clip2nerf.errors import UserError
 from clip2nerf.utils.io import atomic_path
+from clip2nerf.utils.validate import require_dict, str_list
+
+
+def format_version(value: Any, what: str) -> int:
+    """A format version from a header or JSON file (an int, or a string of digits)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UserError(f"{what} must be a non-negative integer, got {value!r:.40}")
+    return value
 
 EMBEDDINGS_FORMAT = "clip2nerf-embeddings"
 EMBEDDINGS_VERSION = 1
@@ -106,15 +116,18 @@ class EmbeddingTable:
                 if meta.get("format") != EMBEDDINGS_FORMAT:
                     raise UserError(f"{path} is not a clip2nerf embeddings file "
                                     f"(format {meta.get('format')!r})")
-                if int(meta.get("version", "0")) > EMBEDDINGS_VERSION:
-                    raise UserError(f"{path}: embeddings format version {meta['version']} is newer "
+                version = format_version(meta.get("version", "0"), f"{path}: embeddings version")
+                if version > EMBEDDINGS_VERSION:
+                    raise UserError(f"{path}: embeddings format version {version} is newer "
                                     "than this clip2nerf; upgrade clip2nerf")
                 if "vectors" not in fh.keys():
                     raise UserError(f"{path}: no 'vectors' tensor")
                 vectors = fh.get_tensor("vectors")
-            ids = json.loads(meta["ids"])
-            labels = json.loads(meta["labels"])
-            extra = json.loads(meta.get("extra", "{}"))
+            ids = str_list(json.loads(meta["ids"]), "ids", unique=True)
+            labels = str_list(json.loads(meta["labels"]), "labels")
+            extra = require_dict(json.loads(meta.get("extra", "{}")), "extra")
+            if not isinstance(meta.get("space", ""), str):
+                raise ValueError("space: must be a string")
         except UserError:
             raise
         except (SafetensorError, OSError, KeyError, ValueError) as exc:

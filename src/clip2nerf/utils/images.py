@@ -1,14 +1,176 @@
-"""Image helpers shared by every stage that shows pictures: compositing and contact sheets."""
+"""Image helpers shared by every stage: the one guarded image reader, compositing, contact sheets.
+
+Every image file clip2nerf reads (dataset views and depth maps, query images, cached thumbnails)
+goes through ``load_image``: a pixel cap checked on the header before decoding (decompression
+bombs), a full decode (a header over too little data is refused, not half-read), and one mode
+normalisation per use. Pillow and numpy only (no torch, no click): the HTTP service reads
+uploads with it too.
+"""
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from clip2nerf.errors import UserError
+from clip2nerf.utils.bounds import MAX_IMAGE_PIXELS
+
 Color = tuple[int, int, int]
 ImageLike = np.ndarray | Image.Image
+
+
+ImageMode = Literal["rgba", "rgb", "auto", "depth16"]
+"""``rgba``: (H, W, 4) uint8 (8-bit files only); ``rgb``: (H, W, 3) uint8; ``auto``: (H, W, 4)
+when the file has transparency, else (H, W, 3); ``depth16``: (H, W) uint16, 16-bit greyscale
+files only (an 8-bit depth map would be read 256x too coarse)."""
+
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _refuse(error: type[Exception], what: str, why: str) -> Exception:
+    return error(f"{what}: {why}")
+
+
+def _label(path: Path, what: str | None, owner: str) -> str:
+    return f"{owner}{what or 'image'} {path}"
+
+
+def image_size(path: str | os.PathLike[str], what: str | None = None,
+               error: type[Exception] = UserError, max_pixels: int = MAX_IMAGE_PIXELS,
+               owner: str = "") -> tuple[int, int]:
+    """(width, height) from the file's header, with the same checks as ``load_image``."""
+    return _open(path, what, error, max_pixels, None, owner)  # type: ignore[return-value]
+
+
+def load_image(path: str | os.PathLike[str] | bytes, mode: ImageMode = "auto",
+               what: str | None = None, error: type[Exception] = UserError,
+               max_pixels: int = MAX_IMAGE_PIXELS, owner: str = "") -> np.ndarray:
+    """Read an image file (or the bytes of one, e.g. an HTTP upload) as a uint8 array (uint16
+    for ``depth16``), see ``ImageMode``.
+
+    Raises ``error`` (a ``UserError`` subclass; the message reads ``<owner><what> <path>: why``,
+    e.g. ``object car_0001: view .../03.png: ...``, or ``<owner>missing file <path>``) for a
+    missing file, a folder, a file that is not an image or is truncated, an image of zero size
+    or over ``max_pixels`` pixels, and a bit depth the mode does not accept.
+    """
+    return _open(path, what, error, max_pixels, mode, owner)  # type: ignore[return-value]
+
+
+def _open(path: str | os.PathLike[str] | bytes, what: str | None, error: type[Exception],
+          max_pixels: int, mode: ImageMode | None, owner: str = ""
+          ) -> np.ndarray | tuple[int, int]:
+    import io
+
+    from PIL import UnidentifiedImageError
+
+    source: Path | io.BytesIO
+    if isinstance(path, (bytes, bytearray)):
+        source = io.BytesIO(bytes(path))
+        path = Path("<upload>")
+    else:
+        path = Path(path)
+        source = path
+    label = _label(path, what, owner)
+    what = label
+    if path.is_dir():
+        raise _refuse(error, what, "is a folder, expected an image file")
+    with warnings.catch_warnings():
+        # Pillow only warns between its own cap and twice it; here any bomb is an error.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(source) as im:
+                w, h = im.size
+                if w < 1 or h < 1:
+                    raise _refuse(error, what, f"empty image ({w}x{h})")
+                if w * h > max_pixels:
+                    raise _refuse(error, what, f"{w}x{h} pixels is over the limit of "
+                                  f"{max_pixels} (a decompression bomb or a far too large image)")
+                if mode is None:
+                    return (w, h)
+                im.load()
+                if im.format == "PNG":
+                    data = source.getvalue() if isinstance(source, io.BytesIO) else path.read_bytes()
+                    _check_png_complete(data, path, w, h, error, owner)
+                return _normalise(im, mode, error, what)
+        except FileNotFoundError:
+            raise error(f"{owner}missing file {path}") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise _refuse(error, what, "too many pixels (a decompression bomb?); the limit is "
+                          f"{max_pixels}") from None
+        except UnidentifiedImageError:
+            raise error(f"{owner}corrupt image {path} (not an image file Pillow can read)"
+                        ) from None
+        except UserError:
+            raise
+        except MemoryError:
+            raise _refuse(error, what, "too large to decode in memory") from None
+        except Exception as exc:  # noqa: BLE001 - any decoder failure on user bytes is the file's
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise error(f"{owner}corrupt image {path} (unreadable or truncated: {msg[:120]})"
+                        ) from None
+
+
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def _check_png_complete(data: bytes, path: Path, w: int, h: int, error: type[Exception],
+                        owner: str) -> None:
+    """Refuse a PNG whose pixel data is shorter than its header says (Pillow fills the missing
+    rows with zeros without a word when the stream ends cleanly before IEND)."""
+    import struct
+    import zlib
+
+    pos, total, inflate = 8, 0, zlib.decompressobj()
+    expected = None
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR" and len(body) >= 13:
+            bit_depth, color, interlace = body[8], body[9], body[12]
+            if interlace or color not in _PNG_CHANNELS:
+                return  # Adam7 passes: Pillow's own checks only
+            stride = -(-w * bit_depth * _PNG_CHANNELS[color] // 8)
+            expected = h * (stride + 1)
+        elif kind == b"IDAT":
+            chunk = body
+            while chunk and total < (expected or 0) + 1:
+                total += len(inflate.decompress(chunk, 1 << 22))
+                chunk = inflate.unconsumed_tail
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if expected is not None and total < expected:
+        raise error(f"{owner}corrupt image {path} (truncated: {total} of {expected} bytes of "
+                    "pixel data)")
+
+
+def _normalise(im: Image.Image, mode: ImageMode, error: type[Exception], what: str) -> np.ndarray:
+    wide = im.mode in _SIXTEEN_BIT or im.mode in ("I", "F")
+    if mode == "depth16":
+        if im.mode in _SIXTEEN_BIT:
+            return np.asarray(im, dtype=np.uint16)
+        if im.mode == "I":
+            arr = np.asarray(im, dtype=np.int64)
+            if arr.min() < 0 or arr.max() > 65535:
+                raise _refuse(error, what, "depth values outside the 16-bit range")
+            return arr.astype(np.uint16)
+        raise _refuse(error, what, f"is not a 16-bit image (mode {im.mode}); depth maps must be "
+                      "16-bit greyscale PNGs (an 8-bit map is far too coarse)")
+    if wide and mode == "rgba":
+        raise _refuse(error, what, f"is not an 8-bit image (mode {im.mode})")
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        im.mode == "P" and "transparency" in im.info)
+    if mode == "rgba" or (mode == "auto" and has_alpha):
+        im = im.convert("RGBA")
+    else:
+        im = im.convert("RGB")
+    return np.asarray(im)
 
 
 def to_rgba_array(img: ImageLike) -> np.ndarray:

@@ -111,3 +111,53 @@ def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
         raise UserError(f"{what} not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{what} {path} is not valid JSON ({exc})") from None
+
+
+def resolve_inside(root: str | os.PathLike[str], rel: str | os.PathLike[str], what: str,
+                   error: type[Exception] | None = None) -> Path:
+    """``root / rel`` resolved (``..`` and symlinks followed); it must stay inside ``root``.
+
+    Paths read from data files (a frame's ``file_path``, an id in a split file) go through
+    this, so a dataset can never make clip2nerf read, or a service serve, a file outside it.
+    Absolute paths, ``..`` escapes and symlinks leading out raise ``error`` (default
+    ``UserError``) naming ``what``.
+    """
+    from clip2nerf.errors import UserError
+
+    error = error or UserError
+    if not isinstance(rel, (str, os.PathLike)) or str(rel) == "" or "\x00" in str(rel):
+        raise error(f"{what}: {rel!r} is not a relative path")
+    base = Path(root).resolve()
+    try:
+        target = (base / rel).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise error(f"{what}: cannot resolve {rel!r} ({exc})") from None
+    if Path(rel).is_absolute() or not target.is_relative_to(base):
+        raise error(f"{what}: {str(rel)!r} points outside {Path(root)}; paths in a dataset must "
+                    "stay inside it")
+    return target
+
+
+def remove_stale_temps(folder: str | os.PathLike[str], names: list[str] | None = None) -> int:
+    """Delete leftovers of ``atomic_path`` writes killed mid-way (``.<name>.<rand>.tmp*``) in
+    ``folder``; with ``names``, only those of these target names. Returns how many went.
+
+    Only for folders one process writes at a time (a resumed ``fit``): a concurrent writer's
+    temp file would go too.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    n = 0
+    for p in folder.iterdir():
+        name = p.name
+        if not (name.startswith(".") and ".tmp" in name) or not p.is_file():
+            continue
+        if names is not None and not any(name.startswith(f".{t}.") for t in names):
+            continue
+        try:
+            p.unlink()
+            n += 1
+        except OSError:
+            pass
+    return n

@@ -46,8 +46,6 @@ def embed_views(data: str | Path, out: str | Path, vlm: VisionLanguageModel,
     Returns the full table. An existing complete ``out`` in the same space with the same object
     ids is returned as is; anything else there needs ``overwrite``.
     """
-    from tqdm import tqdm
-
     from clip2nerf.data.dataset import open_dataset
 
     if chunk_objects < 1:
@@ -69,7 +67,37 @@ def embed_views(data: str | Path, out: str | Path, vlm: VisionLanguageModel,
             raise UserError(f"--out {out} already exists with other embeddings; pass --overwrite "
                             "or choose another --out")
     work = partial_dir(out)
+    fresh = not work.exists()
     work.mkdir(parents=True, exist_ok=True)
+    try:
+        n_views = _embed_chunks(ds, work, ids, vlm, split, chunk_objects, progress,
+                                leave_one_out)
+    except BaseException:
+        if fresh and not any(work.iterdir()):
+            work.rmdir()  # nothing to resume: leave no empty folder behind
+        raise
+    chunks = [ids[i:i + chunk_objects] for i in range(0, len(ids), chunk_objects)]
+    # Shards of an older, longer run with other chunking would be read too: drop them.
+    keep = {SHARD_PATTERN.format(k) for k in range(len(chunks))}
+    for stale in work.glob("*.safetensors"):
+        if stale.name not in keep:
+            stale.unlink()
+    table = load_embeddings(work, expect_space=vlm.space)
+    if table.ids != ids:
+        raise RuntimeError(f"{work}: shards hold {len(table.ids)} ids, expected {len(ids)}")
+    if out.exists():
+        shutil.rmtree(out)
+    work.rename(out)
+    log(f"wrote {out}: {len(ids)} objects x {n_views} views x {vlm.dim} ({vlm.space})")
+    return table
+
+
+def _embed_chunks(ds, work: Path, ids: list[str], vlm: VisionLanguageModel, split: str | None,
+                  chunk_objects: int, progress: bool, leave_one_out: bool) -> int | None:
+    """Embed the objects chunk by chunk into ``work`` shards (skipping shards already there);
+    returns the common number of views."""
+    from tqdm import tqdm
+
     chunks = [ids[i:i + chunk_objects] for i in range(0, len(ids), chunk_objects)]
     n_views: int | None = None
     bar = tqdm(total=len(ids), desc=f"embed-views ({vlm.name})", unit="obj", disable=not progress)
@@ -100,19 +128,7 @@ def embed_views(data: str | Path, out: str | Path, vlm: VisionLanguageModel,
         ).save(shard)
         bar.update(len(chunk))
     bar.close()
-    # Shards of an older, longer run with other chunking would be read too: drop them.
-    keep = {SHARD_PATTERN.format(k) for k in range(len(chunks))}
-    for stale in work.glob("*.safetensors"):
-        if stale.name not in keep:
-            stale.unlink()
-    table = load_embeddings(work, expect_space=vlm.space)
-    if table.ids != ids:
-        raise RuntimeError(f"{work}: shards hold {len(table.ids)} ids, expected {len(ids)}")
-    if out.exists():
-        shutil.rmtree(out)
-    work.rename(out)
-    log(f"wrote {out}: {len(ids)} objects x {n_views} views x {vlm.dim} ({vlm.space})")
-    return table
+    return n_views
 
 
 def _check_views(n_views: int | None, n: int, object_id: str) -> int:

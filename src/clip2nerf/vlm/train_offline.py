@@ -17,6 +17,7 @@ is moved into place atomically (``config.json`` present = complete).
 from __future__ import annotations
 
 import hashlib
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from clip2nerf.errors import UserError
+from clip2nerf.utils.training import check_finite_loss, check_finite_weights, checkpoint_error
 from clip2nerf.vlm.offline import (
     OFFLINE_FAMILY,
     OfflineVLM,
@@ -197,6 +199,8 @@ def prepare_offline(data: str | Path, out: str | Path,
                         "(held-out figures are measured on them); train on train or val")
     if tcfg.epochs < 1 or tcfg.batch_size < 2:
         raise UserError("--epochs must be >= 1 and --batch-size >= 2")
+    if not (math.isfinite(tcfg.lr) and tcfg.lr > 0):
+        raise UserError(f"--lr {tcfg.lr}: must be a finite number > 0")
     dev = resolve_device(device)
     ds = open_dataset(data)
     ids = ds.object_ids(tcfg.split)
@@ -225,14 +229,17 @@ def prepare_offline(data: str | Path, out: str | Path,
             raise UserError(f"{out} already holds another offline model ({existing['name']}); "
                             "pass --overwrite to replace it, or choose another --out")
     work = out.parent / f".{out.name}.train-{fp}"
-    work.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(work / "record.json", record)
-
     t0 = time.time()
     cache = work / "views.npz"
+    views = None
     if cache.exists():
-        with np.load(cache, allow_pickle=False) as z:
-            views, owner = z["views"], z["owner"]
+        try:
+            with np.load(cache, allow_pickle=False) as z:
+                views, owner = z["views"], z["owner"]
+        except (OSError, ValueError, KeyError, EOFError):
+            views = None  # a damaged cache of our own: read the views again
+            cache.unlink(missing_ok=True)
+    if views is not None:
         _, classes, captions = _read_labels(ds, ids)
     else:
         ids_, classes, captions, views, owner = load_split_views(ds, tcfg.split, mcfg.image_size,
@@ -241,9 +248,12 @@ def prepare_offline(data: str | Path, out: str | Path,
         if extra_ds is not None:
             views, owner = _add_extra_views(extra_ds, ids, views, owner, mcfg.image_size,
                                             progress)
+        # The work folder appears only once the views have been read (bad data leaves none).
+        work.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, views=views, owner=owner)
+    atomic_write_json(work / "record.json", record)
     log(f"training on {len(ids)} {tcfg.split} objects, {len(views)} views "
         f"({time.time() - t0:.1f}s to read)")
 
@@ -275,13 +285,19 @@ def prepare_offline(data: str | Path, out: str | Path,
     history: list[dict[str, float]] = []
     start = 0
     ckpt = work / "checkpoint.pt"
+    settings = (f"--lr {tcfg.lr:g}, weight decay {tcfg.weight_decay:g}, --batch-size "
+                f"{tcfg.batch_size}")
     if ckpt.exists():
-        state = torch.load(ckpt, map_location=dev, weights_only=True)
-        encoder.load_state_dict(state["model"])
-        opt.load_state_dict(state["optim"])
-        sched.load_state_dict(state["sched"])
-        start = int(state["epoch"])
-        history = [dict(h) for h in state["history"]]
+        try:
+            state = torch.load(ckpt, map_location=dev, weights_only=True)
+            encoder.load_state_dict(state["model"])
+            opt.load_state_dict(state["optim"])
+            sched.load_state_dict(state["sched"])
+            start = int(state["epoch"])
+            history = [dict(h) for h in state["history"]]
+        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint
+            raise checkpoint_error(ckpt, exc) from None
+        check_finite_weights(encoder, f"in {ckpt}", "the checkpoint's settings")
         log(f"resuming from epoch {start}/{tcfg.epochs} ({ckpt})")
 
     views_t = torch.from_numpy(views)  # (n, S, S, 3) uint8, stays on CPU
@@ -308,6 +324,7 @@ def prepare_offline(data: str | Path, out: str | Path,
             loss.backward()
             opt.step()
             sched.step()
+            check_finite_loss(float(loss.detach()), f"at epoch {epoch + 1}", settings)
             tot_loss += float(loss.detach()) * len(idx)
             tot_hit += int((logits.argmax(1) == y).sum())
             n_seen += len(idx)
@@ -317,6 +334,7 @@ def prepare_offline(data: str | Path, out: str | Path,
             encoder.eval()
             row[f"{tcfg.val_split}_zero_shot_acc"] = zero_shot_accuracy(
                 _embed(encoder, val["views"], mcfg, dev), val["labels"], prompts, ds.classes)
+        check_finite_weights(encoder, f"after epoch {epoch + 1}", settings)
         history.append(row)
         bar.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
         with atomic_path(ckpt) as tmp:

@@ -366,6 +366,9 @@ def _dataset_commands(c: Ctx, data: Path) -> dict[str, tuple[list[str], set[str]
         "render-views": (["render-views", "--nerfs", str(world.nerfs), "--data", str(data),
                           "--out", str(w / "out"), "--split", "train", "--res", "8",
                           "--samples", "8", "--quiet"], {"structure"}),
+        "augment-photo": (["augment", "photo", "--data", str(data), "--out", str(w / "out"),
+                           "--split", "train", "--views-per-object", "1", "--quiet"],
+                          {"structure", "views"}),
     }
 
 
@@ -374,9 +377,10 @@ _SPLIT_EDITS = {"split-binary", "split-id-traversal", "split-id-absolute"}
 _NEEDS_ALL_OBJECTS = {"render-data"}  # reads one object by id, never the split files
 
 for _edit, (_fn, _kind) in DATASET_EDITS.items():
-    for _cmd in ("fit", "embed-views", "prepare-offline", "render-data", "render-views"):
+    for _cmd in ("fit", "embed-views", "prepare-offline", "render-data", "render-views",
+                 "augment-photo"):
         _kinds = {"fit": {"structure", "views", "depth"}, "embed-views": {"structure", "views"},
-                  "prepare-offline": {"structure", "views"},
+                  "prepare-offline": {"structure", "views"}, "augment-photo": {"structure", "views"},
                   "render-data": {"structure", "views"}, "render-views": {"structure"}}[_cmd]
         if _kind not in _kinds or (_edit in _SPLIT_EDITS and _cmd in _NEEDS_ALL_OBJECTS):
             continue
@@ -454,11 +458,14 @@ def _nerf_commands(c: Ctx, nerf: Path) -> dict[str, list[str]]:
         "nf2vec-decode": ["nf2vec", "decode", "--model", str(world.nf2vec), "--nerf", str(nerf),
                           "--out", str(c.w / "out" / "d.png"), "--views", "1",
                           "--resolution", "8"],
+        "describe": ["describe", str(nerf), "--nf2vec", str(world.nf2vec), "--nerf2clip",
+                     str(world.nerf2clip), "--data", str(world.data), "--vlm", "fake"],
+        "export": ["export", str(nerf), "--out", str(c.w / "out")],
     }
 
 
 for _edit in NERF_EDITS:
-    for _cmd in ("render", "classify", "nf2vec-embed", "nf2vec-decode"):
+    for _cmd in ("render", "classify", "nf2vec-embed", "nf2vec-decode", "describe", "export"):
         CASES.append(Case(f"{_cmd}/nerf-{_edit}",
                           lambda c, e=_edit, cmd=_cmd: _nerf_commands(c, _bad_nerf(c, e))[cmd]))
 
@@ -524,6 +531,67 @@ def _map(c: Ctx) -> list[str]:
 _opts(_map, [["--weight-decay", "nan"], ["--weight-decay", "-1"], ["--weight-decay", "inf"],
              ["--lr", "inf"], ["--lr", "0"], ["--lr", "nan"], ["--epochs", "0"],
              ["--batch-size", "0"], ["--seed", "-1"], ["--views", "0"]], "map-train")
+
+
+_opts(lambda c: ["describe", str(c.nerf()), "--nf2vec", str(c.world.nf2vec), "--nerf2clip",
+                 str(c.world.nerf2clip), "--data", str(c.world.data), "--vlm", "fake"],
+      [["--k", "0"], ["--k", "-1"], ["--k", "1e9"], ["--bank-split", "nope"]], "describe")
+
+_opts(lambda c: ["augment", "photo", "--data", str(c.world.data), "--out", str(c.w / "out"),
+                 "--quiet"],
+      [["--views-per-object", "0"], ["--views-per-object", "100000"], ["--size", "0"],
+       ["--size", "100000"], ["--seed", "-1"], ["--split", "all"]], "augment-photo")
+
+_opts(lambda c: ["augment", "controlnet", "--data", str(c.world.data), "--out",
+                 str(c.w / "out"), "--quiet"],
+      [["--steps", "0"], ["--steps", "100000"], ["--guidance", "nan"], ["--guidance", "-1"],
+       ["--size", "0"], ["--batch-size", "0"], ["--views-per-object", "0"],
+       ["--sd-model", "/nonexistent/sd15"]], "augment-controlnet")
+
+_opts(lambda c: ["caption", "--data", str(c.world.data), "--out", str(c.w / "out" / "c.json"),
+                 "--quiet"],
+      [["--views", "0"], ["--max-new-tokens", "0"], ["--max-new-tokens", "1e9"],
+       ["--batch-size", "0"], ["--model", "/nonexistent/blip2"]], "caption")
+
+_opts(lambda c: ["import", "nerfs", str(c.world.root / "no-such-tree"), "--out",
+                 str(c.w / "out")], [[], ["--limit", "0"]], "import-nerfs")
+
+
+def _pickled_checkpoint(c: Ctx) -> Path:
+    """A .pth whose unpickling would run code: must be refused, never executed."""
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(c.w / "pwned"),))
+
+    path = c.w / "ckpt.pth"
+    path.write_bytes(pickle.dumps({"encoder": Boom()}))
+    return path
+
+
+CASES += [
+    Case("import-nf2vec/pickled-code", lambda c: [
+        "import", "nf2vec", str(_pickled_checkpoint(c)), "--out", str(c.w / "out")]),
+    Case("import-nf2vec/garbage", lambda c: (
+        (c.w / "g.pth").write_bytes(b"garbage"),
+        ["import", "nf2vec", str(c.w / "g.pth"), "--out", str(c.w / "out")])[1]),
+    Case("import-mapper/pickled-code", lambda c: [
+        "import", "mapper", str(_pickled_checkpoint(c)), "--direction", "clip2nerf",
+        "--nf2vec", str(c.world.nf2vec), "--vlm-space", "vlm:x", "--out", str(c.w / "out")]),
+    Case("import-mapper/input-scale-nan", lambda c: [
+        "import", "mapper", str(c.nerf()), "--direction", "clip2nerf", "--nf2vec",
+        str(c.world.nf2vec), "--vlm-space", "vlm:x", "--input-scale", "nan", "--out",
+        str(c.w / "out")]),
+    Case("embed-captions/captions-not-json", lambda c: (
+        (c.w / "caps.json").write_text("{nope"),
+        ["vlm", "embed-captions", "--data", str(c.world.data), "--captions", str(c.w / "caps.json"),
+         "--vlm", "fake", "--out", str(c.w / "out" / "e.safetensors")])[1]),
+    Case("embed-captions/captions-a-list", lambda c: (
+        (c.w / "caps.json").write_text("[1, 2]"),
+        ["vlm", "embed-captions", "--data", str(c.world.data), "--captions", str(c.w / "caps.json"),
+         "--vlm", "fake", "--out", str(c.w / "out" / "e.safetensors")])[1]),
+]
 
 
 def _nf2vec_train(c: Ctx) -> list[str]:

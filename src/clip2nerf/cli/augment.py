@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 # Literal copies of clip2nerf.augment.controlnet's defaults (importing it here would be cheap,
@@ -27,11 +28,11 @@ def command() -> None:
 @click.option("--split", default="train", show_default=True,
               help="train: training augmentation on the training photos; val or test: a "
                    "held-out photo-style query set on photos training never uses.")
-@click.option("--views-per-object", type=int, default=7, show_default=True,
+@click.option("--views-per-object", type=opt.VIEWS, default=7, show_default=True,
               help="Augmented images per object (the paper adds 7 per object).")
-@click.option("--size", type=int, default=None,
+@click.option("--size", type=opt.RESOLUTION, default=None,
               help="Output side in px [default: the views' width].")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=opt.SEED, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace another augmentation at --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def photo_cmd(data, out, split, views_per_object, size, seed, overwrite, quiet) -> None:
@@ -54,7 +55,7 @@ def photo_cmd(data, out, split, views_per_object, size, seed, overwrite, quiet) 
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Output dataset folder (resumable by object: rerun to continue).")
 @click.option("--split", default="train", show_default=True, help="Objects to augment.")
-@click.option("--views-per-object", type=int, default=7, show_default=True,
+@click.option("--views-per-object", type=opt.VIEWS, default=7, show_default=True,
               help="Generated images per object (paper: 7).")
 @click.option("--sd-model", default=DEFAULT_SD, show_default=True,
               help="Stable Diffusion 1.5 folder or hub id (read from the local cache only).")
@@ -63,14 +64,14 @@ def photo_cmd(data, out, split, views_per_object, size, seed, overwrite, quiet) 
 @click.option("--prompt", default=None,
               help="Prompt template with {cls} (class name) and {scene} (a class-aware setting) "
                    "[default: 'a photo of a {cls}, {scene}, realistic, high quality'].")
-@click.option("--steps", type=int, default=20, show_default=True, help="Denoising steps.")
-@click.option("--guidance", type=float, default=7.5, show_default=True,
+@click.option("--steps", type=opt.DIFFUSION_STEPS, default=20, show_default=True, help="Denoising steps.")
+@click.option("--guidance", type=opt.GUIDANCE, default=7.5, show_default=True,
               help="Classifier-free guidance scale.")
-@click.option("--size", type=int, default=512, show_default=True,
+@click.option("--size", type=opt.RESOLUTION, default=512, show_default=True,
               help="Output side in px (multiple of 8).")
-@click.option("--batch-size", type=int, default=4, show_default=True,
+@click.option("--batch-size", type=opt.BATCH_SIZE, default=4, show_default=True,
               help="Images per denoising pass.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=opt.SEED, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace another augmentation at --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 
@@ -16,11 +17,11 @@ from clip2nerf.utils.device import DEVICE_CHOICES
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Caption file [default: DATA/captions/<captioner>.json].")
 @click.option("--split", default="all", show_default=True, help="train, val, test or all.")
-@click.option("--views", "views_per_object", type=int, default=1, show_default=True,
+@click.option("--views", "views_per_object", type=opt.VIEWS, default=1, show_default=True,
               help="Views captioned per object (evenly spaced); each caption is kept.")
 @click.option("--prompt", default="", help="Text the caption continues (default: none).")
-@click.option("--max-new-tokens", type=int, default=30, show_default=True)
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--max-new-tokens", type=opt.NEW_TOKENS, default=30, show_default=True)
+@click.option("--batch-size", type=opt.BATCH_SIZE, default=8, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace a caption file of other settings.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

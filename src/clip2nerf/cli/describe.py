@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 
@@ -25,7 +26,7 @@ from clip2nerf.utils.device import DEVICE_CHOICES
                    "[default: the dataset's own captions].")
 @click.option("--vlm", "vlm_spec", default="offline", show_default=True,
               help="VLM the nerf2clip mapper was trained with.")
-@click.option("--k", type=int, default=3, show_default=True, help="Captions per NeRF.")
+@click.option("--k", type=opt.K, default=3, show_default=True, help="Captions per NeRF.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 def command(nerfs, nf2vec_dir, mapper_dir, data, bank_split, caption_file, vlm_spec, k,
             device) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+import clip2nerf.cli.options as opt
+
 
 @click.group(name="import", context_settings={"help_option_names": ["-h", "--help"]})
 def command() -> None:
@@ -20,7 +22,7 @@ def command() -> None:
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for <object_id>.safetensors NeRFs and manifest.json.")
-@click.option("--limit", type=int, default=None, help="Import at most this many objects.")
+@click.option("--limit", type=opt.LIMIT, default=None, help="Import at most this many objects.")
 @click.option("--overwrite", is_flag=True, help="Convert objects that already have a file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def nerfs(root, out, limit, overwrite, quiet):
@@ -76,7 +78,7 @@ def nf2vec(checkpoint, out):
 @click.option("--vlm-space", default=None,
               help="Or the space name itself (the 'space' of an embeddings file made with that "
                    "model, e.g. vlm:clip-vit768-p32-d512@<hash>), without loading the model.")
-@click.option("--input-scale", type=float, default=1.0, show_default=True,
+@click.option("--input-scale", type=opt.INPUT_SCALE, default=1.0, show_default=True,
               help="Multiply inputs by this (the reference trained on unnormalised CLIP "
                    "features; our VLM embeddings are unit vectors).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))

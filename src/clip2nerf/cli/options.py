@@ -71,6 +71,10 @@ SUPERSAMPLE = bounded(b.SUPERSAMPLE)
 IMAGE_SIZE = bounded(b.IMAGE_SIZE)
 TIMING = bounded(b.TIMING)
 N_VIEWS_TARGET = bounded(b.N_VIEWS_TARGET)
+DIFFUSION_STEPS = bounded(b.DIFFUSION_STEPS)
+GUIDANCE = bounded(b.GUIDANCE)
+NEW_TOKENS = bounded(b.NEW_TOKENS)
+INPUT_SCALE = bounded(b.INPUT_SCALE)
 
 
 def check_out_file(out: str | Path, option: str = "--out", suffix: str | None = ".png") -> Path:

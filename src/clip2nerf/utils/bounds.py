@@ -124,5 +124,9 @@ SUPERSAMPLE = Bound(int, 1, 8)
 IMAGE_SIZE = Bound(int, 16, 512)
 TIMING = Bound(int, 1, 10_000)
 N_VIEWS_TARGET = Bound(int, 1, MAX_VIEWS)
+DIFFUSION_STEPS = Bound(int, 1, 1000)
+GUIDANCE = Bound(float, 0.0, 100.0)
+NEW_TOKENS = Bound(int, 1, 512)
+INPUT_SCALE = Bound(float, 0.0, 1e4, lo_open=True)
 
 __all__ = [n for n in dir() if n.isupper()] + ["Bound", "parse_number"]

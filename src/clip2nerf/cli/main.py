@@ -30,6 +30,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generate", "Render a NeRF generated from text or images (clip2nerf -> decoder)."),
     "eval": ("eval", "The paper's tables and figures on a dataset, as a Markdown + PNG report."),
     "demo": ("demo", "The whole chain on bundled data, end to end, cached in a workdir."),
+    "serve": ("serve", "HTTP API + web page over a NeRF catalogue (a demo workdir is one)."),
+    "catalogue": ("catalogue", "Add / remove NeRFs of a served catalogue, atomically."),
 }
 
 

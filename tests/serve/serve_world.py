@@ -48,3 +48,24 @@ def png(width: int = 24, height: int = 24, colour=(200, 40, 40), fmt: str = "PNG
     arr = np.zeros((height, width, 3), np.uint8) + np.array(colour, np.uint8)
     Image.fromarray(arr).save(buf, format=fmt)
     return buf.getvalue()
+
+
+def nerf_with_nan(src: Path, out: Path) -> Path:
+    """A copy of a NeRF file whose first weight is NaN (``save_nerf`` itself refuses NaN)."""
+    from safetensors.torch import safe_open, save_file
+
+    with safe_open(str(src), framework="pt") as fh:
+        meta = fh.metadata()
+        tensors = {k: fh.get_tensor(k).clone() for k in fh.keys()}
+    tensors["layers.0.weight"][0, 0] = float("nan")
+    save_file(tensors, str(out), metadata=meta)
+    return out
+
+
+def nerf_other_architecture(out: Path, object_id: str = "wide_0000") -> Path:
+    """A valid NeRF file of another architecture (hidden 32 instead of nf2vec's 64)."""
+    from clip2nerf.nerf import NerfConfig, NerfField, save_nerf
+
+    cfg = NerfConfig(hidden=32)
+    save_nerf(out, NerfField(cfg), cfg, None, {"object_id": object_id, "class_name": "car"})
+    return out

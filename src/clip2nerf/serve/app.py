@@ -105,7 +105,7 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
-    from pydantic import BaseModel
+    from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     catalogue = Catalogue(workdir)
@@ -204,12 +204,14 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
 
     # -- API --------------------------------------------------------------------------------
     class TextQuery(BaseModel):
-        text: str
-        k: int = 5
+        model_config = ConfigDict(extra="forbid")
+        text: StrictStr
+        k: StrictInt = 5
 
     class GenerateQuery(BaseModel):
-        text: str
-        views: int = 4
+        model_config = ConfigDict(extra="forbid")
+        text: StrictStr
+        views: StrictInt = 4
 
     @app.get("/api/health", tags=["service"])
     def health() -> dict[str, Any]:

@@ -58,6 +58,10 @@ def check_text(text: str | None, what: str = "text") -> str:
         raise BadRequest(f"{what} has {len(text)} characters; at most {MAX_TEXT_CHARS}")
     if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
         raise BadRequest(f"{what} contains control characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{what} is not valid Unicode (lone surrogate)") from None
     return text.strip()
 
 

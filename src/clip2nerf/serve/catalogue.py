@@ -238,7 +238,9 @@ class Catalogue:
             src = sources.get(oid)
             candidates = [self.resolve(src)] if src else []
             candidates.append(self.workdir / "nerfs" / f"{oid}.safetensors")
-            path = next((c for c in candidates if c.is_file()), None)
+            # only files inside the workdir are served (see nerf_file)
+            path = next((c for c in candidates
+                         if c.resolve().is_relative_to(self.workdir) and c.is_file()), None)
             entries[oid] = {"class": label, "caption": captions.get(oid),
                             "source": self.relative(path) if path else None, "added": None}
         return entries

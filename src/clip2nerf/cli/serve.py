@@ -15,7 +15,7 @@ from clip2nerf.utils.device import DEVICE_CHOICES
                                       "grown with `clip2nerf catalogue add`.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on (0.0.0.0 exposes the service to the network).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 def command(workdir, host, port, device) -> None:
     """Serve search by text or photos, zero-shot labels of uploaded NeRFs and generation.

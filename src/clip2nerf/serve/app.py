@@ -116,6 +116,7 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
         raise UserError(f"the catalogue's gallery holds {live.version.gallery.space!r} "
                         f"embeddings but its nf2vec model is {models.nf2vec.space!r}")
 
+    model_paths = catalogue.models()
     app = FastAPI(title="clip2nerf", version="1",
                   description="Search, label and generate NeRFs from text and images over a "
                               "NeRF catalogue (clip2nerf / nerf2clip, nf2vec, a VLM).")
@@ -221,7 +222,7 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
     @app.get("/api/catalogue", tags=["service"])
     def catalogue_info() -> dict[str, Any]:
         version = live.get()
-        m = catalogue.models()
+        m = model_paths
         g = version.gallery
         return {"version": version.name, "size": len(version), "workdir": catalogue.workdir.name,
                 "vlm": models.vlm.name, "vlm_space": models.vlm.space,
@@ -310,8 +311,8 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
         if path is None:
             raise limits.BadRequest(f"id {object_id!r}: its NeRF file is not in the catalogue "
                                     "folder, so it cannot be rendered", 404)
-        with models.compute():
-            png = view_png(catalogue, path, view, device=models.device, settings=view_settings)
+        # No model lock: rendering reads only this NeRF file (a fresh field per call).
+        png = view_png(catalogue, path, view, device=models.device, settings=view_settings)
         return Response(png, media_type="image/png",
                         headers={"Cache-Control": "public, max-age=3600"})
 

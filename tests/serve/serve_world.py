@@ -33,11 +33,11 @@ def build_catalogue(root: Path) -> dict:
             "spare": files[N_INITIAL:]}
 
 
-def make_app(workdir: Path, world: dict, serialise: bool = True):
+def make_app(workdir: Path, world: dict, lock: str = "text"):
     from clip2nerf.serve import Catalogue, create_app, load_service_models
     from clip2nerf.serve.views import ViewSettings
 
-    models = load_service_models(Catalogue(workdir), vlm=world["vlm"], serialise=serialise)
+    models = load_service_models(Catalogue(workdir), vlm=world["vlm"], lock=lock)
     return create_app(workdir, models=models, view_settings=ViewSettings(24, 24))
 
 

@@ -119,14 +119,14 @@ def test_oversized_body_is_refused_before_reading(client):
     assert r.status_code == 413 and "MB" in r.json()["error"]
 
 
-@pytest.mark.parametrize("serialise", [True, False])
-def test_concurrent_requests_give_the_serial_answers(served, serialise):
+@pytest.mark.parametrize("lock", ["text", "all", "none"])
+def test_concurrent_requests_give_the_serial_answers(served, lock):
     """Threads as uvicorn's pool runs them: the answers equal the one-at-a-time ones."""
     from fastapi.testclient import TestClient
     from serve_world import make_app
 
     queries = [f"a {c} number {i}" for i in range(6) for c in ("chair", "lamp", "car")]
-    with TestClient(make_app(served["workdir"], served, serialise=serialise)) as c:
+    with TestClient(make_app(served["workdir"], served, lock=lock)) as c:
         serial = {q: c.get("/api/search", params={"text": q, "k": 5}).json()["results"]
                   for q in queries}
         got, errors = {}, []

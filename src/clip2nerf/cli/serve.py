@@ -17,7 +17,11 @@ from clip2nerf.utils.device import DEVICE_CHOICES
               help="Interface to listen on (0.0.0.0 exposes the service to the network).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-def command(workdir, host, port, device) -> None:
+@click.option("--lock", type=click.Choice(["text", "all", "none"]), default="text",
+              show_default=True,
+              help="Model calls run one at a time: only the VLM text tower (its tokenizer is "
+                   "not thread-safe), all of them, or none (benchmarks/bench_serve.py).")
+def command(workdir, host, port, device, lock) -> None:
     """Serve search by text or photos, zero-shot labels of uploaded NeRFs and generation.
 
     Models load once; the catalogue is re-read when `clip2nerf catalogue add/remove` finishes
@@ -35,7 +39,7 @@ def command(workdir, host, port, device) -> None:
     from clip2nerf.utils.device import resolve_device
 
     click.echo(f"loading the models of {workdir} ...", err=True)
-    app = create_app(workdir, device=str(resolve_device(device)))
+    app = create_app(workdir, device=str(resolve_device(device)), lock=lock)
     live = app.state.live.version
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"serving {len(live)} NeRFs ({live.name}) at http://{shown}:{port}/  "

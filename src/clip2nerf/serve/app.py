@@ -96,7 +96,7 @@ async def _send_json(send, status: int, message: str) -> None:
 
 
 def create_app(workdir: str | Path, models: ServiceModels | None = None, device: str = "cpu",
-               serialise: bool = True, view_settings: ViewSettings = ViewSettings()):
+               lock: str = "text", view_settings: ViewSettings = ViewSettings()):
     """The app over ``workdir``'s catalogue; models load here, once (or are given).
 
     ``view_settings`` sets the resolution and ray samples of rendered views (tests use small ones).
@@ -111,7 +111,7 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
     catalogue = Catalogue(workdir)
     live = LiveCatalogue(catalogue, log=log.info)
     if models is None:
-        models = load_service_models_for(catalogue, device, serialise)
+        models = load_service_models_for(catalogue, device, lock)
     if live.version.gallery.space != models.nf2vec.space:
         raise UserError(f"the catalogue's gallery holds {live.version.gallery.space!r} "
                         f"embeddings but its nf2vec model is {models.nf2vec.space!r}")
@@ -326,7 +326,7 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
     return app
 
 
-def load_service_models_for(catalogue: Catalogue, device: str, serialise: bool) -> ServiceModels:
+def load_service_models_for(catalogue: Catalogue, device: str, lock: str) -> ServiceModels:
     from clip2nerf.serve.models import load_service_models
 
-    return load_service_models(catalogue, device, serialise=serialise)
+    return load_service_models(catalogue, device, lock=lock)  # type: ignore[arg-type]

@@ -206,3 +206,18 @@ def test_catalogue_cli_add_list_remove(fresh, capsys):
     assert main(["catalogue", "remove", "nope", "--workdir", w]) == 2
     assert "not in the catalogue: nope" in capsys.readouterr().err
     assert main(["serve", "--workdir", str(fresh["workdir"] / "missing")]) == 2
+
+
+def test_serve_cli_prints_the_url_and_binds_loopback(fresh, monkeypatch, capsys):
+    import uvicorn
+
+    import clip2nerf.serve.app as serve_app
+    from clip2nerf.cli.main import main
+
+    calls = {}
+    app = make_app(fresh["workdir"], fresh)  # the fake VLM cannot be loaded from a spec
+    monkeypatch.setattr(serve_app, "create_app", lambda workdir, device, lock: app)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(kw))
+    assert main(["serve", "--workdir", str(fresh["workdir"]), "--device", "cpu"]) == 0
+    assert calls["host"] == "127.0.0.1" and calls["port"] == 8000
+    assert "serving 12 NeRFs (v000001) at http://127.0.0.1:8000/" in capsys.readouterr().out

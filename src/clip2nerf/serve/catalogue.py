@@ -373,6 +373,7 @@ def add_nerfs(workdir: str | Path, sources: Sequence[str | Path], nf2vec=None,
         new_vecs: list[np.ndarray] = []
         copies = cat.root / NERF_COPIES_DIR
         for path in files:
+            pairs: list[tuple[str, str, str | None, str | None]]
             if _is_embedding_table(path):
                 vecs, ids, labels = _read_table(path, nf2vec.space)
                 pairs = [(i, lab, None, None) for i, lab in zip(ids, labels, strict=True)]

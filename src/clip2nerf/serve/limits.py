@@ -104,10 +104,11 @@ def load_upload_image(data: bytes, name: str) -> np.ndarray:
                 im.load()
                 if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P"
                                                        and "transparency" in im.info):
-                    im = im.convert("RGBA")
+                    arr = np.asarray(im.convert("RGBA"))
                 elif im.mode != "RGB":
-                    im = im.convert("RGB")
-                arr = np.asarray(im)
+                    arr = np.asarray(im.convert("RGB"))
+                else:
+                    arr = np.asarray(im)
     except BadRequest:
         raise
     except UnidentifiedImageError:

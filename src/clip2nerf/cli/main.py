@@ -35,6 +35,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "import": ("importer", "The paper's artefacts: nf2vec NeRF trees, nf2vec / clip2nerf checkpoints, ShapeNeRF-Text."),
     "export": ("exporter", "Write NeRF files as an nf2vec tree (nerf_weights.pth + grid.pth) for the reference code."),
     "demo": ("demo", "The whole chain on bundled data, end to end, cached in a workdir."),
+    "serve": ("serve", "HTTP API + web page over a NeRF catalogue (a demo workdir is one)."),
+    "catalogue": ("catalogue", "Add / remove NeRFs of a served catalogue, atomically."),
 }
 
 

@@ -1,0 +1,147 @@
+"""Validation at the HTTP edge: sizes, pixels, image types, text, k, ids, NeRF uploads.
+
+Every function raises :class:`BadRequest` (turned into a 4xx JSON error by the app) with a
+message naming what was wrong; code behind the edge trusts what passes. The names are kept
+plain (``check_k``, ``load_upload_image``...) so that the project-wide guarded loader and
+option bounds can replace them one by one.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from clip2nerf.errors import UserError
+
+if TYPE_CHECKING:
+    from clip2nerf.nerf.config import NerfConfig
+
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+"""Whole request body (several images in one multi-view query)."""
+MAX_IMAGE_BYTES = 8 * 1024 * 1024
+"""One uploaded image file."""
+MAX_NERF_BYTES = 8 * 1024 * 1024
+"""One uploaded NeRF file (a default-architecture NeRF with a 96^3 grid is ~0.2 MB)."""
+MAX_IMAGE_PIXELS = 4096 * 4096
+"""Declared width x height of one image; larger ones are refused before decoding (bombs)."""
+MAX_IMAGES = 16
+"""Views in one multi-view query."""
+MAX_TEXT_CHARS = 300
+MAX_K = 100
+MAX_GENERATE_VIEWS = 8
+ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class BadRequest(UserError):
+    """A request the client must fix; ``status`` is the HTTP code."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+def check_k(k: int) -> int:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+        raise BadRequest(f"k={k!r}: must be an integer from 1 to {MAX_K}")
+    return k
+
+
+def check_text(text: str | None, what: str = "text") -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest(f"{what} is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise BadRequest(f"{what} has {len(text)} characters; at most {MAX_TEXT_CHARS}")
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
+        raise BadRequest(f"{what} contains control characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{what} is not valid Unicode (lone surrogate)") from None
+    return text.strip()
+
+
+def check_id(object_id: str) -> str:
+    """A catalogue id: plain characters only, so it can never name a path."""
+    if not isinstance(object_id, str) or not ID_PATTERN.match(object_id) \
+            or object_id in (".", ".."):
+        raise BadRequest(f"id {object_id[:60]!r}: ids are 1-128 letters, digits, '.', '_' "
+                         "or '-'", 404)
+    return object_id
+
+
+def check_size(data: bytes, limit: int, what: str) -> bytes:
+    if len(data) == 0:
+        raise BadRequest(f"{what} is empty (0 bytes)")
+    if len(data) > limit:
+        raise BadRequest(f"{what} is larger than {limit // (1024 * 1024)} MB", 413)
+    return data
+
+
+def load_upload_image(data: bytes, name: str) -> np.ndarray:
+    """Decode an uploaded image as (H, W, 3|4) uint8, refusing what Pillow does not recognise,
+    truncated files and declared sizes over MAX_IMAGE_PIXELS (checked before decoding)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    what = f"image {name!r}"
+    check_size(data, MAX_IMAGE_BYTES, what)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                if w < 1 or h < 1 or w * h > MAX_IMAGE_PIXELS:
+                    raise BadRequest(f"{what} declares {w}x{h} pixels; at most "
+                                     f"{MAX_IMAGE_PIXELS} pixels", 413)
+                if getattr(im, "n_frames", 1) > 1:
+                    im.seek(0)
+                im.load()
+                if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P"
+                                                       and "transparency" in im.info):
+                    arr = np.asarray(im.convert("RGBA"))
+                elif im.mode != "RGB":
+                    arr = np.asarray(im.convert("RGB"))
+                else:
+                    arr = np.asarray(im)
+    except BadRequest:
+        raise
+    except UnidentifiedImageError:
+        raise BadRequest(f"{what} is not an image format Pillow recognises") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadRequest(f"{what} is too large to decode safely", 413) from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, TypeError,
+            IndexError, KeyError, ZeroDivisionError, OverflowError) as exc:
+        raise BadRequest(f"{what} could not be decoded (truncated or corrupt?): "
+                         f"{str(exc)[:120]}") from None
+    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise BadRequest(f"{what}: empty or malformed image")
+    return arr
+
+
+def load_upload_nerf(data: bytes, name: str, config: NerfConfig, tmp_dir: Path | None = None):
+    """Validate an uploaded NeRF file as ``clip2nerf classify`` does (format, architecture,
+    finite weights); returns its ``NerfSet`` of one. The bytes go to a temp file that is
+    removed before returning."""
+    from clip2nerf.nf2vec import load_nerf_set
+
+    check_size(data, MAX_NERF_BYTES, f"NeRF file {name!r}")
+    with tempfile.TemporaryDirectory(dir=tmp_dir, prefix="clip2nerf-upload-") as d:
+        path = Path(d) / "upload.safetensors"
+        path.write_bytes(data)
+        try:
+            nerf_set = load_nerf_set(path, config, hash_split=False)
+        except UserError as exc:
+            raise BadRequest(str(exc).replace(str(path), repr(name))) from None
+        except Exception as exc:  # a reader error the NeRF loader did not anticipate
+            raise BadRequest(f"NeRF file {name!r} could not be read: {str(exc)[:120]}") from None
+    import torch
+
+    if not torch.isfinite(nerf_set.matrices).all():
+        raise BadRequest(f"NeRF file {name!r}: weights contain NaN or infinity")
+    return nerf_set

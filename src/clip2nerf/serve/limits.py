@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,45 +82,15 @@ def check_size(data: bytes, limit: int, what: str) -> bytes:
 
 
 def load_upload_image(data: bytes, name: str) -> np.ndarray:
-    """Decode an uploaded image as (H, W, 3|4) uint8, refusing what Pillow does not recognise,
-    truncated files and declared sizes over MAX_IMAGE_PIXELS (checked before decoding)."""
-    import io
-
-    from PIL import Image, UnidentifiedImageError
+    """Decode an uploaded image as (H, W, 3|4) uint8 through the project's guarded loader
+    (``clip2nerf.utils.images.load_image``): formats Pillow recognises, complete files, and a
+    declared size of at most MAX_IMAGE_PIXELS, checked before decoding (bombs)."""
+    from clip2nerf.utils.images import load_image
 
     what = f"image {name!r}"
     check_size(data, MAX_IMAGE_BYTES, what)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                w, h = im.size
-                if w < 1 or h < 1 or w * h > MAX_IMAGE_PIXELS:
-                    raise BadRequest(f"{what} declares {w}x{h} pixels; at most "
-                                     f"{MAX_IMAGE_PIXELS} pixels", 413)
-                if getattr(im, "n_frames", 1) > 1:
-                    im.seek(0)
-                im.load()
-                if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P"
-                                                       and "transparency" in im.info):
-                    arr = np.asarray(im.convert("RGBA"))
-                elif im.mode != "RGB":
-                    arr = np.asarray(im.convert("RGB"))
-                else:
-                    arr = np.asarray(im)
-    except BadRequest:
-        raise
-    except UnidentifiedImageError:
-        raise BadRequest(f"{what} is not an image format Pillow recognises") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BadRequest(f"{what} is too large to decode safely", 413) from None
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, TypeError,
-            IndexError, KeyError, ZeroDivisionError, OverflowError) as exc:
-        raise BadRequest(f"{what} could not be decoded (truncated or corrupt?): "
-                         f"{str(exc)[:120]}") from None
-    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise BadRequest(f"{what}: empty or malformed image")
-    return arr
+    return load_image(data, mode="auto", what=what, error=BadRequest,
+                      max_pixels=MAX_IMAGE_PIXELS)
 
 
 def load_upload_nerf(data: bytes, name: str, config: NerfConfig, tmp_dir: Path | None = None):

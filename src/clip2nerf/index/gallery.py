@@ -291,13 +291,13 @@ class Gallery:
         excl = self._exclusions(exclude_ids, len(q))
         most = 0
         if any(excl):
-            counts = self._lookups()[1]
+            counts = self._lookups(1)
             most = max(sum(counts[i] for i in e) for e in excl)
         k_eff = min(k, len(self) - most)
         if k_eff < 1:
             raise UserError("the gallery has no rows left once the excluded ids are removed")
         scores, rows = self.index.search(q, min(len(self), k_eff + most))
-        ids_arr = self._lookups()[0]
+        ids_arr = self._lookups(0)
         out_ids = np.full((len(q), k_eff), "", dtype=object)
         out_scores = np.full((len(q), k_eff), -np.inf, dtype=np.float32)
         for r in range(len(q)):
@@ -326,18 +326,25 @@ class Gallery:
 
     def labels_of(self, ids: np.ndarray) -> np.ndarray:
         """Class labels of an id array (any shape); ``""`` stays ``""``."""
-        lookup = self._lookups()[2]
+        lookup = self._lookups(2)
         return np.vectorize(lookup.__getitem__, otypes=[object])(ids)
 
-    def _lookups(self) -> tuple[np.ndarray, Counter[str], dict[str, str]]:
-        """ids as an object array, rows per id, id -> label; built once per gallery (a
-        million-row gallery would otherwise rebuild them on every query)."""
+    def _lookups(self, what: int = 0) -> Any:
+        """0: ids as an object array, 1: rows per id, 2: id -> label. Each is built once, on
+        first use (a million-row gallery would otherwise rebuild them on every query)."""
         key = (id(self.ids), len(self.ids), id(self.labels))
         if self._cache is None or self._cache[0] != key:
-            lookup = dict(zip(self.ids, self.labels, strict=True))
-            lookup[""] = ""
-            self._cache = (key, (np.asarray(self.ids, dtype=object), Counter(self.ids), lookup))
-        return self._cache[1]
+            self._cache = (key, [None, None, None])
+        parts = self._cache[1]
+        if parts[what] is None:
+            if what == 0:
+                parts[0] = np.asarray(self.ids, dtype=object)
+            elif what == 1:
+                parts[1] = Counter(self.ids)
+            else:
+                parts[2] = dict(zip(self.ids, self.labels, strict=True))
+                parts[2][""] = ""
+        return parts[what]
 
     def set_nprobe(self, nprobe: int) -> None:
         """IVF clusters scanned per query from now on (higher: slower, closer to exact)."""

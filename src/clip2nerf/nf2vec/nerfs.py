@@ -108,17 +108,24 @@ def dataset_splits(data: str | Path) -> dict[str, str]:
 
 def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
                   progress: bool = False, splits: dict[str, str] | None = None,
-                  hash_split: bool = True) -> NerfSet:
+                  hash_split: bool = True, only: list[str] | None = None) -> NerfSet:
     """Load NeRF files for nf2vec; a file of another architecture is refused (UserError naming
     the file and the expected architecture).
 
     A NeRF's split is ``splits[object_id]`` when given (see ``dataset_splits``), else its
     file's ``meta["split"]``, else ``manifest.json`` beside the files, else a fixed hash of
-    the object id (10% val) with ``hash_split``, else "".
+    the object id (10% val) with ``hash_split``, else "". ``only``: just these file names of
+    the folder, in that order (a shard of a sharded run).
     """
     splits = splits or {}
     config = config or NerfConfig()
     files = find_nerf_files(source)
+    if only is not None:
+        by_name = {p.name: p for p in files}
+        missing = [n for n in only if n not in by_name]
+        if missing:
+            raise UserError(f"--nerfs {source}: NeRF files gone: {', '.join(missing[:5])}")
+        files = [by_name[n] for n in only]
     folder = Path(source) if Path(source).is_dir() else Path(source).parent
     manifest = _manifest_splits(folder)
     mats, ids, classes, split_names, paths, occupied, res = [], [], [], [], [], [], []

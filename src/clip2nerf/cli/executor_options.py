@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 EXECUTOR_CHOICES = ("local", "ray")  # = clip2nerf.utils.executor.EXECUTOR_CHOICES
 
 
-def executor_options(default_shard_size: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def executor_options(default_shard_size: int | None,
+                     shard_help: str = "Objects per Ray task."
+                     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add --executor, --ray-address, --shard-size, --max-retries to a click command."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -26,7 +28,7 @@ def executor_options(default_shard_size: int) -> Callable[[Callable[..., Any]], 
                          help="Ray cluster to join (auto, ray://HOST:10001); default: start a "
                               "local Ray instance. Workers must see the same paths."),
             click.option("--shard-size", type=int, default=default_shard_size,
-                         show_default=True, help="Objects per Ray task."),
+                         show_default=default_shard_size is not None, help=shard_help),
             click.option("--max-retries", type=int, default=3, show_default=True,
                          help="Reruns of a Ray task that failed or lost its worker."),
         ]

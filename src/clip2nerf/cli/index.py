@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 @click.option("--kind", type=click.Choice(["auto", "flat", "ivf", "ivf-sq8"]), default="auto",
               show_default=True,
               help="flat: exact search; ivf: approximate; ivf-sq8: approximate over 8-bit codes, "
-                   "memory-mapped when served (galleries past memory); auto: flat up to 50,000 "
+                   "memory-mapped when served (galleries past memory); auto: flat up to 10,000 "
                    "rows, else ivf-sq8.")
 @click.option("--nlist", type=int, default=None, help="IVF clusters (default 4*sqrt(n)).")
 @click.option("--nprobe", type=int, default=8, show_default=True,

@@ -113,8 +113,10 @@ def _init_ray(address: str | None) -> Any:
                         "(or pip install 'ray[default]')") from None
     if not ray.is_initialized():
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=True,
-                     configure_logging=False)
+            if address is None:  # a local instance, just for this command
+                ray.init(include_dashboard=False, configure_logging=False)
+            else:  # a cluster's own settings apply (Ray Client takes few init options)
+                ray.init(address=address)
         except ConnectionError as exc:
             raise UserError(f"--ray-address {address}: cannot join a Ray cluster ({exc})") \
                 from None

@@ -34,3 +34,19 @@ def test_index_per_view_baseline_gallery(tmp_path):
     assert main(["index", "--embeddings", str(tmp_path / "v.safetensors"), "--out",
                  str(tmp_path / "all"), "--views", "all"]) == 0
     assert len(Gallery.load(tmp_path / "all")) == 12
+
+
+def test_index_streams_a_shard_folder_into_ivf_sq8(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    vec = rng.normal(size=(400, 16)).astype(np.float32)
+    for k in range(4):
+        EmbeddingTable(vec[k * 100:(k + 1) * 100], [f"o{i}" for i in range(k * 100, k * 100 + 100)],
+                       ["a"] * 100, "nf2vec:t").save(tmp_path / "emb" / f"part-{k}.safetensors")
+    assert main(["index", "--embeddings", str(tmp_path / "emb"), "--out", str(tmp_path / "g"),
+                 "--kind", "ivf-sq8", "--nlist", "4", "--nprobe", "4"]) == 0
+    assert "400 vectors of 16 dims (nf2vec:t, ivf-sq8," in capsys.readouterr().out
+    g = Gallery.load(tmp_path / "g")
+    assert g.config.kind == "ivf-sq8" and g.ids == [f"o{i}" for i in range(400)]
+    assert g.search(vec[[123]], k=1)[0][0, 0] == "o123"
+    assert main(["index", "--embeddings", str(tmp_path / "emb"), "--out", str(tmp_path / "h")]) == 0
+    assert "(nf2vec:t, flat," in capsys.readouterr().out  # auto: 400 rows stay exact

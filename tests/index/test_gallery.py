@@ -159,3 +159,94 @@ def test_ivf_gallery_close_to_exact(tmp_path):
     back = Gallery.load(tmp_path / "g")
     assert back.config.kind == "ivf" and back.index.nprobe == 16
     np.testing.assert_array_equal(back.search(q, 5, exclude_ids=table.ids[:50])[0], ids_i)
+
+
+def test_ivf_sq8_close_to_exact_and_memory_mapped(tmp_path):
+    import faiss
+
+    table = random_table(n=3000, d=32, n_classes=10, seed=6)
+    exact = Gallery.from_table(table)
+    sq8 = Gallery.from_table(table, config=GalleryConfig("ivf-sq8", nlist=16, nprobe=16))
+    assert isinstance(sq8.index, faiss.IndexIVFScalarQuantizer)
+    q = table.vectors[:100]
+    ids_e, s_e = exact.search(q, 10, exclude_ids=table.ids[:100])
+    ids_s, s_s = sq8.search(q, 10, exclude_ids=table.ids[:100])
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids_e, ids_s, strict=True)])
+    assert overlap >= 0.9  # 8-bit codes: near-ties may swap, most of the top 10 agrees
+    np.testing.assert_allclose(s_s, s_e, atol=0.02)
+    sq8.save(tmp_path / "g")
+    # 1 byte per dimension + ids, plus the centroids: well under the float32 matrix.
+    assert (tmp_path / "g" / "index.faiss").stat().st_size < table.vectors.nbytes / 2
+    back = Gallery.load(tmp_path / "g")  # IVF kinds are memory-mapped by default
+    lists = faiss.extract_index_ivf(back.index).invlists
+    assert "OnDisk" in type(faiss.downcast_InvertedLists(lists)).__name__
+    assert back.config.kind == "ivf-sq8" and back.index.nprobe == 16
+    np.testing.assert_array_equal(back.search(q, 10, exclude_ids=table.ids[:100])[0], ids_s)
+    read = Gallery.load(tmp_path / "g", mmap=False)
+    assert "OnDisk" not in type(
+        faiss.downcast_InvertedLists(faiss.extract_index_ivf(read.index).invlists)).__name__
+    back.set_nprobe(1)
+    assert back.index.nprobe == 1
+    with pytest.raises(UserError, match="IVF"):
+        exact.set_nprobe(4)
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf", "ivf-sq8"])
+def test_streamed_build_equals_in_memory_build(kind):
+    import faiss
+
+    table = random_table(n=900, d=16, n_classes=6, seed=7)
+    cfg = GalleryConfig(kind, nlist=8, nprobe=4)
+    whole = Gallery.from_table(table, config=cfg)
+    calls = []
+
+    def chunks():
+        calls.append(1)
+        for lo in range(0, 900, 128):  # chunks that do not align with anything
+            yield (table.vectors[lo:lo + 128], table.ids[lo:lo + 128],
+                   table.labels[lo:lo + 128])
+
+    streamed = Gallery.from_chunks(chunks, 900, 16, table.space, cfg)
+    assert len(calls) == (1 if kind == "flat" else 2)  # IVF: one pass to sample, one to add
+    assert streamed.ids == whole.ids and streamed.labels == whole.labels
+    assert faiss.serialize_index(streamed.index).tobytes() == \
+        faiss.serialize_index(whole.index).tobytes()
+    with pytest.raises(UserError, match="not the 1000 announced|fewer than the 1000"):
+        Gallery.from_chunks(chunks, 1000, 16, table.space, cfg)
+
+
+def test_from_embeddings_streams_a_shard_folder(tmp_path, monkeypatch):
+    from clip2nerf.index import gallery as gallery_mod
+
+    table = random_table(n=300, d=16, seed=8)
+    table.extra["sources"] = [f"nerfs/{i}.safetensors" for i in table.ids]
+    for k, lo in enumerate(range(0, 300, 100)):
+        table.subset(table.ids[lo:lo + 100]).save(tmp_path / "emb" / f"part-{k}.safetensors")
+    loaded = []
+    real_load = EmbeddingTable.load
+
+    def spy(path, expect_space=None):
+        loaded.append(path)
+        return real_load(path, expect_space)
+
+    monkeypatch.setattr(EmbeddingTable, "load", spy)
+    keep = table.ids[::3]
+    g = Gallery.from_embeddings(tmp_path / "emb", only_ids=keep,
+                                config=GalleryConfig("ivf-sq8", nlist=4, nprobe=4))
+    assert len(loaded) == 6  # each shard read on its own, once per pass
+    assert g.ids == keep and g.config.kind == "ivf-sq8"
+    assert g.extra["sources"]["o3"] == "nerfs/o3.safetensors"
+    ref = Gallery.from_table(table.subset(keep), config=GalleryConfig("ivf-sq8", nlist=4,
+                                                                      nprobe=4))
+    np.testing.assert_array_equal(g.search(table.vectors[:5], 5)[0],
+                                  ref.search(table.vectors[:5], 5)[0])
+    with pytest.raises(UserError, match="zz"):
+        Gallery.from_embeddings(tmp_path / "emb", only_ids=["o1", "zz"])
+    with pytest.raises(UserError, match="'vlm:x' is in use"):
+        Gallery.from_embeddings(tmp_path / "emb", expect_space="vlm:x")
+    # auto: exact up to AUTO_FLAT_MAX rows, compressed IVF above it.
+    assert Gallery.from_embeddings(tmp_path / "emb", config=GalleryConfig("auto")).config.kind \
+        == "flat"
+    monkeypatch.setattr(gallery_mod, "AUTO_FLAT_MAX", 100)
+    assert Gallery.from_embeddings(tmp_path / "emb", config=GalleryConfig("auto")).config.kind \
+        == "ivf-sq8"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 import clip2nerf.cli.options as opt
+from clip2nerf.cli.executor_options import executor_config, executor_options
 from clip2nerf.errors import UserError
 
 
@@ -46,15 +47,18 @@ def _parse_ids(values: tuple[str, ...]) -> list[str] | None:
               help="Torch threads per worker (1 is fastest on a shared machine).")
 @click.option("--overwrite", is_flag=True, help="Refit objects that already have a NeRF.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@executor_options(default_shard_size=4)
 def command(data, out, objects, split, limit, steps, rays_per_step, lr, n_samples,
-            grid_resolution, holdout_views, seed, device, workers, threads, overwrite, quiet):
+            grid_resolution, holdout_views, seed, device, workers, threads, overwrite, quiet,
+            executor, ray_address, shard_size, max_retries):
     """Fit NeRFs (the nf2vec architecture) to the multi-view images of a dataset.
 
     \b
     Writes OUT/<object_id>.safetensors (atomically: a file is either complete or absent)
     and OUT/manifest.json with each object's held-out PSNR (whole image and object pixels),
     fit seconds and steps. Interrupted runs resume: rerun the same command and objects
-    that already have a valid NeRF are skipped.
+    that already have a valid NeRF are skipped. --executor ray fits shards of --shard-size
+    objects as Ray tasks (retried up to --max-retries times; the manifest grows as shards end).
     """
     import time
     from pathlib import Path
@@ -66,7 +70,9 @@ def command(data, out, objects, split, limit, steps, rays_per_step, lr, n_sample
     from clip2nerf.nerf.runner import fit_dataset
     from clip2nerf.utils.device import resolve_device
 
-    dev = resolve_device(device)
+    ex = executor_config(executor, ray_address, shard_size, max_retries, threads)
+    # With Ray, --device is resolved on each worker (a cluster may have GPUs this machine lacks).
+    dev = resolve_device(device if ex.kind == "local" else "cpu")
     if dev.type == "cuda" and workers > 1:
         raise UserError("--workers > 1 is for CPU fitting; use --workers 1 with --device cuda")
     overrides = {k: v for k, v in dict(steps=steps, rays_per_step=rays_per_step, lr=lr,
@@ -103,7 +109,8 @@ def command(data, out, objects, split, limit, steps, rays_per_step, lr, n_sample
     t0 = time.perf_counter()
     try:
         entries = fit_dataset(ds.root, out, ids, cfg, device=str(dev), workers=workers,
-                              threads=threads, overwrite=overwrite, on_done=on_done)
+                              threads=threads, overwrite=overwrite, on_done=on_done,
+                              executor=ex, device_spec=device)
     finally:
         bar.close()
     fitted = [e for e in entries.values() if "psnr" in e]

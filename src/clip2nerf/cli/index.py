@@ -20,8 +20,11 @@ if TYPE_CHECKING:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Gallery folder.")
 @click.option("--split-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Only these object ids, one per line (e.g. splits/test.txt).")
-@click.option("--kind", type=click.Choice(["flat", "ivf"]), default="flat", show_default=True,
-              help="flat: exact search; ivf: approximate, for galleries of 100k+ items.")
+@click.option("--kind", type=click.Choice(["auto", "flat", "ivf", "ivf-sq8"]), default="auto",
+              show_default=True,
+              help="flat: exact search; ivf: approximate; ivf-sq8: approximate over 8-bit codes, "
+                   "memory-mapped when served (galleries past memory); auto: flat up to 10,000 "
+                   "rows, else ivf-sq8.")
 @click.option("--nlist", type=opt.NLIST, default=None, help="IVF clusters (default 4*sqrt(n)).")
 @click.option("--nprobe", type=opt.NPROBE, default=8, show_default=True,
               help="IVF clusters scanned per query.")
@@ -34,10 +37,9 @@ def command(embeddings: Path, out: Path, split_ids: Path | None, kind: IndexKind
     from clip2nerf.data.dataset import read_id_list
     from clip2nerf.errors import UserError
     from clip2nerf.index import Gallery, GalleryConfig
-    from clip2nerf.utils.embeddings import load_embeddings
 
     opt.check_out_dir(out, "--out")
-    table = load_embeddings(embeddings)
+    ids = None
     if split_ids is not None:
         ids = read_id_list(split_ids, "--split-ids")
         if not ids:
@@ -45,10 +47,12 @@ def command(embeddings: Path, out: Path, split_ids: Path | None, kind: IndexKind
         if len(set(ids)) != len(ids):
             dup = next(i for n, i in enumerate(ids) if i in ids[:n])
             raise UserError(f"--split-ids {split_ids}: id {dup!r} is listed more than once")
-        table = table.subset(ids)
     if out.exists() and not overwrite:
         raise UserError(f"{out} exists; pass --overwrite to replace it")
-    gallery = Gallery.from_table(table, views=views, config=GalleryConfig(kind, nlist, nprobe))
+    # Streamed shard by shard: a shard folder of any size is indexed in bounded memory.
+    gallery = Gallery.from_embeddings(embeddings, views=views, only_ids=ids,
+                                      config=GalleryConfig(kind, nlist, nprobe))
     gallery.save(out, overwrite=overwrite)
+    size = (out / "index.faiss").stat().st_size
     click.echo(f"wrote {out}: {len(gallery)} vectors of {gallery.dim} dims ({gallery.space}, "
-               f"{kind}, {gallery.nbytes / 2**20:.2f} MB)")
+               f"{gallery.config.kind}, {size / 2**20:.2f} MB)")

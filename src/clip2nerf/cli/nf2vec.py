@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 import clip2nerf.cli.options as opt
+from clip2nerf.cli.executor_options import executor_config, executor_options
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 
@@ -101,20 +102,37 @@ def train_cmd(nerfs: Path, out: Path, data: Path | None, preset: str, epochs: in
               help="Dataset the NeRFs were fitted on: record each NeRF's split beside its vector.")
 @click.option("--batch-size", type=opt.BATCH_SIZE, default=256, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@executor_options(default_shard_size=1024)
 def embed_cmd(model_dir: Path, nerfs: Path, out: Path, data: Path | None, batch_size: int,
-              device: str) -> None:
-    """Embed NeRF files into 1024-d unit vectors (ids, classes, source paths beside them)."""
+              device: str, executor: str, ray_address: str | None, shard_size: int,
+              max_retries: int) -> None:
+    """Embed NeRF files into 1024-d unit vectors (ids, classes, source paths beside them).
+
+    \b
+    --executor ray embeds shards of --shard-size NeRF files as Ray tasks; finished shards
+    wait in OUT.parts/ (a rerun skips them) and are joined into OUT at the end.
+    """
     from clip2nerf.nf2vec.embed import embed_nerfs
     from clip2nerf.nf2vec.model import Nf2vec
     from clip2nerf.nf2vec.nerfs import dataset_splits
     from clip2nerf.utils.device import resolve_device
 
     opt.check_out_file(out, "--out", None)
-    dev = resolve_device(device)
-    model = Nf2vec.from_pretrained(model_dir, dev)
+    ex = executor_config(executor, ray_address, shard_size, max_retries)
     splits = dataset_splits(data) if data is not None else None
-    table = embed_nerfs(model, nerfs, batch_size, dev, progress=True, splits=splits)
-    table.save(out)
+    if ex.kind == "ray":
+        from tqdm import tqdm
+
+        from clip2nerf.nf2vec.embed import embed_nerfs_sharded
+
+        with tqdm(desc="embed", unit="nerf") as bar:
+            table = embed_nerfs_sharded(model_dir, nerfs, out, ex, batch_size, device, splits,
+                                        on_shard=bar.update)
+    else:
+        dev = resolve_device(device)
+        model = Nf2vec.from_pretrained(model_dir, dev)
+        table = embed_nerfs(model, nerfs, batch_size, dev, progress=True, splits=splits)
+        table.save(out)
     click.echo(f"wrote {out}: {len(table)} embeddings of dim {table.dim} ({table.space})")
 
 

@@ -75,6 +75,8 @@ DIFFUSION_STEPS = bounded(b.DIFFUSION_STEPS)
 GUIDANCE = bounded(b.GUIDANCE)
 NEW_TOKENS = bounded(b.NEW_TOKENS)
 INPUT_SCALE = bounded(b.INPUT_SCALE)
+SHARD_SIZE = bounded(b.SHARD_SIZE)
+RETRIES = bounded(b.RETRIES)
 
 
 def check_out_file(out: str | Path, option: str = "--out", suffix: str | None = ".png") -> Path:

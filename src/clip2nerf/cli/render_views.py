@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 import clip2nerf.cli.options as opt
+from clip2nerf.cli.executor_options import executor_config, executor_options
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 
@@ -25,11 +26,14 @@ from clip2nerf.utils.device import DEVICE_CHOICES
               help="CPU threads (extra threads mostly spin on a busy machine; 0 = torch default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-def command(nerfs, data, out, split, res, samples, threads, quiet, device) -> None:
+@executor_options(default_shard_size=4)
+def command(nerfs, data, out, split, res, samples, threads, quiet, device, executor,
+            ray_address, shard_size, max_retries) -> None:
     """Render every view of every object from its NeRF, at the dataset's cameras.
 
     The output reads like any dataset (`clip2nerf vlm embed-views --data OUT`): the paper's
-    "rendered" variants train and evaluate on it. Resumable: rerun to continue.
+    "rendered" variants train and evaluate on it. Resumable: rerun to continue. --executor ray
+    renders shards of --shard-size objects as Ray tasks.
     """
     import torch
 
@@ -42,7 +46,10 @@ def command(nerfs, data, out, split, res, samples, threads, quiet, device) -> No
         raise UserError("--res must be >= 8 and --samples >= 8")
     if threads > 0:
         torch.set_num_threads(threads)
+    ex = executor_config(executor, ray_address, shard_size, max_retries, threads)
     ids = open_dataset(data).object_ids(None if split == "all" else split)
+    # With Ray, --device is resolved on each worker (a cluster may have GPUs this machine lacks).
     render_dataset(nerfs, data, out, ids=ids, resolution=res, n_samples=samples,
-                   device=str(resolve_device(device)), progress=not quiet)
+                   device=str(resolve_device(device)) if ex.kind == "local" else device,
+                   progress=not quiet, executor=ex, threads=threads)
     click.echo(f"wrote {out}: {len(ids)} objects rendered from {nerfs}")

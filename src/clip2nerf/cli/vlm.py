@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 import clip2nerf.cli.options as opt
+from clip2nerf.cli.executor_options import executor_config, executor_options
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 SPEC_HELP = ("Which VLM: offline (the prepared offline model), clip (CLIP ViT-B/32 from the hub "
@@ -94,19 +95,26 @@ def prepare_offline_cmd(data, out, split, image_tower, epochs, batch_size, lr, i
                    "own views in its memory (so training objects look like unseen ones).")
 @click.option("--overwrite", is_flag=True, help="Replace other embeddings already at --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@executor_options(default_shard_size=None, shard_help="Objects per Ray task (default: --chunk).")
 def embed_views_cmd(data, out, vlm_spec, split, chunk, batch_size, device, leave_one_out,
-                    overwrite, quiet) -> None:
+                    overwrite, quiet, executor, ray_address, shard_size, max_retries) -> None:
     """Embed every view of every object: vectors (n_objects, n_views, d) with object ids,
-    classes, view ids and the VLM name. Resumable: rerun to continue."""
+    classes, view ids and the VLM name. Resumable: rerun to continue. With --executor ray each
+    shard of --chunk objects is a Ray task (--shard-size, if given, replaces --chunk)."""
     from clip2nerf.vlm.embed_views import embed_views
     from clip2nerf.vlm.factory import load_vlm
 
     if batch_size is not None and batch_size < 1:
         raise click.BadParameter("must be >= 1", param_hint="--batch-size")
-    vlm = load_vlm(vlm_spec, device=device, batch_size=batch_size)
+    chunk = shard_size or chunk
+    ex = executor_config(executor, ray_address, chunk, max_retries)
+    # With Ray this copy only names the space; each worker loads its own from the same spec.
+    vlm = load_vlm(vlm_spec, device=device if ex.kind == "local" else "cpu",
+                   batch_size=batch_size)
     embed_views(data, out, vlm, split=None if split == "all" else split, chunk_objects=chunk,
                 overwrite=overwrite, progress=not quiet, log=lambda m: click.echo(m, err=True),
-                leave_one_out=leave_one_out)
+                leave_one_out=leave_one_out, executor=ex,
+                vlm_spec=(vlm_spec, device, batch_size))
 
 
 @command.command("embed")

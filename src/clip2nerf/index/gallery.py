@@ -1,22 +1,36 @@
 """A gallery: L2-normalised vectors with ids and labels, searched by cosine with faiss.
 
-Cosine similarity is the inner product of unit vectors, so the index is a faiss
-``IndexFlatIP`` (exact) or, for large galleries, an ``IndexIVFFlat`` with the inner-product
-metric (approximate: only ``nprobe`` of ``nlist`` clusters are scanned per query).
+Cosine similarity is the inner product of unit vectors. Index kinds (``GalleryConfig.kind``):
+
+- ``flat``: ``IndexFlatIP``, exact, a full scan (float32 in memory: 4 KB per 1024-d row).
+- ``ivf``: ``IndexIVFFlat``, approximate: only ``nprobe`` of ``nlist`` clusters are scanned.
+- ``ivf-sq8``: ``IndexIVFScalarQuantizer`` with 8-bit codes of the residuals (1 byte per
+  dimension, a quarter of ``ivf``'s size) — the kind for galleries past memory.
+- ``auto`` (the CLI default): ``flat`` up to ``AUTO_FLAT_MAX`` rows, else ``ivf-sq8``.
+
+The choice of ``ivf-sq8`` and the ``auto`` threshold come from ``benchmarks/bench_gallery.py``
+(table in benchmarks/README.md; 1024-d clustered vectors, a shared 2-core machine, one faiss
+thread per query): IVF-SQ8 with the default ``nlist = 4 sqrt(n)`` and ``nprobe = 8`` answered
+a single query in 0.5 ms (p50) at 100k and 1.1 ms at 1M, recall@10 against exact 0.99, from a
+file of 1 KB per row (1.0 GB at 1M) that is memory-mapped when served; an exact flat scan took
+53 ms per query at 100k. IVF-PQ (M=128 bytes) lost recall (0.73) unless re-ranked from a
+float16 copy twice the size of the SQ8 codes, and trained 4x slower. IVF galleries are built
+in a streaming pass (:meth:`Gallery.from_chunks`, :meth:`Gallery.from_embeddings`): train on
+a sample, then add chunk by chunk, so a gallery is built from a shard folder without the whole
+float32 matrix in memory (peak 2.5 GB for 1M rows, whose float32 matrix is 4 GB).
 
 On disk a gallery is a folder: ``index.faiss`` (faiss's own format) and ``gallery.json``
-(format, space, dim, ids, labels). ``Gallery.load(..., mmap=True)`` opens the index with
-faiss's ``IO_FLAG_MMAP``: for an IVF gallery the inverted lists stay on disk and only the
-probed lists are paged in, so a gallery larger than memory can be searched (measured with
-faiss 1.15: loading a 50k x 1024 IVF gallery added 0 MB resident vs 187 MB when read). A flat
-index is read into memory even with the flag, so galleries that outgrow RAM should be IVF
-(``benchmarks/bench_gallery.py``).
+(format, space, dim, ids, labels). ``Gallery.load`` memory-maps IVF indexes (``ivf`` and
+``ivf-sq8``) with faiss's ``IO_FLAG_MMAP``: the inverted lists stay in the file and only the
+probed lists are paged in (as page cache the kernel may drop), so a gallery larger than RAM
+can be searched. A flat index is read into memory even with the flag (faiss maps only
+inverted lists with ``IO_FLAG_MMAP``), so galleries that outgrow RAM should be IVF.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -24,7 +38,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from clip2nerf.errors import UserError
-from clip2nerf.utils.embeddings import EmbeddingTable, l2_normalize
+from clip2nerf.utils.embeddings import EmbeddingTable, embedding_files, l2_normalize, read_header
 from clip2nerf.utils.io import atomic_dir, atomic_write_json, read_json
 
 GALLERY_FORMAT = "clip2nerf-gallery"
@@ -32,8 +46,19 @@ GALLERY_VERSION = 1
 INDEX_NAME = "index.faiss"
 META_NAME = "gallery.json"
 
-IndexKind = Literal["flat", "ivf"]
+IndexKind = Literal["auto", "flat", "ivf", "ivf-sq8"]
 ViewReduce = Literal["mean", "all"]
+KINDS = ("auto", "flat", "ivf", "ivf-sq8")
+IVF_KINDS = ("ivf", "ivf-sq8")
+AUTO_FLAT_MAX = 10_000
+"""``auto`` builds an exact flat index up to this many rows and ``ivf-sq8`` above it: a flat
+scan costs ~0.5 ms per 1,000 rows of 1024 dims per query on a busy 2-core machine (12.5 ms at
+20k, 53 ms at 100k), so past ~10k rows IVF-SQ8 (~1 ms, recall@10 0.99) is the faster choice."""
+TRAIN_PER_LIST = 40
+"""IVF training sample: this many rows per cluster (faiss warns below 39), at most n."""
+
+Chunk = tuple[np.ndarray, Sequence[str], Sequence[str]]
+"""One chunk of a streamed gallery: ``vectors: (m, d)``, m ids, m labels."""
 
 
 @dataclass
@@ -41,7 +66,10 @@ class GalleryConfig:
     """How the faiss index is built."""
 
     kind: IndexKind = "flat"
-    """``flat``: exact search. ``ivf``: inverted lists, approximate, for large galleries."""
+    """``flat``: exact search. ``ivf``: inverted lists, approximate, for large galleries.
+    ``ivf-sq8``: inverted lists of 8-bit codes, for galleries past memory. ``auto``: flat up
+    to ``AUTO_FLAT_MAX`` rows, else ivf-sq8 (resolved at build time; a saved gallery records
+    the kind it got)."""
     nlist: int | None = None
     """IVF clusters; default ``4 * sqrt(n)`` (faiss's rule of thumb), at most n / 39."""
     nprobe: int = 8
@@ -74,6 +102,7 @@ class Gallery:
     space: str
     config: GalleryConfig = field(default_factory=GalleryConfig)
     extra: dict[str, Any] = field(default_factory=dict)
+    _cache: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -87,42 +116,137 @@ class Gallery:
                      space: str, config: GalleryConfig | None = None,
                      extra: dict[str, Any] | None = None) -> Gallery:
         """Build from ``vectors: (n, d)``; rows are L2-normalised here."""
-        import faiss
-
-        config = config or GalleryConfig()
-        raw = np.asarray(vectors, dtype=np.float32)
-        if raw.ndim == 2 and len(raw) and np.isfinite(raw).all():
-            zero = np.flatnonzero(~(np.abs(raw) > 0).any(axis=1))
-            if len(zero):
-                raise UserError(f"{len(zero)} of {len(raw)} gallery vectors are all zero (e.g. id "
-                                f"{ids[int(zero[0])]!r}); a zero vector has no direction to "
-                                "search by: re-embed those objects")
-        x = np.ascontiguousarray(l2_normalize(raw))
+        x = np.asarray(vectors, dtype=np.float32)
         if x.ndim != 2 or len(x) == 0:
             raise UserError(f"gallery vectors must be a non-empty (n, d) array, got {x.shape}")
         if len(ids) != len(x) or len(labels) != len(x):
             raise UserError(f"{len(x)} gallery vectors but {len(ids)} ids, {len(labels)} labels")
-        if not np.isfinite(x).all():
-            raise UserError("gallery vectors contain NaN or infinity")
-        n, d = x.shape
+        return cls.from_chunks(lambda: [(x, ids, labels)], len(x), x.shape[1], space, config,
+                               extra)
+
+    @classmethod
+    def from_chunks(cls, chunks: Callable[[], Iterable[Chunk]], n: int, dim: int, space: str,
+                    config: GalleryConfig | None = None,
+                    extra: dict[str, Any] | None = None) -> Gallery:
+        """Build in a streaming pass: at most one chunk (and the IVF training sample) in memory.
+
+        Args:
+            chunks: called once per pass (twice for IVF kinds: sample, then add); each call
+                yields the same ``(vectors: (m, d), ids, labels)`` chunks in the same order,
+                ``n`` rows in all. Rows are L2-normalised here.
+            n, dim: total rows and their dimension.
+
+        For IVF kinds the training sample is ``TRAIN_PER_LIST * nlist`` rows (at most n) drawn
+        uniformly with ``config.seed``; the rest of the gallery never sits in memory as float32.
+        """
+        import faiss
+
+        config = config or GalleryConfig()
+        if n < 1:
+            raise UserError("the gallery would be empty: no embeddings to index")
+        kind = config.kind
+        if kind == "auto":
+            kind = "flat" if n <= AUTO_FLAT_MAX else "ivf-sq8"
+        if kind not in ("flat", *IVF_KINDS):
+            raise UserError(f"gallery kind {config.kind!r}: expected one of {', '.join(KINDS)}")
         index: Any
-        if config.kind == "flat":
-            index = faiss.IndexFlatIP(d)
-        elif config.kind == "ivf":
+        nlist: int | None = None
+        if kind == "flat":
+            index = faiss.IndexFlatIP(dim)
+        else:
             nlist = config.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39))
             if nlist > n:
                 raise UserError(f"--nlist {nlist}: larger than the gallery ({n} vectors)")
-            quantizer = faiss.IndexFlatIP(d)
-            index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+            quantizer = faiss.IndexFlatIP(dim)
+            if kind == "ivf":
+                index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            else:
+                index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist,
+                                                      faiss.ScalarQuantizer.QT_8bit,
+                                                      faiss.METRIC_INNER_PRODUCT)
             index.cp.seed = config.seed
-            index.train(x)
+            m = min(n, TRAIN_PER_LIST * nlist)
+            rows = np.sort(np.random.default_rng(config.seed).choice(n, m, replace=False))
+            sample = np.concatenate(list(_pick_rows(chunks(), rows, dim)))
+            if len(sample) != m:
+                raise UserError(f"the gallery's chunks hold fewer than the {n} rows announced")
+            index.train(np.ascontiguousarray(sample))
+            del sample
             index.nprobe = min(config.nprobe, nlist)
-            config = GalleryConfig("ivf", nlist, config.nprobe, config.seed)
-        else:
-            raise UserError(f"gallery kind {config.kind!r}: expected flat or ivf")
-        index.add(x)
-        return cls(index, [str(i) for i in ids], [str(c) for c in labels], space, config,
-                   dict(extra or {}))
+        all_ids: list[str] = []
+        all_labels: list[str] = []
+        for vec, cids, clabels in chunks():
+            x = _check_chunk(vec, cids, clabels, dim)
+            index.add(x)
+            all_ids += [str(i) for i in cids]
+            all_labels += [str(c) for c in clabels]
+        if len(all_ids) != n:
+            raise UserError(f"the gallery's chunks hold {len(all_ids)} rows, not the {n} "
+                            "announced")
+        config = GalleryConfig(kind, nlist, config.nprobe, config.seed)
+        return cls(index, all_ids, all_labels, space, config, dict(extra or {}))
+
+    @classmethod
+    def from_embeddings(cls, path: str | Path, views: ViewReduce = "mean",
+                        config: GalleryConfig | None = None,
+                        only_ids: Sequence[str] | None = None,
+                        expect_space: str | None = None) -> Gallery:
+        """Stream an embeddings file or shard folder into a gallery, one shard in memory at a time.
+
+        Rows keep the shards' order; ``only_ids`` keeps just those objects (a missing one is a
+        UserError naming it). Per-view shards are reduced by ``views`` as in :meth:`from_table`.
+        """
+        if views not in ("mean", "all"):
+            raise UserError(f"--views {views!r}: expected mean or all")
+        headers = [read_header(p) for p in embedding_files(path)]
+        spaces = {h.space for h in headers}
+        if len(spaces) != 1:
+            raise UserError(f"{path}: shards of different spaces: {sorted(spaces)}")
+        space = headers[0].space
+        if expect_space is not None and space != expect_space:
+            raise UserError(f"{path} holds embeddings of {space!r}, but {expect_space!r} is in "
+                            "use; re-embed with the current model")
+        dims = {h.shape[-1] for h in headers}
+        ndims = {len(h.shape) for h in headers}
+        if len(dims) != 1 or len(ndims) != 1:
+            raise UserError(f"{path}: shards disagree on the vectors' shape")
+        seen: set[str] = set()
+        for h in headers:
+            if len(set(h.ids)) != len(h.ids) or seen.intersection(h.ids):
+                dup = next(i for i, c in Counter([*seen, *h.ids]).items() if c > 1)
+                raise UserError(f"{h.path}: id {dup!r} is listed more than once (in this shard or "
+                                "an earlier one); a gallery needs one row per object")
+            seen.update(h.ids)
+        keep = None if only_ids is None else set(map(str, only_ids))
+        if keep is not None:
+            missing = [i for i in only_ids or [] if str(i) not in seen]
+            if missing:
+                raise UserError(f"ids not in embedding table ({space}): "
+                                f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+        per_view = ndims == {3}
+        n = 0
+        for h in headers:
+            n_obj = len(h.ids) if keep is None else sum(i in keep for i in h.ids)
+            n += n_obj * (h.shape[1] if per_view and views == "all" else 1)
+        extra: dict[str, Any] = {"views": views} if per_view else {}
+        sources: dict[str, str] = {}
+
+        def chunks() -> Iterable[Chunk]:
+            for h in headers:
+                table = EmbeddingTable.load(h.path, space)
+                if keep is not None:
+                    table = table.subset([i for i in table.ids if i in keep])
+                    if not len(table):
+                        continue
+                src = table.extra.get("sources")
+                if isinstance(src, list) and len(src) == len(table):
+                    sources.update(zip(table.ids, map(str, src), strict=True))
+                yield _reduce_views(table, views)
+
+        gallery = cls.from_chunks(chunks, n, dims.pop(), space, config, extra)
+        if len(sources) == len(set(gallery.ids)):
+            gallery.extra["sources"] = sources
+        return gallery
 
     @classmethod
     def from_table(cls, table: EmbeddingTable, views: ViewReduce = "mean",
@@ -132,22 +256,13 @@ class Gallery:
         ``mean``: one row per object, the normalised mean of its normalised views (the paper's
         "CLIP GT mean" gallery); ``all``: one row per view, all sharing the object's id ("GT all").
         """
-        vec = table.vectors
-        ids, labels = table.ids, table.labels
-        if len(set(ids)) != len(ids):
-            dup = next(i for i, c in Counter(ids).items() if c > 1)
+        if len(set(table.ids)) != len(table.ids):
+            dup = next(i for i, c in Counter(table.ids).items() if c > 1)
             raise UserError(f"embeddings list id {dup!r} more than once; a gallery needs one "
                             "row per object (use --views all for per-view rows)")
-        if vec.ndim == 3:
-            if views == "mean":
-                vec = l2_normalize(l2_normalize(vec).mean(axis=1))
-            elif views == "all":
-                n_views = vec.shape[1]
-                vec = vec.reshape(-1, vec.shape[-1])
-                ids = [i for i in table.ids for _ in range(n_views)]
-                labels = [c for c in table.labels for _ in range(n_views)]
-            else:
-                raise UserError(f"--views {views!r}: expected mean or all")
+        if views not in ("mean", "all"):
+            raise UserError(f"--views {views!r}: expected mean or all")
+        vec, ids, labels = _reduce_views(table, views)
         extra: dict[str, Any] = {"views": views} if table.vectors.ndim == 3 else {}
         sources = table.extra.get("sources")
         if isinstance(sources, list) and len(sources) == len(table):
@@ -194,14 +309,15 @@ class Gallery:
             raise UserError(f"k={k}: must be at least 1")
         q = np.ascontiguousarray(l2_normalize(q))
         excl = self._exclusions(exclude_ids, len(q))
-        counts = Counter(self.ids)
-        removed = [sum(counts[i] for i in e) for e in excl]
-        most = max(removed, default=0)
+        most = 0
+        if any(excl):
+            counts = self._lookups(1)
+            most = max(sum(counts[i] for i in e) for e in excl)
         k_eff = min(k, len(self) - most)
         if k_eff < 1:
             raise UserError("the gallery has no rows left once the excluded ids are removed")
         scores, rows = self.index.search(q, min(len(self), k_eff + most))
-        ids_arr = np.asarray(self.ids, dtype=object)
+        ids_arr = self._lookups(0)
         out_ids = np.full((len(q), k_eff), "", dtype=object)
         out_scores = np.full((len(q), k_eff), -np.inf, dtype=np.float32)
         for r in range(len(q)):
@@ -230,9 +346,34 @@ class Gallery:
 
     def labels_of(self, ids: np.ndarray) -> np.ndarray:
         """Class labels of an id array (any shape); ``""`` stays ``""``."""
-        lookup = dict(zip(self.ids, self.labels, strict=True))
-        lookup[""] = ""
+        lookup = self._lookups(2)
         return np.vectorize(lookup.__getitem__, otypes=[object])(ids)
+
+    def _lookups(self, what: int = 0) -> Any:
+        """0: ids as an object array, 1: rows per id, 2: id -> label. Each is built once, on
+        first use (a million-row gallery would otherwise rebuild them on every query)."""
+        key = (id(self.ids), len(self.ids), id(self.labels))
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, [None, None, None])
+        parts = self._cache[1]
+        if parts[what] is None:
+            if what == 0:
+                parts[0] = np.asarray(self.ids, dtype=object)
+            elif what == 1:
+                parts[1] = Counter(self.ids)
+            else:
+                parts[2] = dict(zip(self.ids, self.labels, strict=True))
+                parts[2][""] = ""
+        return parts[what]
+
+    def set_nprobe(self, nprobe: int) -> None:
+        """IVF clusters scanned per query from now on (higher: slower, closer to exact)."""
+        if self.config.kind not in IVF_KINDS:
+            raise UserError(f"--nprobe applies to IVF galleries, not {self.config.kind!r}")
+        if nprobe < 1:
+            raise UserError(f"--nprobe {nprobe}: must be at least 1")
+        self.index.nprobe = min(nprobe, self.index.nlist)
+        self.config.nprobe = nprobe
 
     @staticmethod
     def _exclusions(exclude_ids, n_queries: int) -> list[frozenset[str]]:
@@ -275,8 +416,13 @@ class Gallery:
 
     @classmethod
     def load(cls, folder: str | Path, expect_space: str | None = None,
-             mmap: bool = False) -> Gallery:
-        """Read and validate a gallery folder; ``mmap`` maps an IVF index's lists from disk."""
+             mmap: bool | None = None) -> Gallery:
+        """Read and validate a gallery folder.
+
+        ``mmap``: map an IVF index's inverted lists from the file (``IO_FLAG_MMAP``) instead of
+        reading them; ``None`` (default) maps IVF galleries (``ivf``, ``ivf-sq8``) and reads
+        flat ones (faiss reads a flat index into memory either way).
+        """
         import faiss
 
         folder = Path(folder)
@@ -291,12 +437,6 @@ class Gallery:
         path = folder / INDEX_NAME
         if not path.is_file():
             raise UserError(f"gallery index not found: {path}")
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        index: Any
-        try:
-            index = faiss.read_index(str(path), flags)
-        except RuntimeError as exc:
-            raise UserError(f"{path}: corrupt faiss index ({str(exc).splitlines()[0]})") from None
         from clip2nerf.utils.validate import dataclass_from_dict, int_in, require_dict, str_list
 
         try:
@@ -310,8 +450,19 @@ class Gallery:
             raise UserError(f"{folder / META_NAME}: incomplete gallery metadata (no {exc})") from None
         except (TypeError, ValueError) as exc:
             raise UserError(f"{folder / META_NAME}: bad gallery metadata ({exc})") from None
+        if cfg.kind not in ("flat", *IVF_KINDS):
+            raise UserError(f"{folder}: gallery kind {cfg.kind!r} is unknown to this clip2nerf; "
+                            "upgrade clip2nerf")
+        if mmap is None:
+            mmap = cfg.kind in IVF_KINDS
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        index: Any
+        try:
+            index = faiss.read_index(str(path), flags)
+        except RuntimeError as exc:
+            raise UserError(f"{path}: corrupt faiss index ({str(exc).splitlines()[0]})") from None
         is_ivf = faiss.try_extract_index_ivf(index) is not None
-        if is_ivf != (cfg.kind == "ivf"):
+        if is_ivf != (cfg.kind in IVF_KINDS):
             raise UserError(f"{folder / META_NAME}: says kind {cfg.kind!r} but {INDEX_NAME} is "
                             f"{'an IVF' if is_ivf else 'a flat'} index; rebuild the gallery "
                             "with `clip2nerf index`")
@@ -320,9 +471,54 @@ class Gallery:
                             f"{len(ids)} ids and {len(labels)} labels")
         if index.d != dim or index.metric_type != faiss.METRIC_INNER_PRODUCT:
             raise UserError(f"{folder}: index is not a {dim}-d inner-product index")
-        if cfg.kind == "ivf":
+        if cfg.kind in IVF_KINDS:
             index.nprobe = min(cfg.nprobe, index.nlist)
         gallery = cls(index, ids, labels, space, cfg, dict(extra))
         if expect_space is not None:
             gallery.check_space(expect_space)
         return gallery
+
+
+def _check_chunk(vec: np.ndarray, ids: Sequence[str], labels: Sequence[str],
+                 dim: int) -> np.ndarray:
+    """A chunk's rows, validated and L2-normalised: (m, dim) contiguous float32."""
+    x = np.asarray(vec, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise UserError(f"gallery vectors must be (n, {dim}), got a chunk of {x.shape}")
+    if len(ids) != len(x) or len(labels) != len(x):
+        raise UserError(f"{len(x)} gallery vectors but {len(ids)} ids, {len(labels)} labels")
+    if not np.isfinite(x).all():
+        raise UserError("gallery vectors contain NaN or infinity")
+    zero = np.flatnonzero(~(np.abs(x) > 0).any(axis=1))
+    if len(zero):
+        raise UserError(f"{len(zero)} of {len(x)} gallery vectors are all zero (e.g. id "
+                        f"{ids[int(zero[0])]!r}); a zero vector has no direction to search by: "
+                        "re-embed those objects")
+    return np.ascontiguousarray(l2_normalize(x))
+
+
+def _pick_rows(chunks: Iterable[Chunk], rows: np.ndarray, dim: int) -> Iterable[np.ndarray]:
+    """The normalised rows ``rows`` (sorted global row numbers) of a chunk stream."""
+    start = 0
+    for vec, ids, labels in chunks:
+        x = np.asarray(vec)
+        lo, hi = np.searchsorted(rows, [start, start + len(x)])
+        if hi > lo:
+            yield _check_chunk(x[rows[lo:hi] - start], ids[:hi - lo], labels[:hi - lo], dim)
+        start += len(x)
+
+
+def _reduce_views(table: EmbeddingTable, views: ViewReduce) -> Chunk:
+    """``(rows, ids, labels)`` of a table: (n, d) as is; (n, v, d) by ``views``.
+
+    ``mean``: one row per object, the normalised mean of its normalised views (the paper's
+    "CLIP GT mean" gallery); ``all``: one row per view, all sharing the object's id ("GT all").
+    """
+    vec = table.vectors
+    if vec.ndim == 2:
+        return vec, table.ids, table.labels
+    if views == "mean":
+        return l2_normalize(l2_normalize(vec).mean(axis=1)), table.ids, table.labels
+    n_views = vec.shape[1]
+    return (vec.reshape(-1, vec.shape[-1]), [i for i in table.ids for _ in range(n_views)],
+            [c for c in table.labels for _ in range(n_views)])

@@ -4,7 +4,8 @@ The result has the same layout as the source dataset (``dataset.json``, ``splits
 ``objects/<id>/{meta.json, transforms.json, views/NN.png}``; no depth maps), so the VLM and
 the mapping trainers read "rendered" views exactly as they read ground-truth ones (the paper's
 "rendered" variants). One object folder is written atomically at a time; a rerun skips
-objects already rendered, so an interrupted run resumes.
+objects already rendered, so an interrupted run resumes. With a Ray executor
+(``clip2nerf.utils.executor``) shards of objects are Ray tasks (:func:`render_shard`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from clip2nerf.errors import UserError
+from clip2nerf.utils.executor import ExecutorConfig, Shard, gpu_wanted, make_shards, map_shards
 from clip2nerf.utils.io import atomic_dir, atomic_write_json
 
 
@@ -49,16 +51,18 @@ def render_object_views(nerf, poses: np.ndarray, intrinsics, n_samples: int = 12
 
 def render_dataset(nerfs_dir: str | Path, data: str | Path, out: str | Path,
                    ids: Sequence[str] | None = None, resolution: int | None = None,
-                   n_samples: int = 128, device: str = "cpu", progress: bool = True) -> Path:
+                   n_samples: int = 128, device: str = "cpu", progress: bool = True,
+                   executor: ExecutorConfig | None = None, threads: int = 1) -> Path:
     """Render the views of ``ids`` (default: every object) of ``data`` from their NeRFs.
 
     Args:
         nerfs_dir: folder of ``<object_id>.safetensors`` files (``clip2nerf fit``).
         resolution: view size in pixels (default: the dataset's).
+        executor: ``ray`` renders shards of objects as Ray tasks (``device`` may then be
+            ``auto``: it is resolved on each worker; ``threads`` torch threads per task).
     Returns:
         ``out``, a dataset folder whose ``dataset.json`` records the NeRF folder.
     """
-    from PIL import Image
     from tqdm import tqdm
 
     from clip2nerf.data.dataset import open_dataset
@@ -78,29 +82,71 @@ def render_dataset(nerfs_dir: str | Path, data: str | Path, out: str | Path,
         info["res"] = resolution
     if (Path(data) / "splits").is_dir():
         shutil.copytree(Path(data) / "splits", out / "splits", dirs_exist_ok=True)
-    bar = tqdm(ids, desc="render views from NeRFs", unit="obj", disable=not progress)
-    for oid in bar:
-        target = out / "objects" / oid
-        if (target / "transforms.json").is_file():
-            continue
-        rec = ds.get(oid)
-        intr = rec.intrinsics if resolution is None else rec.intrinsics.scaled(resolution,
-                                                                                resolution)
-        views = render_object_views(nerf_path(Path(nerfs_dir), oid), rec.poses(), intr,
-                                    n_samples, device)
-        with atomic_dir(target) as tmp:
-            (tmp / "views").mkdir()
-            frames = []
-            for fr, img in zip(rec.frames, views, strict=True):
-                name = f"views/{fr.image_path.stem}.png"
-                Image.fromarray(img, "RGBA").save(tmp / name)
-                frames.append({"file_path": name, "transform_matrix": fr.c2w.tolist()})
-            atomic_write_json(tmp / "transforms.json", {
-                "w": intr.width, "h": intr.height, "fl_x": intr.fx, "fl_y": intr.fy,
-                "cx": intr.cx, "cy": intr.cy, "aabb": [list(rec.aabb[0]), list(rec.aabb[1])],
-                "frames": frames})
-            atomic_write_json(tmp / "meta.json", {**json.loads(json.dumps(rec.meta)),
-                                                  "rendered_from": str(nerf_path(Path(nerfs_dir),
-                                                                                 oid))})
+    todo = [oid for oid in ids if not _rendered(out, oid)]
+    bar = tqdm(total=len(ids), initial=len(ids) - len(todo), desc="render views from NeRFs",
+               unit="obj", disable=not progress)
+    if executor is not None and executor.kind != "local":
+        args = (str(data), str(nerfs_dir), str(out), resolution, n_samples, device, threads)
+        for shard, _ in map_shards(render_shard, make_shards(todo, executor.shard_size), args,
+                                   executor, use_gpu=gpu_wanted(device)):
+            bar.update(len(shard.items))
+    else:
+        for oid in todo:
+            _render_object(ds, nerfs_dir, out, oid, resolution, n_samples, device)
+            bar.update(1)
+    bar.close()
     atomic_write_json(out / "dataset.json", info)
     return out
+
+
+def _rendered(out: Path, oid: str) -> bool:
+    return (out / "objects" / oid / "transforms.json").is_file()
+
+
+def render_shard(shard: Shard, data: str, nerfs_dir: str, out: str, resolution: int | None,
+                 n_samples: int, device: str, threads: int) -> int:
+    """Render a shard of object ids (a Ray task); objects already rendered are skipped."""
+    import torch
+
+    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.utils.device import resolve_device
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    dev = str(resolve_device(device))
+    ds = open_dataset(data)
+    for oid in shard.items:
+        if not _rendered(Path(out), oid):
+            _render_object(ds, nerfs_dir, Path(out), oid, resolution, n_samples, dev)
+    return len(shard.items)
+
+
+def _render_object(ds, nerfs_dir: str | Path, out: Path, oid: str, resolution: int | None,
+                   n_samples: int, device: str) -> None:
+    """Render one object's views into ``out/objects/<oid>`` (one atomic folder)."""
+    from PIL import Image
+
+    from clip2nerf.nerf.manifest import nerf_path
+
+    target = out / "objects" / oid
+    rec = ds.get(oid)
+    intr = rec.intrinsics if resolution is None else rec.intrinsics.scaled(resolution,
+                                                                            resolution)
+    views = render_object_views(nerf_path(Path(nerfs_dir), oid), rec.poses(), intr,
+                                n_samples, device)
+    # overwrite: a half-written folder of a lost worker is never there (atomic), but a retried
+    # task may race a straggler of its first attempt; the last complete folder wins.
+    with atomic_dir(target, overwrite=True) as tmp:
+        (tmp / "views").mkdir()
+        frames = []
+        for fr, img in zip(rec.frames, views, strict=True):
+            name = f"views/{fr.image_path.stem}.png"
+            Image.fromarray(img, "RGBA").save(tmp / name)
+            frames.append({"file_path": name, "transform_matrix": fr.c2w.tolist()})
+        atomic_write_json(tmp / "transforms.json", {
+            "w": intr.width, "h": intr.height, "fl_x": intr.fx, "fl_y": intr.fy,
+            "cx": intr.cx, "cy": intr.cy, "aabb": [list(rec.aabb[0]), list(rec.aabb[1])],
+            "frames": frames})
+        atomic_write_json(tmp / "meta.json", {**json.loads(json.dumps(rec.meta)),
+                                              "rendered_from": str(nerf_path(Path(nerfs_dir),
+                                                                             oid))})

@@ -3,7 +3,8 @@
 Objects are fitted one after another (batching NeRFs with bmm/vmap measured slower than a
 loop on CPU), optionally in ``workers`` processes with ``threads`` torch threads each: on a
 busy 2-core machine one thread per process is far faster than two threads that spin-wait on
-each other.
+each other. With a Ray executor (``clip2nerf.utils.executor``) the objects are split into
+shards, one Ray task each (:func:`fit_shard`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from clip2nerf.errors import UserError
 from clip2nerf.nerf.config import NerfConfig
 from clip2nerf.nerf.fit import FitConfig
 from clip2nerf.nerf.manifest import nerf_path, read_manifest, write_manifest
+from clip2nerf.utils.executor import ExecutorConfig, Shard, gpu_wanted, make_shards, map_shards
 
 MANIFEST_KEYS = ("psnr", "psnr_object", "fit_seconds", "fit_cpu_seconds", "steps", "eval_seconds",
                  "eval_cpu_seconds", "train_views", "heldout_views", "grid_occupied",
@@ -52,6 +54,27 @@ def fit_and_save(data_root: str, object_id: str, out_dir: str, nerf_overrides: d
     return {"file": path.name, "class_name": record.class_name, **stats}
 
 
+def fit_shard(shard: Shard, data_root: str, out_dir: str,
+              nerf_overrides: dict[str, Any], fit_cfg: dict[str, Any], device: str,
+              threads: int) -> dict[str, dict[str, Any]]:
+    """Fit a shard of object ids (a Ray task): ``{object_id: manifest entry}``.
+
+    An object whose NeRF file is already complete (written by an earlier attempt of this
+    shard before it failed) is not fitted again. ``device`` may be ``auto``: it is resolved on
+    the worker, which may have a GPU the driver lacks.
+    """
+    from clip2nerf.utils.device import resolve_device
+
+    dev = str(resolve_device(device))
+    out: dict[str, dict[str, Any]] = {}
+    for oid in shard.items:
+        path = nerf_path(Path(out_dir), oid)
+        entry = _entry_from_file(path) if path.exists() else None
+        out[oid] = entry if entry is not None else fit_and_save(
+            data_root, oid, out_dir, nerf_overrides, fit_cfg, dev, threads)
+    return out
+
+
 def _entry_from_file(path: Path) -> dict[str, Any] | None:
     """Manifest entry from an existing NeRF file's metadata, or None if the file is unusable."""
     from clip2nerf.nerf.io import NerfFileError, load_nerf
@@ -69,13 +92,20 @@ def fit_dataset(data_root: str | Path, out_dir: str | Path, object_ids: Sequence
                 fit_config: FitConfig, nerf_overrides: dict[str, Any] | None = None,
                 device: str = "cpu", workers: int = 1, threads: int = 1,
                 overwrite: bool = False,
-                on_done: Callable[[str, dict[str, Any], bool], None] | None = None
+                on_done: Callable[[str, dict[str, Any], bool], None] | None = None,
+                executor: ExecutorConfig | None = None, device_spec: str | None = None
                 ) -> dict[str, dict[str, Any]]:
     """Fit every object in ``object_ids`` that has no valid NeRF in ``out_dir`` yet.
 
     Args:
         nerf_overrides: NerfConfig fields other than ``aabb`` (taken from each object).
         on_done: called as ``on_done(object_id, entry, skipped)`` after each object.
+        executor: ``ray`` fits shards of objects as Ray tasks (``workers`` is then unused;
+            the manifest is updated as each shard ends). With ``overwrite`` the NeRF files of
+            the objects to refit are deleted first, so that a retried shard can tell its own
+            finished files from old ones.
+        device_spec: the ``--device`` as given (e.g. ``auto``), resolved on each Ray worker;
+            default ``device``.
     Returns:
         The manifest's per-object entries for ``object_ids``.
     """
@@ -115,7 +145,22 @@ def fit_dataset(data_root: str | Path, out_dir: str | Path, object_ids: Sequence
     write_manifest(out, header, objects)
 
     args = (nerf_overrides, dataclasses.asdict(fit_config), device, threads)
-    if workers <= 1 or len(todo) <= 1:
+    if executor is not None and executor.kind != "local":
+        spec = device_spec or device
+        if overwrite:
+            for oid in todo:
+                nerf_path(out, oid).unlink(missing_ok=True)
+        shards = make_shards(todo, executor.shard_size)
+        shard_args = (str(data_root), str(out), nerf_overrides, dataclasses.asdict(fit_config),
+                      spec, threads)
+        for _, entries in map_shards(fit_shard, shards, shard_args, executor,
+                                     use_gpu=gpu_wanted(spec)):
+            objects.update(entries)
+            write_manifest(out, header, objects)
+            if on_done:
+                for oid, entry in entries.items():
+                    on_done(oid, entry, False)
+    elif workers <= 1 or len(todo) <= 1:
         for oid in todo:
             objects[oid] = fit_and_save(str(data_root), oid, str(out), *args)
             write_manifest(out, header, objects)

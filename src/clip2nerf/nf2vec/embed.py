@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from clip2nerf.errors import UserError
 from clip2nerf.nf2vec.model import Nf2vec
-from clip2nerf.nf2vec.nerfs import NerfSet, load_nerf_set
-from clip2nerf.utils.embeddings import EmbeddingTable
+from clip2nerf.nf2vec.nerfs import NerfSet, find_nerf_files, load_nerf_set
+from clip2nerf.utils.embeddings import EmbeddingTable, load_embeddings
+from clip2nerf.utils.executor import ExecutorConfig, Shard, gpu_wanted, make_shards, map_shards
+from clip2nerf.utils.io import atomic_write_json, read_json
 
 
 @torch.no_grad()
@@ -39,4 +44,74 @@ def embed_nerfs(model: Nf2vec, nerfs: str | Path | NerfSet, batch_size: int = 25
                           {"sources": nerf_set.paths, "splits": nerf_set.splits})
 
 
-__all__ = ["embed_matrices", "embed_nerfs"]
+def embed_shard(shard: Shard, model_dir: str, source: str, parts: str, batch_size: int,
+                device: str, splits: dict[str, str] | None) -> int:
+    """Embed a shard of NeRF file names of folder ``source`` into ``parts/<shard>.safetensors``
+    (a Ray task). A part already written by an earlier attempt is kept. Returns its rows."""
+    from clip2nerf.utils.device import resolve_device
+
+    path = Path(parts) / f"{shard.name}.safetensors"
+    if path.is_file():
+        return len(EmbeddingTable.load(path))
+    dev = resolve_device(device)
+    model = Nf2vec.from_pretrained(model_dir, dev)
+    table = embed_nerfs(model, load_nerf_set(source, model.config.nerf, splits=splits,
+                                             hash_split=False, only=shard.items),
+                        batch_size, dev)
+    table.save(path)
+    return len(table)
+
+
+def parts_dir(out: str | Path) -> Path:
+    """Where a sharded ``nf2vec embed`` keeps finished shards until it writes ``out``."""
+    out = Path(out)
+    return out.with_name(out.name + ".parts")
+
+
+def embed_nerfs_sharded(model_dir: str | Path, nerfs: str | Path, out: str | Path,
+                        executor: ExecutorConfig, batch_size: int = 256, device: str = "auto",
+                        splits: dict[str, str] | None = None,
+                        on_shard: Callable[[int], None] | None = None) -> EmbeddingTable:
+    """``embed_nerfs`` over shards of NeRF files run by ``executor``; writes ``out``.
+
+    Each shard becomes ``<out>.parts/shard-NNNNN.safetensors`` (atomically); a rerun of an
+    interrupted run keeps the finished parts (``plan.json`` records the files and shard size;
+    another plan starts over). When all shards are done they are joined into ``out`` in file
+    order — the same table as a local ``embed_nerfs`` — and the parts folder is removed.
+    ``on_shard(n_files)`` is called as each shard ends. ``model_dir`` and ``nerfs`` must be
+    paths the workers see.
+    """
+    source = Path(nerfs)
+    if not source.is_dir():
+        raise UserError(f"--nerfs {source}: a sharded run needs a folder of NeRF files")
+    model_space = Nf2vec.from_pretrained(model_dir, "cpu").space
+    names = [p.name for p in find_nerf_files(source)]
+    shards = make_shards(names, executor.shard_size)
+    parts = parts_dir(out)
+    plan = {"model": model_space, "nerfs": str(source.resolve()), "files": names,
+            "shard_size": executor.shard_size, "splits": splits or {}}
+    if parts.exists() and (not (parts / "plan.json").is_file()
+                           or read_json(parts / "plan.json", "shard plan") != plan):
+        shutil.rmtree(parts)  # another run's parts: start over
+    parts.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(parts / "plan.json", plan)
+
+    todo = []
+    for shard in shards:
+        if (parts / f"{shard.name}.safetensors").is_file():
+            if on_shard:
+                on_shard(len(shard.items))
+        else:
+            todo.append(shard)
+    for shard, _ in map_shards(embed_shard, todo,
+                               (str(model_dir), str(source), str(parts), batch_size, device,
+                                splits), executor, use_gpu=gpu_wanted(device)):
+        if on_shard:
+            on_shard(len(shard.items))
+    table = load_embeddings(parts, expect_space=model_space)
+    table.save(out)
+    shutil.rmtree(parts, ignore_errors=True)
+    return table
+
+
+__all__ = ["embed_matrices", "embed_nerfs", "embed_nerfs_sharded", "embed_shard", "parts_dir"]

@@ -108,7 +108,8 @@ def dataset_splits(data: str | Path) -> dict[str, str]:
 
 def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
                   progress: bool = False, splits: dict[str, str] | None = None,
-                  hash_split: bool = True, output_padding: bool = False) -> NerfSet:
+                  hash_split: bool = True, output_padding: bool = False,
+                  only: list[str] | None = None) -> NerfSet:
     """Load NeRF files for nf2vec; a file of another architecture is refused (UserError naming
     the file and the expected architecture).
 
@@ -119,10 +120,18 @@ def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
     ``output_padding``: write the padded output rows of NeRFs imported from tiny-cuda-nn
     (``NerfFile.output_padding``) into the padding rows of their output block, for encoders
     that read the ``tcnn`` layout (the reference nf2vec saw them); otherwise they stay zero.
+    ``only``: just these file names of the folder, in that order (a shard of a sharded
+    run).
     """
     splits = splits or {}
     config = config or NerfConfig()
     files = find_nerf_files(source)
+    if only is not None:
+        by_name = {p.name: p for p in files}
+        missing = [n for n in only if n not in by_name]
+        if missing:
+            raise UserError(f"--nerfs {source}: NeRF files gone: {', '.join(missing[:5])}")
+        files = [by_name[n] for n in only]
     folder = Path(source) if Path(source).is_dir() else Path(source).parent
     manifest = _manifest_splits(folder)
     mats, ids, classes, split_names, paths, occupied, res = [], [], [], [], [], [], []

@@ -128,5 +128,7 @@ DIFFUSION_STEPS = Bound(int, 1, 1000)
 GUIDANCE = Bound(float, 0.0, 100.0)
 NEW_TOKENS = Bound(int, 1, 512)
 INPUT_SCALE = Bound(float, 0.0, 1e4, lo_open=True)
+SHARD_SIZE = Bound(int, 1, 10_000_000)
+RETRIES = Bound(int, 0, 100)
 
 __all__ = [n for n in dir() if n.isupper()] + ["Bound", "parse_number"]

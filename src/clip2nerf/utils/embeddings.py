@@ -167,15 +167,59 @@ class EmbeddingTable:
                    [c for t in tables for c in t.labels], tables[0].space, extra)
 
 
-def load_embeddings(path: str | Path, expect_space: str | None = None) -> EmbeddingTable:
-    """Load one embeddings file, or a folder of shard files concatenated in name order."""
+def embedding_files(path: str | Path) -> list[Path]:
+    """The file itself, or a folder's ``*.safetensors`` shards in name order."""
     path = Path(path)
     if path.is_dir():
         shards = sorted(p for p in path.glob("*.safetensors") if not p.name.startswith("."))
         if not shards:
             raise UserError(f"{path}: folder holds no *.safetensors embedding shards")
-        return EmbeddingTable.concat([EmbeddingTable.load(p, expect_space) for p in shards])
-    return EmbeddingTable.load(path, expect_space)
+        return shards
+    if not path.is_file():
+        raise UserError(f"embeddings file not found: {path}")
+    return [path]
+
+
+def load_embeddings(path: str | Path, expect_space: str | None = None) -> EmbeddingTable:
+    """Load one embeddings file, or a folder of shard files concatenated in name order."""
+    files = embedding_files(path)
+    if Path(path).is_dir():
+        return EmbeddingTable.concat([EmbeddingTable.load(p, expect_space) for p in files])
+    return EmbeddingTable.load(files[0], expect_space)
+
+
+@dataclass
+class ShardHeader:
+    """What a shard's header says, read without its vectors: ``shape`` is the vectors' shape."""
+
+    path: Path
+    shape: tuple[int, ...]
+    ids: list[str]
+    labels: list[str]
+    space: str
+
+
+def read_header(path: str | Path) -> ShardHeader:
+    """Shape, ids, labels and space of one embeddings file (its vectors are not read)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+            if meta.get("format") != EMBEDDINGS_FORMAT or "vectors" not in fh.keys():
+                raise UserError(f"{path} is not a clip2nerf embeddings file")
+            shape = tuple(int(s) for s in fh.get_slice("vectors").get_shape())
+        ids, labels = json.loads(meta["ids"]), json.loads(meta["labels"])
+    except UserError:
+        raise
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise UserError(f"{path}: corrupt embeddings file ({exc})") from None
+    if len(shape) not in (2, 3) or len(ids) != shape[0] or len(labels) != shape[0]:
+        raise UserError(f"{path}: inconsistent embeddings file (vectors {shape}, "
+                        f"{len(ids)} ids, {len(labels)} labels)")
+    return ShardHeader(path, shape, [str(i) for i in ids], [str(c) for c in labels],
+                       meta.get("space", ""))
 
 
 def l2_normalize(x: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.ndarray:

@@ -11,7 +11,9 @@ objects, read back whole with ``load_embeddings(folder)``:
 Resumable and never half-visible: shards are written atomically into a hidden
 ``.<out>.partial`` folder beside ``out``; a rerun skips shards already there; the folder is
 renamed to ``out`` only when every object is embedded. Works on any folder in the dataset
-format, so views rendered from fitted NeRFs are embedded the same way.
+format, so views rendered from fitted NeRFs are embedded the same way. With a Ray executor
+(``clip2nerf.utils.executor``) each missing shard is a Ray task that loads the VLM from its
+``--vlm`` spec on the worker (:func:`embed_views_shard`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from clip2nerf.errors import UserError
-from clip2nerf.utils.embeddings import EmbeddingTable, load_embeddings
+from clip2nerf.utils.embeddings import EmbeddingTable, load_embeddings, read_header
+from clip2nerf.utils.executor import ExecutorConfig, Shard, gpu_wanted, map_shards
 from clip2nerf.vlm.base import VisionLanguageModel
 
 SHARD_PATTERN = "views-{:05d}.safetensors"
@@ -36,8 +39,13 @@ def partial_dir(out: Path) -> Path:
 def embed_views(data: str | Path, out: str | Path, vlm: VisionLanguageModel,
                 split: str | None = None, chunk_objects: int = 16, overwrite: bool = False,
                 progress: bool = True, log: Callable[[str], None] = print,
-                leave_one_out: bool = True) -> EmbeddingTable:
+                leave_one_out: bool = True, executor: ExecutorConfig | None = None,
+                vlm_spec: tuple[str, str, int | None] | None = None) -> EmbeddingTable:
     """Embed all views of the objects of ``split`` (None/"all" = every object) into ``out``.
+
+    ``executor`` ``ray``: the missing shards are Ray tasks; each loads the VLM from
+    ``vlm_spec = (--vlm, --device, --batch-size)`` on its worker (``vlm`` must be that model:
+    its space names the shards).
 
     ``leave_one_out``: for a model that supports it (the offline knn tower), an object the model
     was built from is embedded without its own views in the memory, so training objects get
@@ -71,7 +79,7 @@ def embed_views(data: str | Path, out: str | Path, vlm: VisionLanguageModel,
     work.mkdir(parents=True, exist_ok=True)
     try:
         n_views = _embed_chunks(ds, work, ids, vlm, split, chunk_objects, progress,
-                                leave_one_out)
+                                leave_one_out, executor, vlm_spec)
     except BaseException:
         if fresh and not any(work.iterdir()):
             work.rmdir()  # nothing to resume: leave no empty folder behind
@@ -93,42 +101,98 @@ def embed_views(data: str | Path, out: str | Path, vlm: VisionLanguageModel,
 
 
 def _embed_chunks(ds, work: Path, ids: list[str], vlm: VisionLanguageModel, split: str | None,
-                  chunk_objects: int, progress: bool, leave_one_out: bool) -> int | None:
-    """Embed the objects chunk by chunk into ``work`` shards (skipping shards already there);
-    returns the common number of views."""
+                  chunk_objects: int, progress: bool, leave_one_out: bool,
+                  executor: ExecutorConfig | None,
+                  vlm_spec: tuple[str, str, int | None] | None) -> int | None:
+    """Embed the objects chunk by chunk into ``work`` shards (skipping shards already there),
+    locally or as Ray tasks (see ``embed_views``); returns the common number of views."""
     from tqdm import tqdm
 
     chunks = [ids[i:i + chunk_objects] for i in range(0, len(ids), chunk_objects)]
     n_views: int | None = None
     bar = tqdm(total=len(ids), desc=f"embed-views ({vlm.name})", unit="obj", disable=not progress)
+    todo: list[Shard] = []
     for k, chunk in enumerate(chunks):
-        shard = work / SHARD_PATTERN.format(k)
-        if shard.exists():
-            try:
-                table = EmbeddingTable.load(shard)
-            except UserError:
-                table = None  # a corrupt shard is recomputed
-            if table is not None and table.space == vlm.space and table.ids == chunk:
-                n_views = _check_views(n_views, table.vectors.shape[1], chunk[0])
-                bar.update(len(chunk))
-                continue
-        objs = [ds.get(oid) for oid in chunk]
-        for o in objs:
-            n_views = _check_views(n_views, o.n_views, o.object_id)
-        if leave_one_out and hasattr(vlm, "embed_object_views"):
-            emb = np.stack([vlm.embed_object_views(o.load_views(), o.object_id) for o in objs])
+        table = _valid_shard(work / SHARD_PATTERN.format(k), vlm.space, chunk)
+        if table is not None:
+            n_views = _check_views(n_views, table.vectors.shape[1], chunk[0])
+            bar.update(len(chunk))
         else:
-            images = np.concatenate([o.load_views() for o in objs])  # (c * v, H, W, 4)
-            emb = vlm.embed_images(images).reshape(len(objs), -1, vlm.dim)
-        EmbeddingTable(
-            emb, chunk, [o.class_name for o in objs], vlm.space,
-            {"view_ids": [[f.image_path.stem for f in o.frames] for o in objs],
-             "dataset": ds.name, "split": split or "all",
-             "leave_one_out": bool(leave_one_out and hasattr(vlm, "embed_object_views"))},
-        ).save(shard)
-        bar.update(len(chunk))
+            todo.append(Shard(k, chunk))
+    if executor is not None and executor.kind != "local":
+        if vlm_spec is None:
+            raise ValueError("a Ray executor needs vlm_spec to load the VLM on its workers")
+        args = (str(ds.root), str(work), vlm_spec, vlm.space, split, leave_one_out)
+        for shard, _ in map_shards(embed_views_shard, todo, args, executor,
+                                   use_gpu=gpu_wanted(vlm_spec[1])):
+            bar.update(len(shard.items))
+        for k in range(len(chunks)):
+            path = work / SHARD_PATTERN.format(k)
+            n_views = _check_views(n_views, read_header(path).shape[1], chunks[k][0])
+    else:
+        for shard in todo:
+            n_views = _embed_chunk(ds, shard.items, vlm, split, leave_one_out,
+                                   work / SHARD_PATTERN.format(shard.index), n_views)
+            bar.update(len(shard.items))
     bar.close()
     return n_views
+
+
+def _valid_shard(path: Path, space: str, chunk: list[str]) -> EmbeddingTable | None:
+    """The shard at ``path`` if it is complete and holds ``chunk`` in ``space``, else None."""
+    if not path.exists():
+        return None
+    try:
+        table = EmbeddingTable.load(path)
+    except UserError:
+        return None  # a corrupt shard is recomputed
+    return table if table.space == space and table.ids == chunk else None
+
+
+def _embed_chunk(ds, chunk: list[str], vlm: VisionLanguageModel, split: str | None,
+                 leave_one_out: bool, path: Path, n_views: int | None) -> int | None:
+    """Embed the views of the objects ``chunk`` into the shard file ``path`` (atomically)."""
+    objs = [ds.get(oid) for oid in chunk]
+    for o in objs:
+        n_views = _check_views(n_views, o.n_views, o.object_id)
+    if leave_one_out and hasattr(vlm, "embed_object_views"):
+        emb = np.stack([vlm.embed_object_views(o.load_views(), o.object_id) for o in objs])
+    else:
+        images = np.concatenate([o.load_views() for o in objs])  # (c * v, H, W, 4)
+        emb = vlm.embed_images(images).reshape(len(objs), -1, vlm.dim)
+    EmbeddingTable(
+        emb, chunk, [o.class_name for o in objs], vlm.space,
+        {"view_ids": [[f.image_path.stem for f in o.frames] for o in objs],
+         "dataset": ds.name, "split": split or "all",
+         "leave_one_out": bool(leave_one_out and hasattr(vlm, "embed_object_views"))},
+    ).save(path)
+    return n_views
+
+
+_WORKER_VLMS: dict[tuple[str, str, int | None], VisionLanguageModel] = {}
+
+
+def embed_views_shard(shard: Shard, data: str, work: str, vlm_spec: tuple[str, str, int | None],
+                      space: str, split: str | None, leave_one_out: bool) -> int:
+    """Embed one shard of objects (a Ray task); a shard already complete is kept.
+
+    The VLM is loaded from ``vlm_spec`` once per worker process; one that loads into another
+    space than the driver's ``space`` is refused (workers must see the same model files).
+    """
+    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.vlm.factory import load_vlm
+
+    path = Path(work) / SHARD_PATTERN.format(shard.index)
+    if _valid_shard(path, space, shard.items) is not None:
+        return len(shard.items)
+    if vlm_spec not in _WORKER_VLMS:
+        _WORKER_VLMS[vlm_spec] = load_vlm(*vlm_spec)
+    vlm = _WORKER_VLMS[vlm_spec]
+    if vlm.space != space:
+        raise UserError(f"--vlm {vlm_spec[0]}: a Ray worker loaded {vlm.space!r}, the driver "
+                        f"{space!r}; workers must see the same model files")
+    _embed_chunk(open_dataset(data), shard.items, vlm, split, leave_one_out, path, None)
+    return len(shard.items)
 
 
 def _check_views(n_views: int | None, n: int, object_id: str) -> int:

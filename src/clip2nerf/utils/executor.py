@@ -1,0 +1,177 @@
+"""Run a batch stage's work as shards of objects, here (``local``) or on a Ray cluster (``ray``).
+
+A stage (fitting NeRFs, embedding NeRFs) splits the objects still to do into shards and runs
+one function per shard. Each shard function writes its per-object results atomically
+(``clip2nerf.utils.io``) and skips objects whose result is already complete, so a shard that
+fails or loses its worker can simply run again: no duplicates, no gaps. Results come back to
+the caller as shards finish, for the manifest and the progress bar.
+
+- ``local``: shards run one after another in this process (commands keep their own
+  ``--workers`` process pools for local parallelism).
+- ``ray``: each shard is a Ray task (``max_retries`` covers both a lost worker and an
+  exception in the task; ``num_gpus=1`` per task when the cluster has GPUs and the stage is not
+  pinned to the CPU). ``address=None`` starts a local Ray instance; ``"auto"`` or
+  ``"ray://host:10001"`` joins an existing cluster, whose workers must see the same paths
+  (a shared filesystem) and have clip2nerf installed. Ray is the optional extra
+  ``pip install 'clip2nerf[ray]'``.
+
+Fault injection for tests: when ``CLIP2NERF_INJECT_FAILURE`` names a folder, a shard task
+whose marker file ``<folder>/<shard name>.fail`` exists deletes it and raises
+:class:`InjectedFailure` before doing any work, so that shard fails exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from clip2nerf.errors import UserError
+
+ExecutorKind = Literal["local", "ray"]
+EXECUTOR_CHOICES = ("local", "ray")
+INJECT_ENV = "CLIP2NERF_INJECT_FAILURE"
+
+T = TypeVar("T")
+
+
+class InjectedFailure(RuntimeError):
+    """Raised by a shard task that was told to fail once (tests of retries)."""
+
+
+@dataclass
+class ExecutorConfig:
+    """Where shards run."""
+
+    kind: ExecutorKind = "local"
+    """``local``: in this process; ``ray``: one Ray task per shard."""
+    address: str | None = None
+    """Ray cluster address (``auto``, ``ray://host:10001``); None starts a local instance."""
+    shard_size: int = 8
+    """Objects per shard (per Ray task)."""
+    max_retries: int = 3
+    """Times Ray reruns a shard whose task raised or whose worker died."""
+    num_cpus: float = 1
+    """CPUs reserved per Ray task (match the stage's torch threads)."""
+
+
+@dataclass
+class Shard:
+    """``index``-th shard of a run: its ``items`` (object ids or files)."""
+
+    index: int
+    items: list[str]
+
+    @property
+    def name(self) -> str:
+        return f"shard-{self.index:05d}"
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def make_shards(items: Sequence[str], shard_size: int) -> list[Shard]:
+    """Consecutive shards of at most ``shard_size`` items, in order."""
+    if shard_size < 1:
+        raise UserError(f"--shard-size {shard_size}: must be at least 1")
+    return [Shard(i, list(items[lo:lo + shard_size]))
+            for i, lo in enumerate(range(0, len(items), shard_size))]
+
+
+def _maybe_fail(shard: Shard) -> None:
+    folder = os.environ.get(INJECT_ENV)
+    if not folder:
+        return
+    marker = Path(folder) / f"{shard.name}.fail"
+    try:
+        marker.unlink()  # only one attempt can remove it: that attempt fails
+    except FileNotFoundError:
+        return
+    raise InjectedFailure(f"{shard.name}: injected failure ({marker})")
+
+
+def _run_shard(fn: Callable[..., T], shard: Shard, args: tuple[Any, ...]) -> T:
+    _maybe_fail(shard)
+    return fn(shard, *args)
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _init_ray(address: str | None) -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--executor ray needs Ray: pip install 'clip2nerf[ray]' "
+                        "(or pip install 'ray[default]')") from None
+    if not ray.is_initialized():
+        try:
+            if address is None:  # a local instance, just for this command
+                ray.init(include_dashboard=False, configure_logging=False)
+            else:  # a cluster's own settings apply (Ray Client takes few init options)
+                ray.init(address=address)
+        except ConnectionError as exc:
+            raise UserError(f"--ray-address {address}: cannot join a Ray cluster ({exc})") \
+                from None
+    return ray
+
+
+def map_shards(fn: Callable[..., T], shards: Sequence[Shard], args: tuple[Any, ...] = (),
+               config: ExecutorConfig | None = None, use_gpu: bool = False
+               ) -> Iterator[tuple[Shard, T]]:
+    """Run ``fn(shard, *args)`` for every shard; yield ``(shard, result)`` as each ends.
+
+    ``fn`` must be a module-level function (Ray imports it on the workers) whose arguments
+    and result pickle. With ``use_gpu`` a Ray task asks for one GPU when the cluster has any.
+    A shard that still fails after ``max_retries`` raises here (the results already yielded
+    stay valid; a rerun skips them).
+    """
+    config = config or ExecutorConfig()
+    if config.kind == "local":
+        for shard in shards:
+            yield shard, _run_shard(fn, shard, args)
+        return
+    if config.kind != "ray":
+        raise UserError(f"--executor {config.kind!r}: expected one of "
+                        f"{', '.join(EXECUTOR_CHOICES)}")
+    if not shards:
+        return
+    ray = _init_ray(config.address)
+    gpus = 1 if use_gpu and ray.cluster_resources().get("GPU", 0) > 0 else 0
+    task = ray.remote(_run_shard).options(num_cpus=config.num_cpus, num_gpus=gpus,
+                                          max_retries=config.max_retries,
+                                          retry_exceptions=True)
+    fn_ref = ray.put(fn)
+    args_ref = ray.put(args)
+    pending = {task.remote(fn_ref, shard, args_ref): shard for shard in shards}
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                shard = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    raise UserError(f"{shard.name} ({len(shard.items)} objects, first "
+                                    f"{shard.items[0]!r}) failed after {config.max_retries} "
+                                    f"retries: {str(exc).splitlines()[0]}") from None
+                yield shard, result
+    finally:
+        for ref in pending:
+            ray.cancel(ref)
+
+
+def gpu_wanted(device: str) -> bool:
+    """Whether a stage run with ``--device device`` should ask Ray for GPUs."""
+    return device != "cpu"
+
+
+__all__ = ["EXECUTOR_CHOICES", "ExecutorConfig", "InjectedFailure", "Shard", "gpu_wanted",
+           "make_shards", "map_shards", "ray_available"]

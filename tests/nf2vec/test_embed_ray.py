@@ -1,0 +1,60 @@
+"""`clip2nerf nf2vec embed --executor ray` on a real local Ray instance: a shard that fails
+once is retried, the table equals a local run's, and a rerun skips finished shards."""
+
+import numpy as np
+import pytest
+from nf2vec_helpers import TINY_MODEL
+
+from clip2nerf.cli.main import main
+from clip2nerf.nf2vec import embed as embed_mod
+from clip2nerf.nf2vec.model import Nf2vec
+from clip2nerf.utils.embeddings import EmbeddingTable
+from clip2nerf.utils.executor import Shard
+
+
+@pytest.mark.slow
+def test_embed_on_ray_retries_matches_local_and_resumes(nerf_dir, tmp_path, ray_local,
+                                                         monkeypatch):
+    Nf2vec(TINY_MODEL).save_pretrained(tmp_path / "model")
+    base = ["nf2vec", "embed", "--model", str(tmp_path / "model"), "--nerfs", str(nerf_dir),
+            "--device", "cpu"]
+    assert main([*base, "--out", str(tmp_path / "local.safetensors")]) == 0
+    (ray_local / "shard-00002.fail").touch()
+    out = tmp_path / "ray.safetensors"
+    ray_args = [*base, "--out", str(out), "--executor", "ray", "--shard-size", "3"]
+    assert main(ray_args) == 0
+    assert not (ray_local / "shard-00002.fail").exists()  # failed once, then retried
+    local, ray = EmbeddingTable.load(tmp_path / "local.safetensors"), EmbeddingTable.load(out)
+    assert (ray.ids, ray.labels, ray.space, ray.extra) == (local.ids, local.labels,
+                                                           local.space, local.extra)
+    np.testing.assert_allclose(ray.vectors, local.vectors, rtol=0, atol=1e-6)
+    assert not embed_mod.parts_dir(out).exists()  # joined, then cleaned up
+    # An interrupted run: two of three shards finished; the rerun embeds only the third.
+    parts = embed_mod.parts_dir(out)
+    real = embed_mod.embed_shard
+
+    def dies_on_third(shard: Shard, *args):
+        if shard.index == 2:
+            raise KeyboardInterrupt
+        return real(shard, *args)
+
+    monkeypatch.setattr(embed_mod, "embed_shard", dies_on_third)
+    ex = embed_mod.ExecutorConfig("local", shard_size=3)
+    with pytest.raises(KeyboardInterrupt):
+        embed_mod.embed_nerfs_sharded(tmp_path / "model", nerf_dir, out, ex, device="cpu")
+    assert sorted(p.name for p in parts.glob("shard-*")) == ["shard-00000.safetensors",
+                                                             "shard-00001.safetensors"]
+    monkeypatch.setattr(embed_mod, "embed_shard", real)
+    submitted = []
+    real_map = embed_mod.map_shards
+
+    def spy(fn, shards, *args, **kwargs):
+        submitted.extend(s.name for s in shards)
+        return real_map(fn, shards, *args, **kwargs)
+
+    monkeypatch.setattr(embed_mod, "map_shards", spy)
+    assert main(ray_args) == 0
+    assert submitted == ["shard-00002"]
+    again = EmbeddingTable.load(out)
+    np.testing.assert_allclose(again.vectors, local.vectors, rtol=0, atol=1e-6)
+    assert again.ids == local.ids and not parts.exists()

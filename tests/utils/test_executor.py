@@ -1,0 +1,44 @@
+"""The shard executor: sharding, the local path, and Ray tasks that fail once and are retried."""
+
+import pytest
+
+from clip2nerf.errors import UserError
+from clip2nerf.utils.executor import ExecutorConfig, InjectedFailure, make_shards, map_shards
+
+
+def test_make_shards_covers_items_in_order():
+    shards = make_shards([f"o{i}" for i in range(7)], 3)
+    assert [s.items for s in shards] == [["o0", "o1", "o2"], ["o3", "o4", "o5"], ["o6"]]
+    assert [s.name for s in shards] == ["shard-00000", "shard-00001", "shard-00002"]
+    assert make_shards([], 3) == []
+    with pytest.raises(UserError, match="shard-size"):
+        make_shards(["a"], 0)
+
+
+def test_local_executor_runs_in_order_and_injection_fails_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLIP2NERF_INJECT_FAILURE", str(tmp_path))
+    shards = make_shards(["a", "b", "c"], 2)
+    got = list(map_shards(len, shards, (), ExecutorConfig("local")))
+    assert [(s.index, r) for s, r in got] == [(0, 2), (1, 1)]
+    (tmp_path / "shard-00001.fail").touch()
+    with pytest.raises(InjectedFailure):
+        list(map_shards(len, shards))  # the local executor does not retry
+    assert not (tmp_path / "shard-00001.fail").exists()
+    assert [r for _, r in map_shards(len, shards)] == [2, 1]  # the marker is used up
+    with pytest.raises(UserError, match="--executor"):
+        list(map_shards(len, shards, (), ExecutorConfig("dask")))  # type: ignore[arg-type]
+
+
+
+@pytest.mark.slow
+def test_ray_tasks_retry_an_injected_failure(ray_local):
+    shards = make_shards([f"o{i}" for i in range(5)], 2)
+    (ray_local / "shard-00001.fail").touch()
+    # len is a builtin: Ray needs no import of this test module on its workers.
+    got = dict((s.index, r) for s, r in map_shards(len, shards, (),
+                                                   ExecutorConfig("ray", max_retries=2)))
+    assert got == {0: 2, 1: 2, 2: 1}
+    assert not (ray_local / "shard-00001.fail").exists()  # it failed once, then succeeded
+    (ray_local / "shard-00000.fail").touch()
+    with pytest.raises(UserError, match="shard-00000 .* failed after 0 retries"):
+        list(map_shards(len, shards, (), ExecutorConfig("ray", max_retries=0)))

@@ -21,7 +21,7 @@ from clip2nerf.utils.device import DEVICE_CHOICES
 @click.option("--samples", type=int, default=128, show_default=True,
               help="Samples along the box diagonal.")
 @click.option("--threads", type=int, default=1, show_default=True,
-              help="CPU threads (extra threads mostly spin on a busy machine; 0 = torch default).")
+              help="CPU threads (extra threads mostly spin on a busy machine; 0 = all available cores).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 def command(nerfs, data, out, split, res, samples, threads, quiet, device) -> None:
@@ -30,7 +30,6 @@ def command(nerfs, data, out, split, res, samples, threads, quiet, device) -> No
     The output reads like any dataset (`clip2nerf vlm embed-views --data OUT`): the paper's
     "rendered" variants train and evaluate on it. Resumable: rerun to continue.
     """
-    import torch
 
     from clip2nerf.data.dataset import open_dataset
     from clip2nerf.errors import UserError
@@ -39,8 +38,9 @@ def command(nerfs, data, out, split, res, samples, threads, quiet, device) -> No
 
     if (res is not None and res < 8) or samples < 8:
         raise UserError("--res must be >= 8 and --samples >= 8")
-    if threads > 0:
-        torch.set_num_threads(threads)
+    from clip2nerf.utils.threads import set_threads
+
+    set_threads(threads)
     ids = open_dataset(data).object_ids(None if split == "all" else split)
     render_dataset(nerfs, data, out, ids=ids, resolution=res, n_samples=samples,
                    device=str(resolve_device(device)), progress=not quiet)

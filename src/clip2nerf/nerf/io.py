@@ -129,13 +129,16 @@ def _check_weights(tensors: dict[str, torch.Tensor], config: NerfConfig, where: 
             raise NerfFileError(f"{where}: {k} contains NaN or infinite values")
 
 
-def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None = None
-              ) -> NerfFile:
+def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None = None,
+              occupancy: bool = True) -> NerfFile:
     """Read and validate a NeRF file.
 
     Args:
         expected_config: when given, the file's architecture must equal it (e.g. the
             nf2vec default); the error names both.
+        occupancy: False skips reading the occupancy grid (the result's ``occupancy`` is then
+            None): what embedding a NeRF needs, at a fraction of the cost (the grid is most
+            of the file and unpacking it most of the time).
     Raises:
         NerfFileError: missing, truncated or corrupt file, another format or a newer
             version, wrong architecture, wrong shapes or dtypes, non-finite weights, or a bad
@@ -150,7 +153,8 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
     try:
         with safe_open(str(path), framework="pt") as fh:
             header = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()
+                       if occupancy or k != "occupancy"}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise NerfFileError(f"{where} is not a readable safetensors file (truncated or "
                             f"corrupt?): {exc}") from None
@@ -179,7 +183,7 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
                             f"aabb {list(expected_config.aabb)} (refit it with the default "
                             "NerfConfig)")
     _check_weights(tensors, config, where)
-    occupancy = None
+    grid = None
     if "occupancy" in tensors:
         try:
             r = int(header["occupancy_resolution"])
@@ -192,6 +196,6 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
             raise NerfFileError(f"{where}: occupancy is {packed.dtype} {tuple(packed.shape)}, "
                                 f"expected uint8 ({need},) for resolution {r}")
         lo, hi = config.aabb
-        occupancy = _unpack_grid(packed, r, torch.tensor([*lo, *hi], dtype=torch.float32))
+        grid = _unpack_grid(packed, r, torch.tensor([*lo, *hi], dtype=torch.float32))
     state_dict = {k: v for k, v in tensors.items() if k != "occupancy"}
-    return NerfFile(path, config, state_dict, occupancy, meta)
+    return NerfFile(path, config, state_dict, grid, meta)

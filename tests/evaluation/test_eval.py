@@ -35,6 +35,7 @@ def test_report_has_every_table_with_its_rows(report):
         assert f"## {heading}" in text
     # Every table is labelled with the VLM, the dataset and the split.
     assert text.count("VLM fake-test-vlm · ") >= 5 and "split test" in text
+    assert "{zs[" not in text  # every f-string filled in
     res = json.loads((path.parent / "results.json").read_text())
     t1 = [r["method"] for r in res["zero_shot"]["table1"]]
     assert t1[:3] == ["VLM baseline, 1 view", "VLM baseline, 2 views", "VLM baseline, N views"]

@@ -113,7 +113,9 @@ class ZeroShotClassifier:
         """Labels and cosine scores ``(n,)`` of ``matrices: (n, rows, hidden)`` weight matrices."""
         from clip2nerf.nf2vec import embed_matrices
 
-        emb = embed_matrices(self.nf2vec, matrices, batch_size=self.batch_size,
+        # Encoder batches of at most 128 NeRFs: larger ones measured slower per NeRF on CPU
+        # (activations outgrow the caches).
+        emb = embed_matrices(self.nf2vec, matrices, batch_size=min(self.batch_size, 128),
                              device=self.device).numpy()
         return zero_shot_labels(emb, self.nerf2clip, self.prompts, self.classes)
 
@@ -127,6 +129,9 @@ class ZeroShotClassifier:
         chunks = [files[i:i + self.batch_size] for i in range(0, len(files), self.batch_size)]
         config = self.nf2vec.config.nerf
         out: list[Classification] = []
+        if len(files) < 8:  # a few files: threads would cost more than they overlap
+            got = read_weight_matrices(files, config, workers=1)
+            return self._results(got)
         with ThreadPoolExecutor(max_workers=self.read_workers) as pool, \
                 ThreadPoolExecutor(max_workers=1) as prefetch:
             def read(chunk):
@@ -137,10 +142,13 @@ class ZeroShotClassifier:
                 got = pending.result()
                 if i + 1 < len(chunks):  # read the next chunk while this one is encoded
                     pending = prefetch.submit(read, chunks[i + 1])
-                labels, scores = self.label_matrices(got.matrices)
-                out.extend(Classification(p, oid, lab, float(sc), cls) for p, oid, lab, sc, cls
-                           in zip(got.paths, got.ids, labels, scores, got.classes, strict=True))
+                out.extend(self._results(got))
         return out
+
+    def _results(self, got) -> list[Classification]:
+        labels, scores = self.label_matrices(got.matrices)
+        return [Classification(p, oid, lab, float(sc), cls) for p, oid, lab, sc, cls
+                in zip(got.paths, got.ids, labels, scores, got.classes, strict=True)]
 
 
 def classify_nerfs(nerfs: Sequence[str | Path], nf2vec: Nf2vec, nerf2clip: FeatureMapper,

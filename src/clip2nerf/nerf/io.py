@@ -12,6 +12,7 @@ Metadata (safetensors string header):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -125,8 +126,14 @@ def _check_weights(tensors: dict[str, torch.Tensor], config: NerfConfig, where: 
                                 f"({config.describe()}) needs {shape}")
         if t.dtype != torch.float32:
             raise NerfFileError(f"{where}: {k} is {t.dtype}, expected float32")
-        if not torch.isfinite(t).all():
+        if not np.isfinite(t.numpy()).all():  # numpy: far less call overhead on small arrays
             raise NerfFileError(f"{where}: {k} contains NaN or infinite values")
+
+
+@functools.lru_cache(maxsize=64)
+def _config_from_json(text: str) -> NerfConfig:
+    """Parsed once per distinct header (a folder of NeRFs shares one; NerfConfig is frozen)."""
+    return NerfConfig.from_dict(json.loads(text))
 
 
 def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None = None,
@@ -171,7 +178,7 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
                             f"clip2nerf reads version {NERF_FORMAT_VERSION}); upgrade clip2nerf "
                             "or refit the NeRF")
     try:
-        config = NerfConfig.from_dict(json.loads(header["config"]))
+        config = _config_from_json(header["config"])
         meta = json.loads(header.get("meta", "{}"))
         if not isinstance(meta, dict):
             raise ValueError("meta is not a JSON object")

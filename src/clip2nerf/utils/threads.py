@@ -1,6 +1,6 @@
 """CPU thread policy shared by every long command (fit, nf2vec, eval, demo, serve).
 
-Two measured problems on a shared CPU (numbers in ``benchmarks/README.md``, issue 20):
+Two measured problems on a shared CPU (issue 20; ``benchmarks/bench_busy.py --old`` shows both):
 
 * **Spinning OpenMP workers.** torch's bundled libgomp (and the copies faiss and scikit-learn
   ship) let idle worker threads spin between parallel regions. On a loaded 2-core machine a

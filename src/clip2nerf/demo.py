@@ -196,23 +196,18 @@ class Demo:
                 "mean_psnr": statistics.fmean(psnr) if psnr else None}
 
     def _nf2vec(self) -> dict[str, Any]:
-        import torch
-
         from clip2nerf.nf2vec import load_nerf_set, load_preset, train_nf2vec
         from clip2nerf.nf2vec.nerfs import dataset_splits
         from clip2nerf.utils.device import resolve_device
+        from clip2nerf.utils.threads import default_threads, set_threads
 
         model_cfg, train_cfg = load_preset("cpu")
         train_cfg = dataclasses.replace(train_cfg, **self.cfg.nf2vec_overrides)
         nerf_set = load_nerf_set(self.nerfs, model_cfg.nerf, progress=False,
                                  splits=dataset_splits(self.data))
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, min(2, threads)))
-        try:
-            history = train_nf2vec(nerf_set, self.nf2vec_dir, model_cfg, train_cfg,
-                                   resolve_device(self.cfg.device), progress=True)
-        finally:
-            torch.set_num_threads(threads)
+        set_threads(default_threads(cap=2))  # like `clip2nerf nf2vec train --threads 2`
+        history = train_nf2vec(nerf_set, self.nf2vec_dir, model_cfg, train_cfg,
+                               resolve_device(self.cfg.device), progress=True)
         last = history[-1] if history else {}
         return {"epochs": last.get("epoch"), "val_psnr": last.get("val_psnr")}
 
@@ -241,7 +236,12 @@ class Demo:
 
     def _eval(self) -> dict[str, Any]:
         from clip2nerf.evaluation import EvalPaths, run_eval
+        from clip2nerf.utils.threads import set_threads
 
+        # Like `clip2nerf eval --threads 1`: every step here (rendering views, embedding,
+        # mappers) runs small models; the demo ran this stage with torch's default (2 spinning
+        # threads) and it took 10x longer beside another job (issue 20).
+        set_threads(1)
         report = run_eval(EvalPaths(self.w), self._eval_config(),
                           command=f"clip2nerf demo --workdir {self.w} --preset {self.cfg.preset}",
                           log=self.echo)
@@ -284,8 +284,10 @@ class Demo:
         from clip2nerf.nerf.manifest import nerf_path
         from clip2nerf.nf2vec import Nf2vec
         from clip2nerf.utils.device import resolve_device
+        from clip2nerf.utils.threads import set_threads
         from clip2nerf.vlm import TextEmbeddingCache, load_vlm
 
+        set_threads(1)
         dev = str(resolve_device(self.cfg.device))
         ds = open_dataset(self.data)
         self.tour_dir.mkdir(parents=True, exist_ok=True)

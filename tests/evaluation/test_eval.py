@@ -15,7 +15,7 @@ from clip2nerf.evaluation.experiments import _recall, mean_of_views
 from clip2nerf.index import Gallery
 
 FAST = dict(views=(1, 2), clip2nerf_epochs=2, nerf2clip_epochs=2, clip2nerf_lr=1e-3, timing_objects=1,
-            timing_repeats=1, render_samples=8)
+            timing_repeats=1, render_samples=8, throughput_files=20)
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +35,16 @@ def test_report_has_every_table_with_its_rows(report):
         assert f"## {heading}" in text
     # Every table is labelled with the VLM, the dataset and the split.
     assert text.count("VLM fake-test-vlm · ") >= 5 and "split test" in text
+    assert "{zs[" not in text  # every f-string filled in
     res = json.loads((path.parent / "results.json").read_text())
     t1 = [r["method"] for r in res["zero_shot"]["table1"]]
     assert t1[:3] == ["VLM baseline, 1 view", "VLM baseline, 2 views", "VLM baseline, N views"]
     assert t1[3].startswith("nerf2clip rendered") and t1[4].startswith("nerf2clip GT")
-    assert t1[5].startswith("nf2vec oracle")
+    # nerf2clip from files on disk: one file, then a folder of throughput_files copies.
+    assert "from its NeRF file" in t1[5] and "batched: a folder of 20 NeRF files" in t1[6]
+    batched = res["zero_shot"]["table1"][6]
+    assert batched["file_io"] and batched["nerfs_per_s"] == pytest.approx(1000 / batched["ms"])
+    assert t1[7].startswith("nf2vec oracle")
     assert all(r["ms"] > 0 for r in res["zero_shot"]["table1"])
     assert [(r["source"], r["views"]) for r in res["zero_shot"]["table2"]] == [
         ("gt", 1), ("gt", 2), ("gt", 4), ("rendered", 1), ("rendered", 2), ("rendered", 4)]
@@ -53,7 +58,7 @@ def test_report_has_every_table_with_its_rows(report):
     assert [p["views"] for p in res["multi_view"]["fig7"]["clip2nerf GT"]] == [1, 2, 4]
     assert [r["method"] for r in res["text"]["table5"]] == [
         "VLM GT mean", "VLM rendered mean", "clip2nerf GT", "clip2nerf GT multimodal"]
-    assert len(res["findings"]) == 5
+    assert len(res["findings"]) == 7  # 4 nerf2clip rows (2 from files), 2 retrieval, text
     for png in ("fig4_zero_shot.png", "fig7_multiview.png", "fig6_retrieval_examples.png"):
         assert (path.parent / png).stat().st_size > 1000 and png in text
     # Mappers trained on the train split only, for these models.

@@ -109,6 +109,19 @@ def test_nan_weights_refused(nerf_file, tmp_path):
         load_nerf(bad)
 
 
+def test_weights_only_read_skips_the_grid_but_still_validates(nerf_file, tmp_path):
+    path, field, _ = nerf_file
+    nf = load_nerf(path, expected_config=NerfConfig(), occupancy=False)
+    assert nf.occupancy is None and nf.object_id == "chair_0001"
+    for k, v in field.state_dict().items():
+        assert torch.equal(nf.state_dict[k], v)
+    w = field.state_dict()["layers.0.weight"].clone()
+    w[0, 0] = float("inf")
+    bad = _rewrite(path, tmp_path, "inf.safetensors", {"layers.0.weight": w})
+    with pytest.raises(NerfFileError, match="layers.0.weight contains NaN or infinite"):
+        load_nerf(bad, occupancy=False)
+
+
 def test_wrong_shape_and_dtype_refused(nerf_file, tmp_path):
     path, _, _ = nerf_file
     bad = _rewrite(path, tmp_path, "shape.safetensors", {"layers.2.weight": torch.zeros(64, 32)})

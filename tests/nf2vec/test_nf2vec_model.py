@@ -251,3 +251,29 @@ def test_uncenter_inverts_center():
     # centring spreads the NeRFs apart: the mean cosine drops from near 1 to near 0
     e = center_embeddings(u, u.mean(0))
     assert (u @ u.T).mean() > 0.8 and (e @ e.T).mean().abs() < 0.1
+
+
+@pytest.mark.parametrize("row_positions", [False, True])
+def test_eval_forward_with_folded_batchnorm_equals_the_modules(row_positions):
+    """Inference folds each BatchNorm into its Linear; the result equals running the modules."""
+    torch.manual_seed(0)
+    model = _with_encoder(row_positions=row_positions, skip_zero_rows=True)
+    enc = model.encoder
+    for mod in enc.rows_mlp:  # non-trivial running statistics and affine parameters
+        if isinstance(mod, torch.nn.BatchNorm1d):
+            mod.running_mean.normal_()
+            mod.running_var.uniform_(0.5, 2.0)
+            mod.weight.data.normal_()
+            mod.bias.data.normal_()
+    m = _matrices([1, 2, 3])
+    b, r, c = m.shape
+    x = m.reshape(b * r, c)
+    with torch.no_grad():
+        if enc.row_position is None:
+            ref = enc.rows_mlp(x)
+        else:
+            ref = enc.rows_mlp[0](x).reshape(b, r, -1) + enc.row_position
+            ref = enc.rows_mlp[1:](ref.reshape(b * r, -1))
+        got = enc._rows_inference(x, enc.row_position, b, r)
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+    assert not enc.training

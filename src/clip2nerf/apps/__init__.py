@@ -1,6 +1,7 @@
 """The paper's applications, composed from the stage packages (paper §5–§7).
 
     classify_nerfs(nerfs, nf2vec, nerf2clip, vlm, classes=None, template=...) -> [Classification]
+    ZeroShotClassifier(nf2vec, nerf2clip, vlm, ...).classify_files(files or folders)  batched
     search(gallery, clip2nerf, vlm, text=None, images=None, k=5) -> [SearchHit]
     generate(nf2vec, clip2nerf, vlm, text=None, images=None, n_views=8) -> Generated
     load_mapper(folder, direction, vlm, nf2vec)   a mapper checked against the models in use
@@ -9,6 +10,7 @@
 from clip2nerf.apps.classify import (
     DEFAULT_TEMPLATE,
     Classification,
+    ZeroShotClassifier,
     classify_nerfs,
     default_classes,
     prompt_embeddings,
@@ -24,6 +26,7 @@ __all__ = [
     "Classification",
     "Generated",
     "SearchHit",
+    "ZeroShotClassifier",
     "check_mapper",
     "classify_nerfs",
     "default_classes",

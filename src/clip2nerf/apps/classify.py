@@ -82,33 +82,101 @@ def zero_shot_labels(nerf_embeddings: np.ndarray, nerf2clip: FeatureMapper,
     return labels, sims.max(axis=1)
 
 
+def expand_nerf_paths(nerfs: Sequence[str | Path]) -> list[Path]:
+    """Files as given, folders as their ``*.safetensors`` files (sorted); missing -> UserError."""
+    from clip2nerf.nf2vec.nerfs import find_nerf_files
+
+    out: list[Path] = []
+    for p in nerfs:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(find_nerf_files(path))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise UserError(f"NeRF file not found: {path}")
+    if not out:
+        raise UserError("no NeRF files given")
+    return out
+
+
+class ZeroShotClassifier:
+    """Zero-shot labels of many NeRFs: the batched path.
+
+    The prompt embeddings are computed once; NeRF files are read in chunks by a thread pool
+    (weights only, the occupancy grid is skipped) while the previous chunk is encoded; each
+    chunk goes through the nf2vec encoder and nerf2clip as one batch and is scored against
+    every prompt with one matrix product. Results equal ``classify_nerfs`` on one file at a
+    time up to float rounding.
+    """
+
+    def __init__(self, nf2vec: Nf2vec, nerf2clip: FeatureMapper, vlm: VisionLanguageModel,
+                 classes: Sequence[str] | None = None, template: str = DEFAULT_TEMPLATE,
+                 device: str = "cpu", batch_size: int = 256, read_workers: int = 4):
+        """``batch_size``: NeRFs per chunk (memory ~ batch_size x 75 kB of weights);
+        ``read_workers``: threads reading files."""
+        from clip2nerf.apps.models import check_mapper
+
+        check_mapper(nerf2clip, "nerf2clip", vlm, nf2vec.space, nf2vec.config.encoder.embed_dim)
+        if batch_size < 1 or read_workers < 1:
+            raise UserError("--batch-size and the number of read workers must be >= 1")
+        self.nf2vec, self.nerf2clip, self.device = nf2vec, nerf2clip, device
+        self.classes = list(classes) if classes else default_classes()
+        self.prompts = prompt_embeddings(vlm, self.classes, template)
+        self.batch_size, self.read_workers = batch_size, read_workers
+
+    def label_matrices(self, matrices) -> tuple[list[str], np.ndarray]:
+        """Labels and cosine scores ``(n,)`` of ``matrices: (n, rows, hidden)`` weight matrices."""
+        from clip2nerf.nf2vec import embed_matrices
+
+        # Encoder batches of at most 128 NeRFs: larger ones measured slower per NeRF on CPU
+        # (activations outgrow the caches).
+        emb = embed_matrices(self.nf2vec, matrices, batch_size=min(self.batch_size, 128),
+                             device=self.device).numpy()
+        return zero_shot_labels(emb, self.nerf2clip, self.prompts, self.classes)
+
+    def classify_files(self, nerfs: Sequence[str | Path]) -> list[Classification]:
+        """Labels of NeRF files and folders of them (see ``expand_nerf_paths``), in order."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from clip2nerf.nf2vec.nerfs import read_weight_matrices
+
+        files = expand_nerf_paths(nerfs)
+        chunks = [files[i:i + self.batch_size] for i in range(0, len(files), self.batch_size)]
+        config = self.nf2vec.config.nerf
+        out: list[Classification] = []
+        if len(files) < 8:  # a few files: threads would cost more than they overlap
+            got = read_weight_matrices(files, config, workers=1)
+            return self._results(got)
+        with ThreadPoolExecutor(max_workers=self.read_workers) as pool, \
+                ThreadPoolExecutor(max_workers=1) as prefetch:
+            def read(chunk):
+                return read_weight_matrices(chunk, config, pool=pool)
+
+            pending = prefetch.submit(read, chunks[0])
+            for i in range(len(chunks)):
+                got = pending.result()
+                if i + 1 < len(chunks):  # read the next chunk while this one is encoded
+                    pending = prefetch.submit(read, chunks[i + 1])
+                out.extend(self._results(got))
+        return out
+
+    def _results(self, got) -> list[Classification]:
+        labels, scores = self.label_matrices(got.matrices)
+        return [Classification(p, oid, lab, float(sc), cls) for p, oid, lab, sc, cls
+                in zip(got.paths, got.ids, labels, scores, got.classes, strict=True)]
+
+
 def classify_nerfs(nerfs: Sequence[str | Path], nf2vec: Nf2vec, nerf2clip: FeatureMapper,
                    vlm: VisionLanguageModel, classes: Sequence[str] | None = None,
                    template: str = DEFAULT_TEMPLATE, device: str = "cpu"
                    ) -> list[Classification]:
-    """Zero-shot labels of NeRF files.
+    """Zero-shot labels of NeRF files (or folders of them), through ``ZeroShotClassifier``.
 
     The mapper must be a nerf2clip trained with this ``vlm`` and this ``nf2vec`` model
     (refused otherwise). ``classes`` defaults to the paper's 13 classes.
     """
-    from clip2nerf.apps.models import check_mapper
-    from clip2nerf.nf2vec import embed_matrices, load_nerf_set
-
     if not nerfs:
         raise UserError("no NeRF files given")
-    check_mapper(nerf2clip, "nerf2clip", vlm, nf2vec.space, nf2vec.config.encoder.embed_dim)
-    classes = list(classes) if classes else default_classes()
-    sets = []
-    for p in nerfs:
-        path = Path(p)
-        if not path.is_file():
-            raise UserError(f"NeRF file not found: {path}")
-        sets.append(load_nerf_set(path, nf2vec.config.nerf))
-    import torch
-
-    matrices = torch.cat([s.matrices for s in sets])
-    emb = embed_matrices(nf2vec, matrices, device=device).numpy()
-    labels, scores = zero_shot_labels(emb, nerf2clip, prompt_embeddings(vlm, classes, template),
-                                      classes)
-    return [Classification(str(p), s.ids[0], lab, float(sc), s.classes[0])
-            for p, s, lab, sc in zip(nerfs, sets, labels, scores, strict=True)]
+    return ZeroShotClassifier(nf2vec, nerf2clip, vlm, classes, template,
+                              device).classify_files(nerfs)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+import clip2nerf.cli.options as opt
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 VLM_HELP = ("VLM the nerf2clip mapper was trained with: offline, clip, auto, a model folder or "
@@ -13,7 +14,7 @@ VLM_HELP = ("VLM the nerf2clip mapper was trained with: offline, clip, auto, a m
 
 
 @click.command(name="classify", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("nerfs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("nerfs", nargs=-1, required=True, type=click.Path(path_type=Path))  # files or folders
 @click.option("--nf2vec", "nf2vec_dir", required=True, type=click.Path(path_type=Path),
               help="Trained nf2vec model folder (the one the mapper was trained for).")
 @click.option("--nerf2clip", "mapper_dir", required=True, type=click.Path(path_type=Path),
@@ -24,17 +25,28 @@ VLM_HELP = ("VLM the nerf2clip mapper was trained with: offline, clip, auto, a m
                    "classes of the paper].")
 @click.option("--template", default="a 3d model of a {}", show_default=True,
               help="Prompt template; {} is replaced by the class name.")
+@click.option("--batch-size", type=opt.BATCH_SIZE, default=256, show_default=True,
+              help="NeRFs read and encoded together (a folder of thousands streams in chunks).")
+@click.option("--read-workers", type=opt.WORKERS, default=4, show_default=True,
+              help="Threads reading NeRF files.")
+@click.option("--threads", type=opt.THREADS, default=0, show_default=True,
+              help="CPU threads for the encoder (0 = all available cores).")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-def command(nerfs, nf2vec_dir, mapper_dir, vlm_spec, classes, template, device) -> None:
-    """Label NERF files zero-shot: no rendering, only their MLP weights are read.
+def command(nerfs, nf2vec_dir, mapper_dir, vlm_spec, classes, template, batch_size,
+            read_workers, threads, device) -> None:
+    """Label NERF files (or folders of them) zero-shot: only their MLP weights are read.
 
     Prints one line per file: path, predicted label, cosine score, and the class stored in
-    the file (when it has one), then the accuracy if every file has a stored class.
+    the file (when it has one), then the accuracy if every file has a stored class. Many
+    files go through the batched path: threaded file reads, one encoder / nerf2clip batch
+    per chunk, one matrix product against the prompts (embedded once).
     """
-    from clip2nerf.apps import classify_nerfs, load_mapper
+    from clip2nerf.apps import ZeroShotClassifier, load_mapper
+    from clip2nerf.apps.classify import check_template, expand_nerf_paths
     from clip2nerf.errors import UserError
     from clip2nerf.nf2vec import Nf2vec
     from clip2nerf.utils.device import resolve_device
+    from clip2nerf.utils.threads import set_threads
     from clip2nerf.vlm import load_vlm
 
     class_list = None
@@ -42,17 +54,16 @@ def command(nerfs, nf2vec_dir, mapper_dir, vlm_spec, classes, template, device) 
         class_list = [c.strip() for c in classes.split(",") if c.strip()]
         if not class_list:
             raise UserError("--classes: give at least one class name")
-    from clip2nerf.apps.classify import check_template
-
     check_template(template)
-    for p in nerfs:
-        if not p.is_file():
-            raise UserError(f"NeRF file not found: {p}")
+    files = expand_nerf_paths(nerfs)
+    set_threads(threads)
     dev = str(resolve_device(device))
     model = Nf2vec.from_pretrained(nf2vec_dir, dev)
     vlm = load_vlm(vlm_spec, device=dev)
     mapper = load_mapper(mapper_dir, "nerf2clip", vlm, model, device=dev)
-    results = classify_nerfs(nerfs, model, mapper, vlm, class_list, template, device=dev)
+    classifier = ZeroShotClassifier(model, mapper, vlm, class_list, template, dev,
+                                    batch_size=batch_size, read_workers=read_workers)
+    results = classifier.classify_files(files)
     width = max(len(r.path) for r in results)
     known = [r for r in results if r.stored_class not in ("", "unknown")]
     for r in results:

@@ -46,8 +46,8 @@ from clip2nerf.utils.device import DEVICE_CHOICES
               help="Samples along the box diagonal when rendering views from NeRFs.")
 @click.option("--seed", type=opt.SEED, default=0, show_default=True)
 @click.option("--threads", type=opt.THREADS, default=1, show_default=True,
-              help="CPU threads (small models; extra threads spin on a busy machine; 0 = torch "
-                   "default).")
+              help="CPU threads (small models; extra threads spin on a busy machine; 0 = all "
+                   "available cores).")
 @click.option("--syn2real", is_flag=True,
               help="Also the Table 4 analogue: photo-style queries of the evaluated objects "
                    "(held-out photos), clip2nerf trained with and without photo-style "
@@ -85,10 +85,9 @@ def command(workdir, data, nerfs, nf2vec_dir, vlm_spec, split, views, clip2nerf_
             raise UserError(f"{name} {lr}: must be between 0 and 1")
     if timing_objects < 1 or timing_repeats < 1 or samples < 8:
         raise UserError("--timing-objects and --timing-repeats must be >= 1, --samples >= 8")
-    if threads > 0:
-        import torch
+    from clip2nerf.utils.threads import set_threads
 
-        torch.set_num_threads(threads)
+    set_threads(threads)
     paths = EvalPaths(workdir, data, nerfs, nf2vec_dir)
     cfg = EvalConfig(vlm=vlm_spec, split=split, views=counts, seed=seed,
                      clip2nerf_epochs=clip2nerf_epochs, nerf2clip_epochs=nerf2clip_epochs,

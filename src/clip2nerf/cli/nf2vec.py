@@ -55,7 +55,7 @@ def _load_config(preset: str):
               help="Stop after this many epochs of this run; rerun to resume.")
 @click.option("--threads", type=opt.THREADS, default=1, show_default=True,
               help="CPU threads for training (small layers gain little from more, and on a busy "
-                   "machine extra threads spin; 0 = torch's default).")
+                   "machine extra threads spin; 0 = all available cores).")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 def train_cmd(nerfs: Path, out: Path, data: Path | None, preset: str, epochs: int | None, batch_size: int | None,
               lr: float | None, loss: str | None, stop_after: int | None, threads: int,
@@ -63,14 +63,12 @@ def train_cmd(nerfs: Path, out: Path, data: Path | None, preset: str, epochs: in
     """Train encoder + decoder end to end; checkpoints every epoch, a rerun resumes."""
     import dataclasses
 
-    import torch
-
     from clip2nerf.errors import UserError
     from clip2nerf.nf2vec.train import train_nf2vec
     from clip2nerf.utils.device import resolve_device
+    from clip2nerf.utils.threads import set_threads
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     model_cfg, train_cfg = _load_config(preset)
     overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr,
                                    "loss": loss}.items() if v is not None}

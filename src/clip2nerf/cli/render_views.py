@@ -23,7 +23,7 @@ from clip2nerf.utils.device import DEVICE_CHOICES
 @click.option("--samples", type=opt.SAMPLES, default=128, show_default=True,
               help="Samples along the box diagonal.")
 @click.option("--threads", type=opt.THREADS, default=1, show_default=True,
-              help="CPU threads (extra threads mostly spin on a busy machine; 0 = torch default).")
+              help="CPU threads (extra threads mostly spin on a busy machine; 0 = all available cores).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @executor_options(default_shard_size=4)
@@ -35,7 +35,6 @@ def command(nerfs, data, out, split, res, samples, threads, quiet, device, execu
     "rendered" variants train and evaluate on it. Resumable: rerun to continue. --executor ray
     renders shards of --shard-size objects as Ray tasks.
     """
-    import torch
 
     from clip2nerf.data.dataset import open_dataset
     from clip2nerf.errors import UserError
@@ -44,8 +43,9 @@ def command(nerfs, data, out, split, res, samples, threads, quiet, device, execu
 
     if (res is not None and res < 8) or samples < 8:
         raise UserError("--res must be >= 8 and --samples >= 8")
-    if threads > 0:
-        torch.set_num_threads(threads)
+    from clip2nerf.utils.threads import set_threads
+
+    set_threads(threads)
     ex = executor_config(executor, ray_address, shard_size, max_retries, threads)
     ids = open_dataset(data).object_ids(None if split == "all" else split)
     # With Ray, --device is resolved on each worker (a cluster may have GPUs this machine lacks).

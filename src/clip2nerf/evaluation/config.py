@@ -86,6 +86,9 @@ class EvalConfig:
     """NeRFs (and queries) timed per method; each time is the median over ``timing_repeats``."""
     timing_repeats: int = 3
     """Repeats per timed call (median), after one warm-up call."""
+    throughput_files: int = 1000
+    """NeRF files in the folder classified by Table 1's batched row (copies of the evaluated
+    NeRFs' files in a temporary folder); 0 leaves the row out."""
     render_samples: int = 128
     """Samples along the box diagonal when rendering views from NeRFs (baselines, 'rendered')."""
     device: str = "cpu"

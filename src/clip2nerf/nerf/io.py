@@ -15,6 +15,7 @@ Metadata (safetensors string header):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -146,17 +147,26 @@ def _check_weights(tensors: dict[str, torch.Tensor], config: NerfConfig, where: 
                                 f"({config.describe()}) needs {shape}")
         if t.dtype != torch.float32:
             raise NerfFileError(f"{where}: {k} is {t.dtype}, expected float32")
-        if not torch.isfinite(t).all():
+        if not np.isfinite(t.numpy()).all():  # numpy: far less call overhead on small arrays
             raise NerfFileError(f"{where}: {k} contains NaN or infinite values")
 
 
-def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None = None
-              ) -> NerfFile:
+@functools.lru_cache(maxsize=64)
+def _config_from_json(text: str) -> NerfConfig:
+    """Parsed once per distinct header (a folder of NeRFs shares one; NerfConfig is frozen)."""
+    return NerfConfig.from_dict(json.loads(text))
+
+
+def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None = None,
+              occupancy: bool = True) -> NerfFile:
     """Read and validate a NeRF file.
 
     Args:
         expected_config: when given, the file's architecture must equal it (e.g. the
             nf2vec default); the error names both.
+        occupancy: False skips reading the occupancy grid (the result's ``occupancy`` is then
+            None): what embedding a NeRF needs, at a fraction of the cost (the grid is most
+            of the file and unpacking it most of the time).
     Raises:
         NerfFileError: missing, truncated or corrupt file, another format or a newer
             version, wrong architecture, wrong shapes or dtypes, non-finite weights, or a bad
@@ -171,7 +181,8 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
     try:
         with safe_open(str(path), framework="pt") as fh:
             header = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()
+                       if occupancy or k != "occupancy"}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise NerfFileError(f"{where} is not a readable safetensors file (truncated or "
                             f"corrupt?): {exc}") from None
@@ -188,7 +199,7 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
                             f"clip2nerf reads version {NERF_FORMAT_VERSION}); upgrade clip2nerf "
                             "or refit the NeRF")
     try:
-        config = NerfConfig.from_dict(json.loads(header["config"]))
+        config = _config_from_json(header["config"])
         meta = json.loads(header.get("meta", "{}"))
         if not isinstance(meta, dict):
             raise ValueError("meta is not a JSON object")
@@ -200,7 +211,7 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
                             f"aabb {list(expected_config.aabb)} (refit it with the default "
                             "NerfConfig)")
     _check_weights(tensors, config, where)
-    occupancy = None
+    grid = None
     if "occupancy" in tensors:
         try:
             r = int(header["occupancy_resolution"])
@@ -213,9 +224,9 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
             raise NerfFileError(f"{where}: occupancy is {packed.dtype} {tuple(packed.shape)}, "
                                 f"expected uint8 ({need},) for resolution {r}")
         lo, hi = config.aabb
-        occupancy = _unpack_grid(packed, r, torch.tensor([*lo, *hi], dtype=torch.float32))
+        grid = _unpack_grid(packed, r, torch.tensor([*lo, *hi], dtype=torch.float32))
     padding = tensors.get(PADDING_KEY)
     if padding is not None:
         _check_padding(padding, config, where)
     state_dict = {k: v for k, v in tensors.items() if k not in ("occupancy", PADDING_KEY)}
-    return NerfFile(path, config, state_dict, occupancy, meta, padding)
+    return NerfFile(path, config, state_dict, grid, meta, padding)

@@ -34,14 +34,15 @@ def fit_and_save(data_root: str, object_id: str, out_dir: str, nerf_overrides: d
     Runs in the calling process or in a worker (arguments are plain data so they pickle).
     Returns the manifest entry.
     """
-    import torch
 
     from clip2nerf.data.dataset import open_dataset
     from clip2nerf.nerf.fit import fit_object
     from clip2nerf.nerf.io import save_nerf
 
     if threads > 0:
-        torch.set_num_threads(threads)
+        from clip2nerf.utils.threads import set_threads
+
+        set_threads(threads)
     record = open_dataset(data_root).get(object_id)
     nerf_config = NerfConfig(**{**nerf_overrides, "aabb": record.aabb})
     result = fit_object(record, nerf_config, FitConfig(**fit_cfg), device=device)

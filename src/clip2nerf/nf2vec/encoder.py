@@ -54,6 +54,28 @@ class Nf2vecEncoder(nn.Module):
             n_out = len(range(n_rows)[output_rows])
             self.output_layer = nn.Linear(n_out * row_dim, config.embed_dim)
 
+    def _rows_inference(self, x: torch.Tensor, position: torch.Tensor | None, b: int, r: int
+                        ) -> torch.Tensor:
+        """``rows_mlp`` in eval mode with each BatchNorm folded into the Linear before it.
+
+        Same result as the modules (up to float rounding; a test pins it): BatchNorm with
+        running statistics is an affine map per channel, ``BN(h) = h * s + t``, so
+        ``BN(x W^T + c + p) = x (s W)^T + (c s + t) + p s``. Folding saves a full pass over the
+        activations per layer: a third of the encoder's time at inference on CPU.
+        """
+        mods = list(self.rows_mlp)
+        h = x
+        for i in range(0, len(mods), 3):
+            lin, bn = mods[i], mods[i + 1]
+            s = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+            t = bn.bias - bn.running_mean * s
+            bias = lin.bias * s + t
+            h = torch.addmm(bias, h, (lin.weight * s[:, None]).t())
+            if i == 0 and position is not None:
+                h = (h.reshape(b, r, -1) + position * s).reshape(b * r, -1)
+            h = torch.relu_(h)
+        return h
+
     def forward(self, matrices: torch.Tensor) -> torch.Tensor:
         """(batch, rows, row_dim) weight matrices -> (batch, embed_dim) raw embeddings."""
         if self.config.input_layout == "tcnn":
@@ -75,7 +97,9 @@ class Nf2vecEncoder(nn.Module):
                 position = None if position is None else position[used]
         b, r, c = matrices.shape
         x = matrices.reshape(b * r, c)
-        if position is None:
+        if not self.training:
+            h = self._rows_inference(x, position, b, r)
+        elif position is None:
             h = self.rows_mlp(x)
         else:
             h = self.rows_mlp[0](x).reshape(b, r, -1) + position

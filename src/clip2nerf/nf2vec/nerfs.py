@@ -164,6 +164,51 @@ def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
     return NerfSet(config, torch.stack(mats), ids, classes, split_names, paths, occupied, res)
 
 
+@dataclass
+class WeightMatrices:
+    """NeRF files read for embedding only (no occupancy grid): what classification needs.
+
+    Attributes:
+        matrices: (n, rows, hidden) float32 weight matrices, in ``paths`` order.
+        ids, classes, paths: n object ids (file stem when the file has none), stored class
+            names ("unknown" when none) and source files.
+    """
+
+    matrices: torch.Tensor
+    ids: list[str]
+    classes: list[str]
+    paths: list[str]
+
+
+def _read_one(path: Path, config: NerfConfig) -> tuple[torch.Tensor, str, str]:
+    nf = load_nerf(path, expected_config=config, occupancy=False)
+    return state_dict_to_matrix(nf.state_dict, config), nf.object_id or path.stem, nf.class_name
+
+
+def read_weight_matrices(files: list[Path] | list[str], config: NerfConfig | None = None,
+                         workers: int = 4, pool=None) -> WeightMatrices:
+    """Read many NeRF files' weights (each validated like ``load_nerf``; grids skipped).
+
+    Files are read by ``workers`` threads (or the given ``concurrent.futures`` ``pool``): a
+    file read is mostly I/O and safetensors' native code, so threads overlap them.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = config or NerfConfig()
+    paths = [Path(f) for f in files]
+    if pool is None and workers > 1 and len(paths) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as own:
+            rows = list(own.map(lambda p: _read_one(p, config), paths))
+    elif pool is not None:
+        rows = list(pool.map(lambda p: _read_one(p, config), paths))
+    else:
+        rows = [_read_one(p, config) for p in paths]
+    if not rows:
+        return WeightMatrices(torch.zeros(0, 0, 0), [], [], [])
+    return WeightMatrices(torch.stack([r[0] for r in rows]), [r[1] for r in rows],
+                          [r[2] for r in rows], [str(p) for p in paths])
+
+
 def batched_nerf_forward(matrices: torch.Tensor, xyz: torch.Tensor, config: NerfConfig
                          ) -> tuple[torch.Tensor, torch.Tensor]:
     """Evaluate many NeRFs of one architecture at once (same result as ``NerfField``).
@@ -239,4 +284,4 @@ def occupied_mask(nerfs: NerfSet, rows: list[int], points: torch.Tensor) -> torc
 
 
 __all__ = ["NerfSet", "occupied_mask", "dataset_splits", "find_nerf_files", "load_nerf_set", "batched_nerf_forward",
-           "sample_points"]
+           "sample_points", "WeightMatrices", "read_weight_matrices"]

@@ -183,6 +183,12 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
             header = fh.metadata() or {}
             tensors = {k: fh.get_tensor(k) for k in fh.keys()
                        if occupancy or k != "occupancy"}
+            # The grid's stored dtype and shape, checked against its header even when the
+            # grid itself is skipped (a header read, no data).
+            grid_spec = None
+            if "occupancy" in fh.keys():
+                grid_slice = fh.get_slice("occupancy")
+                grid_spec = (grid_slice.get_dtype(), tuple(grid_slice.get_shape()))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise NerfFileError(f"{where} is not a readable safetensors file (truncated or "
                             f"corrupt?): {exc}") from None
@@ -212,17 +218,18 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
                             "NerfConfig)")
     _check_weights(tensors, config, where)
     grid = None
-    if "occupancy" in tensors:
+    if grid_spec is not None:
         try:
             r = int(header["occupancy_resolution"])
         except (KeyError, ValueError):
             raise NerfFileError(f"{where}: occupancy grid without a valid "
                                 "occupancy_resolution header") from None
-        packed = tensors["occupancy"]
         need = math.ceil(r**3 / 8)
-        if r < 1 or packed.dtype != torch.uint8 or tuple(packed.shape) != (need,):
-            raise NerfFileError(f"{where}: occupancy is {packed.dtype} {tuple(packed.shape)}, "
-                                f"expected uint8 ({need},) for resolution {r}")
+        if r < 1 or grid_spec != ("U8", (need,)):
+            raise NerfFileError(f"{where}: occupancy is {grid_spec[0]} {grid_spec[1]}, expected "
+                                f"U8 (uint8) ({need},) for resolution {r}")
+    if "occupancy" in tensors:
+        packed = tensors["occupancy"]
         lo, hi = config.aabb
         grid = _unpack_grid(packed, r, torch.tensor([*lo, *hi], dtype=torch.float32))
     padding = tensors.get(PADDING_KEY)

@@ -203,7 +203,9 @@ class Demo:
         from clip2nerf.utils.device import resolve_device
 
         model_cfg, train_cfg = load_preset("cpu")
-        train_cfg = dataclasses.replace(train_cfg, **self.cfg.nf2vec_overrides)
+        # The demo's seed seeds nf2vec too (its stage params already record it).
+        train_cfg = dataclasses.replace(train_cfg, **{"seed": self.cfg.seed,
+                                                     **self.cfg.nf2vec_overrides})
         nerf_set = load_nerf_set(self.nerfs, model_cfg.nerf, progress=False,
                                  splits=dataset_splits(self.data))
         threads = torch.get_num_threads()

@@ -83,6 +83,7 @@ def test_nerf2clip_targets_mean_of_fixed_view_subset(tables):
         means = [(v[p] + v[q]) / 2 for p in range(5) for q in range(p + 1, 5)]
         assert min(np.abs(m - a.targets[i]).max() for m in means) < 1e-6
     full = build_pairs(cfg, nerf, views, ids, subset_views=False)
+    # a float32 mean of 5 unit-vector components two ways: <= 5 x 6e-8 apart
     np.testing.assert_allclose(full.targets, views.vectors[:6].mean(axis=1), atol=1e-6)
     cfg.n_views = 9
     with pytest.raises(UserError, match="only 5 views"):

@@ -25,6 +25,8 @@ def test_tiny_object_fits_above_psnr_floor(toy_dataset):
     views = load_object_views(rec, 1.0, True)
     _, held = split_views(rec.n_views, cfg.holdout_views)
     bg_only = psnr(float((views.images[held] - 1.0).pow(2).mean()))
+    # Measured over fit seeds 0-3 (a larger change than another CPU's rounding): 19.1-21.0 dB
+    # whole image, 16.7-17.0 dB object pixels.
     assert res.stats["psnr"] > max(18.0, bg_only + 5.0), (res.stats, bg_only)
     assert res.stats["psnr_object"] > 14.0, res.stats
     assert res.stats["heldout_views"] == held and res.stats["train_views"] == rec.n_views - len(held)

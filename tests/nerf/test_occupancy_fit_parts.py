@@ -64,7 +64,9 @@ def test_frequency_limit_keeps_function_and_layout():
     assert w.grad[:, cols].abs().max() == 0  # stays zero under training
     f.limit_frequencies(None)
     rgb_b, sig_b = f(x)
-    assert torch.allclose(rgb_a, rgb_b, atol=1e-6) and torch.allclose(sig_a, sig_b, rtol=1e-5)
+    # Same function, other float32 sums (36 active columns vs 144 with zeros): <= 144 terms x
+    # 6e-8 of the raw output (measured 6e-8 vs float64); sigma = exp(raw), so relative.
+    assert torch.allclose(rgb_a, rgb_b, atol=1e-5) and torch.allclose(sig_a, sig_b, rtol=1e-4)
     assert tuple(f.state_dict()["layers.0.weight"].shape) == (64, 144)
 
 

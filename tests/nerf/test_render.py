@@ -79,10 +79,11 @@ def test_constant_density_box_matches_beer_lambert():
     out = render_rays(constant_field(1.5), o, d, AABB, n_samples=256, bg_color=1.0,
                       early_stop_eps=0.0)
     expect = 1 - math.exp(-1.5 * 1.4)
-    assert torch.allclose(out["opacity"][:2], torch.tensor([expect] * 2), atol=1e-5)
+    # float32 sums over 256 samples: up to 256 x 6e-8 = 1.5e-5 of rounding (measured 1e-6).
+    assert torch.allclose(out["opacity"][:2], torch.tensor([expect] * 2), atol=2e-5)
     assert out["opacity"][2] == 0  # misses the box: background only
     rgb = torch.tensor([0.2, 0.4, 0.6]) * expect + (1 - expect)
-    assert torch.allclose(out["rgb"][0], rgb, atol=1e-5)
+    assert torch.allclose(out["rgb"][0], rgb, atol=2e-5)
     assert torch.allclose(out["rgb"][2], torch.ones(3))
 
 
@@ -163,10 +164,11 @@ def test_packed_rendering_matches_dense_reference_values_and_gradients():
     rgb_ref, op_ref = dense_reference_render(field, o, d, grid, 48, 1.0)
     g_ref = torch.autograd.grad(rgb_ref.sum() + op_ref.sum(), field.layers[0].weight)[0]
     assert float(out["opacity"].detach().max()) > 0.05 and int(out["n_points"]) > 0  # not trivial
+    # Two float32 orders of the same sums over <= 49 samples: 49 x 6e-8 = 3e-6 at most.
     assert torch.allclose(out["opacity"], op_ref, atol=1e-5)
     assert torch.allclose(out["rgb"], rgb_ref, atol=1e-5)
     assert torch.allclose(g_fast, g_ref, atol=1e-4 * float(g_ref.abs().max()))
-    # Chunked marching (as when rendering images) gives the same result.
+    # Chunked marching (as when rendering images) gives the same result (same float32 bound).
     chunked = render_rays(field, o, d, AABB, grid, n_samples=48, early_stop_eps=0.0,
                           chunk_samples=5)
     assert torch.allclose(chunked["rgb"], out["rgb"], atol=1e-5)

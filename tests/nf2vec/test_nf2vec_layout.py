@@ -74,8 +74,10 @@ def test_batched_layout_and_forward_match_single():
     for b, f in enumerate(fields):
         with torch.no_grad():
             r, s = f(xyz[b])
-        torch.testing.assert_close(rgb[b], r, rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(sigma[b], s, rtol=1e-4, atol=1e-6)
+        # bmm vs Linear: other float32 sums over 144 + 3 x 64 terms (measured error vs
+        # float64: 2.7e-7 rgb, 1e-6 relative sigma = exp(raw)); a layout bug moves them > 0.01.
+        torch.testing.assert_close(rgb[b], r, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(sigma[b], s, rtol=1e-4, atol=1e-5)
 
 
 def test_wrong_shapes_refused():

@@ -65,7 +65,9 @@ def test_tiny_training_lowers_loss(nerf_dir, tmp_path):
     cfg = dataclasses.replace(TINY_TRAIN, epochs=8)
     hist = train_nf2vec(nerf_dir, tmp_path / "model", TINY_MODEL, cfg, progress=False, log=_quiet)
     assert len(hist) == 8
-    assert hist[-1]["loss"] < 0.7 * hist[0]["loss"]
+    # Last/first epoch loss over seeds 0-3: 0.54, 0.77, 0.70, 0.64; a seed's init perturbs the
+    # run far more than another CPU's rounding, so the bar sits above the worst seed.
+    assert hist[-1]["loss"] < 0.9 * hist[0]["loss"]
     assert all(h["val_psnr"] is not None and np.isfinite(h["val_psnr"]) for h in hist)
     saved = json.loads((tmp_path / "model" / "history.json").read_text())
     assert [e["epoch"] for e in saved["epochs"]] == list(range(1, 9))
@@ -87,7 +89,7 @@ def test_colour_options_train_with_both_losses(nerf_dir, tmp_path):
         decoder=dataclasses.replace(TINY_MODEL.decoder, color_head=True))
     cfg = dataclasses.replace(TINY_TRAIN, epochs=8, rgb_weight=20.0)
     hist = train_nf2vec(nerf_dir, tmp_path / "d", model_cfg, cfg, progress=False, log=_quiet)
-    assert hist[-1]["loss"] < 0.7 * hist[0]["loss"]
+    assert hist[-1]["loss"] < 0.7 * hist[0]["loss"]  # seeds 0-3: 0.51-0.60
     render = dataclasses.replace(cfg, loss="render", epochs=2, n_points=512)
     hist = train_nf2vec(nerf_dir, tmp_path / "r", model_cfg, render, progress=False, log=_quiet)
     assert all(np.isfinite(h["loss"]) for h in hist)

@@ -14,14 +14,13 @@ import json
 import math
 import os
 import shutil
-import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bad_images import png_header
 
 from clip2nerf.cli.main import main
 
@@ -80,17 +79,6 @@ def fake_vlm():
 
 
 # --- helpers that build corrupted copies ---------------------------------------------------------
-
-def png_header(w: int, h: int, rows: int = 0) -> bytes:
-    """A PNG whose header claims ``w x h`` RGB pixels but that holds only ``rows`` rows."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-
-    raw = b"".join(b"\x00" + bytes(3 * w) for _ in range(rows))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-
 
 def mini_dataset(world: World, dst: Path) -> Path:
     """Two objects of the world's dataset, both in the train split."""

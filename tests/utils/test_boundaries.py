@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bad_images import png_header
 from PIL import Image
 
 from clip2nerf.errors import UserError
@@ -20,17 +19,6 @@ from clip2nerf.utils import bounds
 from clip2nerf.utils.images import image_size, load_image
 from clip2nerf.utils.io import remove_stale_temps, resolve_inside
 from clip2nerf.utils.validate import dataclass_from_dict
-
-
-def png_header(w: int, h: int, rows: int = 0) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-
-    raw = b"".join(b"\x00" + bytes(3 * w) for _ in range(rows))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-
 
 # --- images ----------------------------------------------------------------------------------------
 

@@ -87,11 +87,7 @@ def check_out_file(out: str | Path, option: str = "--out", suffix: str | None = 
         raise UserError(f"{option} {out}: must be a {suffix} file")
     if out.is_dir():
         raise UserError(f"{option} {out}: is a folder; give a file name")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"{option} {out}: {parent} is a file, not a folder")
-            break
+    _check_parents(out, option)
     return out
 
 
@@ -100,9 +96,14 @@ def check_out_dir(out: str | Path, option: str = "--out") -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"{option} {out}: is a file, expected a folder")
+    _check_parents(out, option)
+    return out
+
+
+def _check_parents(out: Path, option: str) -> None:
+    """The nearest existing parent of ``out`` must be a folder (not a file in the way)."""
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise UserError(f"{option} {out}: {parent} is a file, not a folder")
             break
-    return out

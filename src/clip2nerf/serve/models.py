@@ -11,13 +11,13 @@ import numpy as np
 
 from clip2nerf.errors import UserError
 from clip2nerf.serve.catalogue import Catalogue
-from clip2nerf.vlm.base import VisionLanguageModel
+from clip2nerf.vlm.base import VisionLanguageModel, WrappedVLM
 
 LockMode = Literal["text", "all", "none"]
 LOCK_MODES = ("text", "all", "none")
 
 
-class SerialisedTextVLM(VisionLanguageModel):
+class SerialisedTextVLM(WrappedVLM):
     """A VLM whose text tower runs one call at a time; image calls stay concurrent.
 
     Hugging Face fast tokenizers are one shared Rust object per model; concurrent calls can
@@ -26,17 +26,8 @@ class SerialisedTextVLM(VisionLanguageModel):
     """
 
     def __init__(self, inner: VisionLanguageModel):
-        self.inner = inner
-        self.name, self.dim, self.batch_size = inner.name, inner.dim, inner.batch_size
+        super().__init__(inner)
         self._lock = threading.Lock()
-
-    def __getattr__(self, name: str):
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def _embed_image_batch(self, images):
-        return self.inner._embed_image_batch(images)
 
     def _embed_text_batch(self, texts: list[str]) -> np.ndarray:
         with self._lock:

@@ -75,5 +75,28 @@ class VisionLanguageModel(abc.ABC):
     def _embed_text_batch(self, texts: list[str]) -> np.ndarray:
         """One batch of texts -> (b, dim) float array (normalisation happens above)."""
 
+
+class WrappedVLM(VisionLanguageModel):
+    """Another VLM behind a wrapper: the same name, space and dim, every batch delegated.
+
+    Subclasses override a batch method to change how it runs (a cache, a lock); any other
+    attribute (config, image-tower helpers) is the wrapped model's.
+    """
+
+    def __init__(self, inner: VisionLanguageModel):
+        self.inner = inner
+        self.name, self.dim, self.batch_size = inner.name, inner.dim, inner.batch_size
+
+    def __getattr__(self, name: str):
+        if name == "inner":  # not set yet (e.g. while unpickling): no infinite recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def _embed_image_batch(self, images: list[ImageLike]) -> np.ndarray:
+        return self.inner._embed_image_batch(images)
+
+    def _embed_text_batch(self, texts: list[str]) -> np.ndarray:
+        return self.inner._embed_text_batch(texts)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from clip2nerf.vlm.base import VisionLanguageModel
+from clip2nerf.vlm.base import VisionLanguageModel, WrappedVLM
 
 
-class TextEmbeddingCache(VisionLanguageModel):
+class TextEmbeddingCache(WrappedVLM):
     """Wraps ``inner``; texts already embedded by the same model are read from ``path``.
 
     The file is a safetensors table (one row per text) tagged with the model's space: a file
@@ -22,8 +22,7 @@ class TextEmbeddingCache(VisionLanguageModel):
     """
 
     def __init__(self, inner: VisionLanguageModel, path: str | Path):
-        self.inner = inner
-        self.name, self.dim, self.batch_size = inner.name, inner.dim, inner.batch_size
+        super().__init__(inner)
         self.path = Path(path)
         self._rows: dict[str, np.ndarray] = self._read()
 
@@ -54,15 +53,6 @@ class TextEmbeddingCache(VisionLanguageModel):
         with atomic_path(self.path) as tmp:
             save_file({"embeddings": vectors}, str(tmp),
                       metadata={"space": self.inner.space, "texts": json.dumps(texts)})
-
-    def __getattr__(self, name: str):
-        # Everything else (config, image-tower helpers) is the wrapped model's.
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def _embed_image_batch(self, images):
-        return self.inner._embed_image_batch(images)
 
     def _embed_text_batch(self, texts: list[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._rows))

@@ -183,3 +183,20 @@ def test_augmented_folder_embeds_and_trains_clip2nerf(tiny_data, tmp_path):
                  "--epochs", "1", "--device", "cpu"]) == 0
     log = json.loads((out / "train_log.json").read_text())
     assert log["n_train_pairs"] == 6 * 4 + 6 * 2
+
+
+def test_overwrite_replaces_only_an_augmentation(tiny_data, tmp_path):
+    """--overwrite never deletes a folder this command did not write (e.g. --out = --data)."""
+    before = sorted(p.relative_to(tiny_data) for p in tiny_data.rglob("*"))
+    with pytest.raises(UserError, match="refusing to replace"):
+        augment_photo(tiny_data, tiny_data, views_per_object=1, overwrite=True, progress=False,
+                      log=lambda m: None)
+    assert sorted(p.relative_to(tiny_data) for p in tiny_data.rglob("*")) == before
+
+
+def test_controlnet_prompt_is_plain_replacement():
+    from clip2nerf.augment.controlnet import ControlNetSettings, make_prompt
+
+    s = ControlNetSettings(prompt_template="a {cls} {style} {cls.__class__}")
+    prompt = make_prompt(s, "chair", np.random.default_rng(0))
+    assert prompt == "a chair {style} {cls.__class__}"  # no KeyError, no attribute access

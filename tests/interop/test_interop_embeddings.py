@@ -41,3 +41,14 @@ def test_shapenerf_text_missing_vector(tmp_path):
     np.save(base / "vecs" / "zz.npy", np.ones(8, np.float32))
     table, caps = read_shapenerf_text(tmp_path, "train", "nf2vec:x@1")
     assert table.ids == ["zz"] and table.labels == [""] and caps == {"zz": "x"}
+
+
+def test_shapenerf_text_ids_cannot_read_outside_vecs(tmp_path):
+    base = tmp_path / "train"
+    (base / "texts").mkdir(parents=True)
+    (base / "vecs").mkdir()
+    np.save(tmp_path / "outside.npy", np.ones(8, np.float32))
+    (base / "texts" / "conversations_brief.json").write_text(json.dumps(
+        [{"object_id": "../../outside", "conversations": [{"from": "gpt", "value": "x"}]}]))
+    with pytest.raises(UserError, match="outside"):
+        read_shapenerf_text(tmp_path, "train", "nf2vec:x@1")

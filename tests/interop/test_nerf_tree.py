@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -174,3 +175,14 @@ def test_export_then_import_is_identity(fitted_nerf, tmp_path):
     r = nf.occupancy.resolution
     assert state["_binary"].shape == (r, r, r) and state["occs"].shape == (r**3,)
     assert state["grid_coords"].shape == (r**3, 3) and state["resolution"].tolist() == [r] * 3
+
+
+def test_ids_from_a_tree_cannot_leave_the_output_folder(fitted_nerf, tmp_path):
+    """A sidecar file names the object id, and the id names a file under --out: a path trick
+    there is refused before anything is written."""
+    nf = load_nerf(fitted_nerf)
+    obj = write_reference_tree(tmp_path / "gm", nf)
+    (obj / "clip2nerf.json").write_text(json.dumps({"object_id": "../../escaped"}))
+    with pytest.raises(UserError, match="not a plain folder name"):
+        import_tree(tmp_path / "gm", tmp_path / "deep" / "out")
+    assert not list(tmp_path.rglob("escaped*"))

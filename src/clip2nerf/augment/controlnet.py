@@ -90,7 +90,9 @@ def depth_to_control(depth: np.ndarray, size: int) -> np.ndarray:
 def make_prompt(settings: ControlNetSettings, class_name: str, rng: np.random.Generator) -> str:
     scenes = CLASS_SCENES.get(class_name, GENERIC_SCENES)
     scene = scenes[int(rng.integers(len(scenes)))]
-    return settings.prompt_template.format(cls=class_name, scene=scene)
+    # Plain replacement, not str.format: a user's template can neither fail on another
+    # brace nor reach attributes.
+    return settings.prompt_template.replace("{cls}", class_name).replace("{scene}", scene)
 
 
 def image_seed(seed: int, object_id: str, k: int) -> int:

@@ -59,6 +59,15 @@ def _prepare_out(out: Path, info: dict[str, Any], overwrite: bool) -> None:
     info_path = out / "dataset.json"
     if out.exists() and any(out.iterdir()):
         if overwrite:
+            # Only an augmentation this command wrote is replaced: never a source dataset or
+            # another folder that --out happens to name.
+            try:
+                old = json.loads(info_path.read_text())
+            except (OSError, ValueError):
+                old = None
+            if not isinstance(old, dict) or "augment" not in old:
+                raise UserError(f"--out {out} holds something other than an augmentation; "
+                                "refusing to replace it (choose another --out)")
             shutil.rmtree(out)
         else:
             try:

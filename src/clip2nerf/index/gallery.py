@@ -504,7 +504,8 @@ def _pick_rows(chunks: Iterable[Chunk], rows: np.ndarray, dim: int) -> Iterable[
         x = np.asarray(vec)
         lo, hi = np.searchsorted(rows, [start, start + len(x)])
         if hi > lo:
-            yield _check_chunk(x[rows[lo:hi] - start], ids[:hi - lo], labels[:hi - lo], dim)
+            sel = rows[lo:hi] - start
+            yield _check_chunk(x[sel], [ids[i] for i in sel], [labels[i] for i in sel], dim)
         start += len(x)
 
 

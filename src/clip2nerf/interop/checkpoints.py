@@ -153,8 +153,9 @@ def load_reference_nf2vec(path: str | Path):
     if in_dim != config.nerf.hidden:
         raise UserError(f"{path}: the encoder reads rows of {in_dim}, the nf2vec NeRF has "
                         f"{config.nerf.hidden} hidden units")
-    torch.manual_seed(0)  # an absent decoder gets the same (unused) weights on every import
-    model = Nf2vec(config)
+    with torch.random.fork_rng(devices=[]):  # the caller's RNG stays as it was
+        torch.manual_seed(0)  # an absent decoder gets the same (unused) weights on every import
+        model = Nf2vec(config)
     model.encoder.load_state_dict(state)
     if dec_state is not None:
         dec_state["embedding_center"] = model.decoder.embedding_center

@@ -28,6 +28,7 @@ import numpy as np
 from clip2nerf.data.shapenet import SYNSET_TO_CLASS
 from clip2nerf.errors import UserError
 from clip2nerf.utils.embeddings import EmbeddingTable
+from clip2nerf.utils.io import resolve_inside
 
 NF2VEC_SYNSETS = ["02691156", "02828884", "02933112", "02958343", "03001627", "03211117",
                   "03636649", "03691459", "04090263", "04256520", "04379243", "04401088",
@@ -85,7 +86,7 @@ def read_shapenerf_text(root: str | Path, split: str, space: str,
         if model_id in seen:
             continue
         seen.add(model_id)
-        npy = base / vecs / f"{model_id}.npy"
+        npy = resolve_inside(base / vecs, f"{model_id}.npy", f"{anno}: object_id")
         if not npy.is_file():
             raise UserError(f"{npy} not found (ShapeNeRF-Text lists {model_id} in {anno})")
         vectors.append(_vector(np.load(npy, allow_pickle=False), str(npy)))

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from clip2nerf.data.dataset import check_object_ids
 from clip2nerf.data.shapenet import SYNSET_TO_CLASS
 from clip2nerf.errors import UserError
 from clip2nerf.interop.nerfacc import grid_from_state, grid_to_state
@@ -180,6 +181,8 @@ def import_tree(root: str | Path, out: str | Path, config: NerfConfig | None = N
     last_write = time.monotonic()
     for obj in objs:
         oid = obj.object_id
+        # An id (from the path or the tree's sidecar file) names a file under --out: plain only.
+        check_object_ids([oid], obj.folder / SIDECAR_FILE)
         path = nerf_path(out, oid)
         entry = None if overwrite or not path.exists() else _entry_from_file(path)
         skipped = entry is not None
@@ -230,8 +233,9 @@ def export_nerfs(nerf_files: list[Path], out: str | Path, half: bool = False,
         obj_folder = nf.meta.get("source_id") or (oid[len(cls) + 1:] if oid.startswith(f"{cls}_")
                                                   else oid)
         cls_folder = nf.meta.get("synset") or CLASS_TO_SYNSET.get(cls, cls)
-        if "/" in str(obj_folder) or "/" in str(cls_folder) or not obj_folder:
+        if not obj_folder or not cls_folder:
             raise UserError(f"{path}: object id {oid!r} / class {cls!r} cannot name a folder")
+        check_object_ids([str(cls_folder), str(obj_folder)], path)  # folders under --out
         folder = out / str(cls_folder) / str(obj_folder)
         if nf.meta.get("split") in SPLIT_NAMES:
             split_lines.setdefault(nf.meta["split"], []).append(f"{cls_folder}/{obj_folder}")

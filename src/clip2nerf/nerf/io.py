@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,11 +220,13 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
     if grid_spec is not None:
         try:
             r = int(header["occupancy_resolution"])
+            if not 1 <= r <= 1024:
+                raise ValueError(r)
         except (KeyError, ValueError):
             raise NerfFileError(f"{where}: occupancy grid without a valid "
-                                "occupancy_resolution header") from None
-        need = math.ceil(r**3 / 8)
-        if r < 1 or grid_spec != ("U8", (need,)):
+                                "occupancy_resolution header (1 to 1024)") from None
+        need = -(-r**3 // 8)
+        if grid_spec != ("U8", (need,)):
             raise NerfFileError(f"{where}: occupancy is {grid_spec[0]} {grid_spec[1]}, expected "
                                 f"U8 (uint8) ({need},) for resolution {r}")
     if "occupancy" in tensors:

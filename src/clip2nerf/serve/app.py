@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from starlette.exceptions import HTTPException as _StarletteHTTPException
 
 from clip2nerf.errors import UserError
 from clip2nerf.serve import limits
@@ -64,7 +65,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    raise _TooLarge(self.limit)
             return message
 
         async def tracking_send(message):
@@ -81,8 +82,13 @@ class BodySizeLimit:
                                  f"{self.limit // (1024 * 1024)} MB")
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(_StarletteHTTPException):
+    """Raised inside the body stream. FastAPI's body parsing turns ordinary exceptions into a
+    400 but passes HTTP exceptions through, hence the base class: a route answers 413 (and a
+    plain ASGI path gets it from ``BodySizeLimit``)."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body larger than {limit // (1024 * 1024)} MB")
 
 
 async def _send_json(send, status: int, message: str) -> None:

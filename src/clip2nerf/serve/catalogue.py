@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from clip2nerf.errors import UserError
+from clip2nerf.serve.limits import valid_id
 from clip2nerf.utils.io import atomic_write_json, atomic_write_text, file_digest, read_json
 
 CATALOGUE_DIR = "catalogue"
@@ -396,7 +397,7 @@ def add_nerfs(workdir: str | Path, sources: Sequence[str | Path], nf2vec=None,
                 pairs = [(ns.ids[0], ns.classes[0], cat.relative(copy),
                           str(caption) if caption else None)]
             for (oid, label, src, caption), _vec in zip(pairs, vecs, strict=True):
-                if not _ID_RE.match(oid):
+                if not valid_id(oid):
                     raise UserError(f"{path}: object id {oid[:60]!r} is not a valid catalogue id "
                                     "(letters, digits, '.', '_', '-'; at most 128)")
                 if oid in entries or oid in new_ids:
@@ -411,7 +412,10 @@ def add_nerfs(workdir: str | Path, sources: Sequence[str | Path], nf2vec=None,
         name = cat.commit(vectors, ids, entries, nf2vec.space, current.gallery.config)
     log(f"catalogue {cat.workdir}: added {len(new_ids)} NeRFs -> {name} ({len(ids)} in all)")
     if thumbnails:
-        _render_thumbnails(cat, [entries[i] for i in new_ids], device, view_settings)
+        try:
+            _render_thumbnails(cat, [entries[i] for i in new_ids], device, view_settings)
+        except (UserError, OSError, RuntimeError) as exc:  # a cache: rendered again on demand
+            log(f"catalogue {cat.workdir}: {name} is live, but its thumbnails failed ({exc})")
     return AddReport(name, new_ids, len(ids))
 
 
@@ -433,9 +437,6 @@ def remove_ids(workdir: str | Path, ids: Sequence[str],
                           current.gallery.config)
     log(f"catalogue {cat.workdir}: removed {len(drop)} NeRFs -> {name} ({len(keep_ids)} left)")
     return AddReport(name, [], len(keep_ids))
-
-
-_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
 def _is_embedding_table(path: Path) -> bool:
@@ -514,6 +515,8 @@ class LiveCatalogue:
                     self.log(f"catalogue: now serving {name} ({len(new)} NeRFs)")
                 self._stamp = stamp
             except (UserError, OSError) as exc:
+                # Not retried per request: only when CURRENT changes again or on a reload call.
+                self._stamp = stamp
                 self.log(f"catalogue: keeping {self._version.name}; could not load the new "
                          f"version ({exc})")
         return self._version

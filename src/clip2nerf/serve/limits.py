@@ -64,10 +64,14 @@ def check_text(text: str | None, what: str = "text") -> str:
     return text.strip()
 
 
+def valid_id(object_id: object) -> bool:
+    """A catalogue id: plain characters only and not '.' or '..', so it can never name a path."""
+    return (isinstance(object_id, str) and bool(ID_PATTERN.match(object_id))
+            and object_id not in (".", ".."))
+
+
 def check_id(object_id: str) -> str:
-    """A catalogue id: plain characters only, so it can never name a path."""
-    if not isinstance(object_id, str) or not ID_PATTERN.match(object_id) \
-            or object_id in (".", ".."):
+    if not valid_id(object_id):
         raise BadRequest(f"id {object_id[:60]!r}: ids are 1-128 letters, digits, '.', '_' "
                          "or '-'", 404)
     return object_id

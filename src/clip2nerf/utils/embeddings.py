@@ -26,7 +26,7 @@ from clip2nerf.utils.validate import require_dict, str_list
 
 def format_version(value: Any, what: str) -> int:
     """A format version from a header or JSON file (an int, or a string of digits)."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 9:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise UserError(f"{what} must be a non-negative integer, got {value!r:.40}")
@@ -210,7 +210,8 @@ def read_header(path: str | Path) -> ShardHeader:
             if meta.get("format") != EMBEDDINGS_FORMAT or "vectors" not in fh.keys():
                 raise UserError(f"{path} is not a clip2nerf embeddings file")
             shape = tuple(int(s) for s in fh.get_slice("vectors").get_shape())
-        ids, labels = json.loads(meta["ids"]), json.loads(meta["labels"])
+        ids = str_list(json.loads(meta["ids"]), "ids")
+        labels = str_list(json.loads(meta["labels"]), "labels")
     except UserError:
         raise
     except (SafetensorError, OSError, KeyError, ValueError) as exc:
@@ -218,8 +219,7 @@ def read_header(path: str | Path) -> ShardHeader:
     if len(shape) not in (2, 3) or len(ids) != shape[0] or len(labels) != shape[0]:
         raise UserError(f"{path}: inconsistent embeddings file (vectors {shape}, "
                         f"{len(ids)} ids, {len(labels)} labels)")
-    return ShardHeader(path, shape, [str(i) for i in ids], [str(c) for c in labels],
-                       meta.get("space", ""))
+    return ShardHeader(path, shape, ids, labels, meta.get("space", ""))
 
 
 def l2_normalize(x: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.ndarray:

@@ -159,9 +159,15 @@ def map_shards(fn: Callable[..., T], shards: Sequence[Shard], args: tuple[Any, .
                 try:
                     result = ray.get(ref)
                 except ray.exceptions.RayError as exc:
+                    # A task's own exception comes wrapped: its first line names the Ray
+                    # worker, not the problem. A UserError (bad input) is raised as it is.
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(cause, UserError):
+                        raise cause from None
+                    why = str(cause or exc).splitlines()[0]
                     raise UserError(f"{shard.name} ({len(shard.items)} objects, first "
                                     f"{shard.items[0]!r}) failed after {config.max_retries} "
-                                    f"retries: {str(exc).splitlines()[0]}") from None
+                                    f"retries: {why}") from None
                 yield shard, result
     finally:
         for ref in pending:

@@ -75,7 +75,8 @@ def str_list(v: Any, name: str, unique: bool = False) -> list[str]:
     if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
         raise ValueError(f"{name}: must be a list of strings, got {_short(v)}")
     if unique and len(set(v)) != len(v):
-        dup = next(s for i, s in enumerate(v) if s in v[:i])
+        seen: set[str] = set()
+        dup = next(s for s in v if s in seen or seen.add(s))  # linear: tables hold millions
         raise ValueError(f"{name}: id {dup!r} appears more than once")
     return list(v)
 

@@ -186,3 +186,20 @@ def test_ids_from_a_tree_cannot_leave_the_output_folder(fitted_nerf, tmp_path):
     with pytest.raises(UserError, match="not a plain folder name"):
         import_tree(tmp_path / "gm", tmp_path / "deep" / "out")
     assert not list(tmp_path.rglob("escaped*"))
+
+
+def test_weights_only_reads_keep_the_tcnn_padding(fitted_nerf, tmp_path):
+    """classify / describe / the service read weights without the grid; for an encoder of the
+    reference layout they must put the imported padding rows where nf2vec embed does."""
+    from clip2nerf.nf2vec.nerfs import load_nerf_set, read_weight_matrices
+
+    nf = load_nerf(fitted_nerf)
+    pad = torch.randn(12, nf.config.hidden)
+    write_reference_tree(tmp_path / "gm", nf, pad=pad)
+    import_tree(tmp_path / "gm", tmp_path / "out")
+    files = sorted((tmp_path / "out").glob("*.safetensors"))
+    full = load_nerf_set(files[0], output_padding=True).matrices
+    assert full.abs().sum() > load_nerf_set(files[0]).matrices.abs().sum()  # the rows are there
+    for workers in (1, 2):
+        got = read_weight_matrices(files, workers=workers, output_padding=True).matrices
+        torch.testing.assert_close(got, full, rtol=0, atol=0)  # the same bytes, copied

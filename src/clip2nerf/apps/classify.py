@@ -144,14 +144,15 @@ class ZeroShotClassifier:
         files = expand_nerf_paths(nerfs)
         chunks = [files[i:i + self.batch_size] for i in range(0, len(files), self.batch_size)]
         config = self.nf2vec.config.nerf
+        padding = self.nf2vec.reads_output_padding
         out: list[Classification] = []
         if len(files) < 8:  # a few files: threads would cost more than they overlap
-            got = read_weight_matrices(files, config, workers=1)
+            got = read_weight_matrices(files, config, workers=1, output_padding=padding)
             return self._results(got)
         with ThreadPoolExecutor(max_workers=self.read_workers) as pool, \
                 ThreadPoolExecutor(max_workers=1) as prefetch:
             def read(chunk):
-                return read_weight_matrices(chunk, config, pool=pool)
+                return read_weight_matrices(chunk, config, pool=pool, output_padding=padding)
 
             pending = prefetch.submit(read, chunks[0])
             for i in range(len(chunks)):

@@ -105,7 +105,8 @@ def describe_nerfs(nerfs: Sequence[str | Path], nf2vec: Nf2vec, nerf2clip: Featu
     for p in nerfs:
         if not Path(p).is_file():
             raise UserError(f"NeRF file not found: {p}")
-        sets.append(load_nerf_set(Path(p), nf2vec.config.nerf))
+        sets.append(load_nerf_set(Path(p), nf2vec.config.nerf,
+                                  output_padding=nf2vec.reads_output_padding))
     emb = embed_matrices(nf2vec, torch.cat([s.matrices for s in sets]), device=device).numpy()
     sims = l2_normalize(nerf2clip.map(emb)) @ l2_normalize(bank.vectors).T
     k = min(k, len(bank.texts))

@@ -38,7 +38,7 @@ def embed_nerfs(model: Nf2vec, nerfs: str | Path | NerfSet, batch_size: int = 25
     """
     nerf_set = nerfs if isinstance(nerfs, NerfSet) else load_nerf_set(
         nerfs, model.config.nerf, progress, splits=splits, hash_split=False,
-        output_padding=model.config.encoder.input_layout == "tcnn")
+        output_padding=model.reads_output_padding)
     vectors = embed_matrices(model, nerf_set.matrices, batch_size, device)
     return EmbeddingTable(vectors.numpy(), nerf_set.ids, nerf_set.classes, model.space,
                           {"sources": nerf_set.paths, "splits": nerf_set.splits})
@@ -56,7 +56,8 @@ def embed_shard(shard: Shard, model_dir: str, source: str, parts: str, batch_siz
     dev = resolve_device(device)
     model = Nf2vec.from_pretrained(model_dir, dev)
     table = embed_nerfs(model, load_nerf_set(source, model.config.nerf, splits=splits,
-                                             hash_split=False, only=shard.items),
+                                             hash_split=False, only=shard.items,
+                                             output_padding=model.reads_output_padding),
                         batch_size, dev)
     table.save(path)
     return len(table)

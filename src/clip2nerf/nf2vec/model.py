@@ -41,6 +41,13 @@ class Nf2vec(nn.Module):
         self.decoder = ImplicitDecoder(config.decoder, config.encoder.embed_dim, config.nerf)
         self.decoder.trained = config.decoder_trained
 
+    @property
+    def reads_output_padding(self) -> bool:
+        """Whether NeRFs' stored tiny-cuda-nn output padding belongs in its input matrices
+        (the reference nf2vec's ``tcnn`` layout saw those rows): pass it as ``output_padding``
+        to ``load_nerf_set`` / ``read_weight_matrices``."""
+        return self.config.encoder.input_layout == "tcnn"
+
     def embed(self, matrices: torch.Tensor, centered: bool = True) -> torch.Tensor:
         """(batch, rows, hidden) weight matrices -> (batch, embed_dim) unit vectors.
 

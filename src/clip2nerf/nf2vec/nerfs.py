@@ -142,11 +142,7 @@ def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
         it = tqdm(files, desc="loading NeRFs", unit="nerf", leave=False)
     for path in it:
         nf = load_nerf(path, expected_config=config)
-        mat = state_dict_to_matrix(nf.state_dict, config)
-        if output_padding and nf.output_padding is not None:
-            start = output_rows(config).stop
-            mat[start:start + nf.output_padding.shape[0]] = nf.output_padding
-        mats.append(mat)
+        mats.append(_matrix(nf, config, output_padding))
         oid = nf.object_id or path.stem
         ids.append(oid)
         classes.append(nf.class_name)
@@ -180,14 +176,27 @@ class WeightMatrices:
     paths: list[str]
 
 
-def _read_one(path: Path, config: NerfConfig) -> tuple[torch.Tensor, str, str]:
+def _matrix(nf, config: NerfConfig, output_padding: bool) -> torch.Tensor:
+    """A loaded NeRF's weight matrix; with ``output_padding``, imported tiny-cuda-nn padding
+    rows go into the padding rows of its output block (see ``load_nerf_set``)."""
+    mat = state_dict_to_matrix(nf.state_dict, config)
+    if output_padding and nf.output_padding is not None:
+        start = output_rows(config).stop
+        mat[start:start + nf.output_padding.shape[0]] = nf.output_padding
+    return mat
+
+
+def _read_one(path: Path, config: NerfConfig, output_padding: bool
+              ) -> tuple[torch.Tensor, str, str]:
     nf = load_nerf(path, expected_config=config, occupancy=False)
-    return state_dict_to_matrix(nf.state_dict, config), nf.object_id or path.stem, nf.class_name
+    return _matrix(nf, config, output_padding), nf.object_id or path.stem, nf.class_name
 
 
 def read_weight_matrices(files: list[Path] | list[str], config: NerfConfig | None = None,
-                         workers: int = 4, pool=None) -> WeightMatrices:
-    """Read many NeRF files' weights (each validated like ``load_nerf``; grids skipped).
+                         workers: int = 4, pool=None, output_padding: bool = False
+                         ) -> WeightMatrices:
+    """Read many NeRF files' weights (each validated like ``load_nerf``; grids skipped;
+    ``output_padding`` as in ``load_nerf_set``).
 
     Files are read by ``workers`` threads (or the given ``concurrent.futures`` ``pool``): a
     file read is mostly I/O and safetensors' native code, so threads overlap them.
@@ -198,11 +207,11 @@ def read_weight_matrices(files: list[Path] | list[str], config: NerfConfig | Non
     paths = [Path(f) for f in files]
     if pool is None and workers > 1 and len(paths) > 1:
         with ThreadPoolExecutor(max_workers=workers) as own:
-            rows = list(own.map(lambda p: _read_one(p, config), paths))
+            rows = list(own.map(lambda p: _read_one(p, config, output_padding), paths))
     elif pool is not None:
-        rows = list(pool.map(lambda p: _read_one(p, config), paths))
+        rows = list(pool.map(lambda p: _read_one(p, config, output_padding), paths))
     else:
-        rows = [_read_one(p, config) for p in paths]
+        rows = [_read_one(p, config, output_padding) for p in paths]
     if not rows:
         return WeightMatrices(torch.zeros(0, 0, 0), [], [], [])
     return WeightMatrices(torch.stack([r[0] for r in rows]), [r[1] for r in rows],

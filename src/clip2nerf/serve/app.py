@@ -271,7 +271,8 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
 
         name = file.filename or "upload"
         nerf_set = limits.load_upload_nerf(file.file.read(limits.MAX_NERF_BYTES + 1), name,
-                                           models.nf2vec.config.nerf)
+                                           models.nf2vec.config.nerf,
+                                           output_padding=models.nf2vec.reads_output_padding)
         with models.compute():
             emb = embed_matrices(models.nf2vec, nerf_set.matrices, device=models.device).numpy()
             mapped = l2_normalize(models.nerf2clip.map(emb))

@@ -379,7 +379,8 @@ def add_nerfs(workdir: str | Path, sources: Sequence[str | Path], nf2vec=None,
                 vecs, ids, labels = _read_table(path, nf2vec.space)
                 pairs = [(i, lab, None, None) for i, lab in zip(ids, labels, strict=True)]
             else:
-                ns = load_nerf_set(path, nf2vec.config.nerf, hash_split=False)
+                ns = load_nerf_set(path, nf2vec.config.nerf, hash_split=False,
+                                   output_padding=nf2vec.reads_output_padding)
                 if not torch.isfinite(ns.matrices).all():
                     raise UserError(f"NeRF file {path}: weights contain NaN or infinity")
                 vecs = embed_matrices(nf2vec, ns.matrices, device=device).numpy()

@@ -97,7 +97,8 @@ def load_upload_image(data: bytes, name: str) -> np.ndarray:
                       max_pixels=MAX_IMAGE_PIXELS)
 
 
-def load_upload_nerf(data: bytes, name: str, config: NerfConfig, tmp_dir: Path | None = None):
+def load_upload_nerf(data: bytes, name: str, config: NerfConfig, tmp_dir: Path | None = None,
+                     output_padding: bool = False):
     """Validate an uploaded NeRF file as ``clip2nerf classify`` does (format, architecture,
     finite weights); returns its ``NerfSet`` of one. The bytes go to a temp file that is
     removed before returning."""
@@ -108,7 +109,8 @@ def load_upload_nerf(data: bytes, name: str, config: NerfConfig, tmp_dir: Path |
         path = Path(d) / "upload.safetensors"
         path.write_bytes(data)
         try:
-            nerf_set = load_nerf_set(path, config, hash_split=False)
+            nerf_set = load_nerf_set(path, config, hash_split=False,
+                                     output_padding=output_padding)
         except UserError as exc:
             raise BadRequest(str(exc).replace(str(path), repr(name))) from None
         except Exception as exc:  # a reader error the NeRF loader did not anticipate

@@ -12,7 +12,6 @@ held-out photo into training: ``TRAIN_PHOTOS`` back the training augmentation,
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Literal
 import numpy as np
 
 from clip2nerf.errors import UserError
+from clip2nerf.utils.io import file_digest
 
 Pool = Literal["train", "heldout"]
 
@@ -95,7 +95,7 @@ def photos(pool: Pool) -> tuple[Photo, ...]:
         if not path.is_file():
             raise UserError(f"scikit-image {package_version()} at {folder} lacks the photo "
                             f"{name}; install scikit-image>=0.22 (pip install 'clip2nerf[augment]')")
-        out.append(Photo(name, pool, path, hashlib.sha256(path.read_bytes()).hexdigest()[:16]))
+        out.append(Photo(name, pool, path, file_digest(path)))
     return tuple(out)
 
 

@@ -12,13 +12,13 @@ machine without them gets a clear UserError instead of a hang on the unreachable
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from clip2nerf.augment.writer import hash_seed
 from clip2nerf.errors import UserError
 
 DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -96,8 +96,7 @@ def make_prompt(settings: ControlNetSettings, class_name: str, rng: np.random.Ge
 
 
 def image_seed(seed: int, object_id: str, k: int) -> int:
-    h = hashlib.sha256(f"clip2nerf-controlnet/{seed}/{object_id}/{k}".encode()).digest()
-    return int.from_bytes(h[:8], "little") >> 1
+    return hash_seed("clip2nerf-controlnet", seed, object_id, k)
 
 
 def _describe_source(spec: str) -> str:

@@ -22,13 +22,13 @@ the tests use to prove the object stays visible.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from clip2nerf.augment.writer import hash_seed
 from clip2nerf.errors import UserError
 
 
@@ -62,8 +62,7 @@ class PhotoAugConfig:
 def image_seed(seed: int, pool: str, object_id: str, k: int) -> int:
     """The seed of augmented image ``k`` of an object: 63 bits of a hash of all four, so the
     train and held-out pools (and objects, and images) never share a random stream."""
-    h = hashlib.sha256(f"clip2nerf-photo/{seed}/{pool}/{object_id}/{k}".encode()).digest()
-    return int.from_bytes(h[:8], "little") >> 1
+    return hash_seed("clip2nerf-photo", seed, pool, object_id, k)
 
 
 def _u(rng: np.random.Generator, lo_hi: tuple[float, float]) -> float:

@@ -51,6 +51,13 @@ class AugmentedImage:
     """(S, S, 3) uint8 conditioning image (ControlNet's depth map), saved as ``control/NN.png``."""
 
 
+def hash_seed(*parts: object) -> int:
+    """63 bits of a SHA-256 of ``parts`` joined by '/': a seed per image that depends on
+    nothing else (order of work, other objects), so reruns and shards agree."""
+    h = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(h[:8], "little") >> 1
+
+
 def settings_sha1(settings: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 

@@ -38,6 +38,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from clip2nerf.errors import UserError
+from clip2nerf.utils import bounds
 from clip2nerf.utils.embeddings import EmbeddingTable, embedding_files, l2_normalize, read_header
 from clip2nerf.utils.io import atomic_dir, atomic_write_json, read_json
 
@@ -82,10 +83,9 @@ class GalleryConfig:
     """Ranges checked here and when read from ``gallery.json``."""
 
     def __post_init__(self) -> None:
-        if self.nlist is not None and not 1 <= self.nlist <= (1 << 20):
-            raise UserError(f"--nlist {self.nlist}: must be between 1 and {1 << 20}")
-        if not 1 <= self.nprobe <= (1 << 20):
-            raise UserError(f"--nprobe {self.nprobe}: must be between 1 and {1 << 20}")
+        if self.nlist is not None:
+            bounds.NLIST.check(self.nlist, "--nlist")
+        bounds.NPROBE.check(self.nprobe, "--nprobe")
 
 
 @dataclass
@@ -370,8 +370,7 @@ class Gallery:
         """IVF clusters scanned per query from now on (higher: slower, closer to exact)."""
         if self.config.kind not in IVF_KINDS:
             raise UserError(f"--nprobe applies to IVF galleries, not {self.config.kind!r}")
-        if nprobe < 1:
-            raise UserError(f"--nprobe {nprobe}: must be at least 1")
+        bounds.NPROBE.check(nprobe, "--nprobe")
         self.index.nprobe = min(nprobe, self.index.nlist)
         self.config.nprobe = nprobe
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from clip2nerf.errors import UserError
+from clip2nerf.utils import bounds
 
 ExecutorKind = Literal["local", "ray"]
 EXECUTOR_CHOICES = ("local", "ray")
@@ -74,8 +75,7 @@ class Shard:
 
 def make_shards(items: Sequence[str], shard_size: int) -> list[Shard]:
     """Consecutive shards of at most ``shard_size`` items, in order."""
-    if shard_size < 1:
-        raise UserError(f"--shard-size {shard_size}: must be at least 1")
+    bounds.SHARD_SIZE.check(shard_size, "--shard-size")
     return [Shard(i, list(items[lo:lo + shard_size]))
             for i, lo in enumerate(range(0, len(items), shard_size))]
 

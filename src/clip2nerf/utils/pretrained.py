@@ -39,11 +39,13 @@ def check_format_version(value: Any, supported: int, where: str, what: str,
                          ) -> int:
     """The format version ``value`` (an int or a string of digits) as an int; a bad one, or
     one newer than ``supported``, raises ``error`` naming ``where``."""
-    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 9:
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise error(f"{where}: bad format_version {value!r:.40} (must be a non-negative "
-                    "integer)")
+    from clip2nerf.utils.embeddings import format_version
+
+    try:
+        value = format_version(value.strip() if isinstance(value, str) else value,
+                               f"{where}: bad format_version: it")
+    except UserError as exc:
+        raise error(str(exc)) from None
     if value > supported:
         raise error(f"{where}: {what} format version {value} is not supported (this clip2nerf "
                     f"reads version {supported} and older); {hint}")

@@ -32,6 +32,8 @@ import torch
 
 from clip2nerf.errors import UserError
 from clip2nerf.interop.pth import expect_mapping, load_pth
+from clip2nerf.utils.checkpoint import seeded
+from clip2nerf.utils.weights import check_state_dict
 
 REFERENCE_NF2VEC_NAME = "nf2vec-reference"
 """Model name of an imported reference nf2vec (its space is ``nf2vec:nf2vec-reference@<hash>``)."""
@@ -153,16 +155,15 @@ def load_reference_nf2vec(path: str | Path):
     if in_dim != config.nerf.hidden:
         raise UserError(f"{path}: the encoder reads rows of {in_dim}, the nf2vec NeRF has "
                         f"{config.nerf.hidden} hidden units")
-    with torch.random.fork_rng(devices=[]):  # the caller's RNG stays as it was
-        torch.manual_seed(0)  # an absent decoder gets the same (unused) weights on every import
+    with seeded(0):  # an absent decoder gets the same (unused) weights on every import
         model = Nf2vec(config)
+    # The converted weights pass the check every model file passes (names, shapes, dtypes).
+    check_state_dict(state, model.encoder.state_dict(), str(path), "nf2vec encoder")
     model.encoder.load_state_dict(state)
     if dec_state is not None:
         dec_state["embedding_center"] = model.decoder.embedding_center
-        try:
-            model.decoder.load_state_dict(dec_state)
-        except RuntimeError as exc:
-            raise UserError(f"{path}: decoder weights do not fit ({exc})") from None
+        check_state_dict(dec_state, model.decoder.state_dict(), str(path), "nf2vec decoder")
+        model.decoder.load_state_dict(dec_state)
     return model.eval()
 
 
@@ -211,6 +212,7 @@ def load_reference_mapper(path: str | Path, direction: str, vlm_space: str, nf2v
                           input_scale=input_scale, normalize_output=direction == "nerf2clip",
                           train=TrainConfig.paper(direction))  # type: ignore[arg-type]
     model = FeatureMapper(config)
+    check_state_dict(state, model.state_dict(), str(path), f"{direction} mapper")
     model.load_state_dict(state)
     return model.eval()
 

@@ -15,7 +15,6 @@ from torch import nn
 
 from clip2nerf.errors import UserError
 from clip2nerf.mapping.config import MapperConfig
-from clip2nerf.utils.io import atomic_path, atomic_write_json, read_json
 
 MAPPER_FORMAT = "clip2nerf-mapper"
 MAPPER_VERSION = 1
@@ -114,16 +113,11 @@ class FeatureMapper(nn.Module):
 
         Weights are written first, so a folder whose config exists always has its weights.
         """
-        from safetensors.torch import save_file
+        from clip2nerf.utils.pretrained import write_pretrained
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        with atomic_path(folder / WEIGHTS_NAME) as tmp:
-            save_file(state, str(tmp), metadata={"format": MAPPER_FORMAT})
-        atomic_write_json(folder / CONFIG_NAME, {"format": MAPPER_FORMAT,
-                                                 "version": MAPPER_VERSION,
-                                                 **self.config.to_dict()})
+        write_pretrained(folder, WEIGHTS_NAME, self.state_dict(),
+                         {"format": MAPPER_FORMAT, "version": MAPPER_VERSION,
+                          **self.config.to_dict()}, metadata={"format": MAPPER_FORMAT})
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, *, direction: str | None = None,
@@ -147,20 +141,11 @@ class FeatureMapper(nn.Module):
 
 def load_mapper_config(folder: str | Path) -> MapperConfig:
     """Read and validate ``folder/config.json``."""
-    path = Path(folder) / CONFIG_NAME
-    raw = read_json(path, "mapper config")
-    if not isinstance(raw, dict) or raw.get("format") != MAPPER_FORMAT:
-        raise UserError(f"{path} is not a clip2nerf mapper config")
-    from clip2nerf.utils.embeddings import format_version
+    from clip2nerf.utils.pretrained import config_from_dict, read_config_json
 
-    if format_version(raw.get("version", 0), f"{path}: version") > MAPPER_VERSION:
-        raise UserError(f"{path}: mapper format version {raw['version']} is newer than this "
-                        "clip2nerf; upgrade clip2nerf")
-    data = {k: v for k, v in raw.items() if k not in ("format", "version")}
-    try:
-        return MapperConfig.from_dict(data)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"{path}: invalid mapper config ({exc})") from None
+    path = Path(folder) / CONFIG_NAME
+    data = read_config_json(path, MAPPER_FORMAT, MAPPER_VERSION, "clip2nerf mapper config")
+    return config_from_dict(MapperConfig, data, path, "mapper config")
 
 
 def _read_weights(path: Path, model: FeatureMapper) -> dict[str, torch.Tensor]:

@@ -1,14 +1,15 @@
 """Training loop of the mapping networks: AdamW + one-cycle LR on the cosine loss.
 
-Each epoch ends with a checkpoint (``checkpoint.pt``: model, optimiser, scheduler, history),
-written atomically, so an interrupted run resumes where it stopped and — because shuffling is
-seeded per epoch — ends with exactly the weights an uninterrupted run would have.
+A run with an output folder checkpoints there (``checkpoint.pt``: model, optimiser, scheduler,
+history, settings; ``clip2nerf.utils.checkpoint``'s format, written atomically) every
+``CHECKPOINT_SECONDS``, after the last epoch and when interrupted between epochs, so an
+interrupted run resumes after its last checkpointed epoch and — because shuffling is seeded
+per epoch — ends with exactly the weights an uninterrupted run would have.
 """
 
 from __future__ import annotations
 
-import io
-import json
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -30,8 +31,9 @@ from clip2nerf.mapping.data import (
 )
 from clip2nerf.mapping.losses import cosine_loss
 from clip2nerf.mapping.model import CONFIG_NAME, WEIGHTS_NAME, FeatureMapper
+from clip2nerf.utils.checkpoint import load_checkpoint, save_checkpoint, seeded
 from clip2nerf.utils.embeddings import EmbeddingTable
-from clip2nerf.utils.io import atomic_path, atomic_write_json
+from clip2nerf.utils.io import atomic_write_json
 from clip2nerf.utils.training import (
     NonFiniteTrainingError,
     check_finite_loss,
@@ -94,28 +96,14 @@ def _evaluate(model: FeatureMapper, pairs: PairSet, device: torch.device) -> tup
 
 def _make_model(config: MapperConfig) -> FeatureMapper:
     # Seed weight init without disturbing the caller's global RNG.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.train.seed)
+    with seeded(config.train.seed):
         return FeatureMapper(config)
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int,
                      history: list[dict[str, Any]], config: MapperConfig) -> None:
-    buf = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch,
-                "history": json.dumps(history), "config": json.dumps(config.to_dict())}, buf)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
-
-
-def _load_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means an unusable checkpoint
-        from clip2nerf.utils.training import checkpoint_error
-
-        raise checkpoint_error(path, exc) from None
+    save_checkpoint(path, epoch=epoch, model=model, optimizer=optimizer, scheduler=scheduler,
+                    history=history, config=config.to_dict())
 
 
 def train_mapper(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTable,
@@ -158,6 +146,7 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
     device = torch.device(device)
     check_tables(config, nerf, views, captions)
     config.train.validate()
+    config = copy.deepcopy(config)  # the fingerprint and extra views are set on a copy
     config.train_ids_sha1 = ids_fingerprint(list(train_ids))
     if extra_views is not None:
         check_extra_views(config, views, extra_views, list(train_ids))
@@ -182,18 +171,13 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
     start_epoch = 0
     ckpt_path = Path(out) / CHECKPOINT_NAME if out is not None else None
     if ckpt_path is not None and ckpt_path.is_file():
-        state = _load_checkpoint(ckpt_path)
-        if not isinstance(state, dict) or not {"config", "model", "optimizer", "scheduler",
-                                               "epoch", "history"} <= set(state):
-            raise UserError(f"{ckpt_path}: not a mapper checkpoint; delete it to start over")
-        if json.loads(state["config"]) != config.to_dict():
+        ckpt = load_checkpoint(ckpt_path, "mapper")
+        if not ckpt.same_config(config.to_dict()):
             raise UserError(f"{out} holds a run with other settings or data; pass another "
                             "--out, or --overwrite to start over")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch = int(state["epoch"])
-        history = json.loads(state["history"])
+        ckpt.restore(model, optimizer, scheduler)
+        start_epoch = ckpt.epoch
+        history = ckpt.history
 
     x = torch.from_numpy(train.inputs).to(device)
     y = torch.from_numpy(train.targets).to(device)

@@ -131,23 +131,13 @@ def _check_padding(pad: torch.Tensor, config: NerfConfig, where: str) -> None:
 
 def _check_weights(tensors: dict[str, torch.Tensor], config: NerfConfig, where: str) -> None:
     """Raise NerfFileError (prefixed by ``where``) unless the weights fit ``config``."""
-    expected = {f"layers.{i}.weight": s for i, s in enumerate(config.layer_shapes())}
-    weight_keys = {k for k in tensors if k not in ("occupancy", PADDING_KEY)}
-    missing = sorted(set(expected) - weight_keys)
-    extra = sorted(weight_keys - set(expected))
-    if missing or extra:
-        raise NerfFileError(
-            f"{where}: weights do not match the architecture in its config "
-            f"({config.describe()}): missing {missing}, unexpected {extra}")
-    for k, shape in expected.items():
-        t = tensors[k]
-        if tuple(t.shape) != shape:
-            raise NerfFileError(f"{where}: {k} has shape {tuple(t.shape)}, the architecture "
-                                f"({config.describe()}) needs {shape}")
-        if t.dtype != torch.float32:
-            raise NerfFileError(f"{where}: {k} is {t.dtype}, expected float32")
-        if not np.isfinite(t.numpy()).all():  # numpy: far less call overhead on small arrays
-            raise NerfFileError(f"{where}: {k} contains NaN or infinite values")
+    from clip2nerf.utils.weights import check_state_dict
+
+    expected = {f"layers.{i}.weight": (s, torch.float32)
+                for i, s in enumerate(config.layer_shapes())}
+    weights = {k: v for k, v in tensors.items() if k not in ("occupancy", PADDING_KEY)}
+    check_state_dict(weights, expected, where, f"architecture ({config.describe()})",
+                     error=NerfFileError)
 
 
 @functools.lru_cache(maxsize=64)
@@ -194,15 +184,14 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
     if header.get("format") != NERF_FORMAT:
         raise NerfFileError(f"{where}: format is {header.get('format')!r}, expected "
                             f"{NERF_FORMAT!r} (write NeRFs with `clip2nerf fit`)")
-    try:
-        version = int(str(header.get("format_version", "")).strip(), 10)
-    except ValueError:
-        raise NerfFileError(f"{where}: bad format_version {header.get('format_version')!r}"
-                            ) from None
-    if version > NERF_FORMAT_VERSION or version < 1:
+    from clip2nerf.utils.pretrained import check_format_version
+
+    version = check_format_version(header.get("format_version", ""), NERF_FORMAT_VERSION, where,
+                                   "NeRF file", NerfFileError,
+                                   "upgrade clip2nerf or refit the NeRF")
+    if version < 1:
         raise NerfFileError(f"{where}: format version {version} is not supported (this "
-                            f"clip2nerf reads version {NERF_FORMAT_VERSION}); upgrade clip2nerf "
-                            "or refit the NeRF")
+                            f"clip2nerf reads version {NERF_FORMAT_VERSION})")
     try:
         config = _config_from_json(header["config"])
         meta = json.loads(header.get("meta", "{}"))

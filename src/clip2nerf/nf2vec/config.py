@@ -123,7 +123,8 @@ class Nf2vecConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Nf2vecConfig:
-        """Inverse of ``to_dict``; raises ``ValueError`` on unknown keys or a newer version."""
+        """Inverse of ``to_dict``; raises ``ValueError`` on unknown keys (naming them), wrong
+        types, out-of-range sizes or a newer version (``dataclass_from_dict``'s policy)."""
         from clip2nerf.utils.validate import int_in, require_dict
 
         d = dict(require_dict(d, "nf2vec config"))
@@ -134,21 +135,12 @@ class Nf2vecConfig:
         if version > CONFIG_VERSION:
             raise ValueError(f"nf2vec config version {version} is newer than this clip2nerf "
                              f"({CONFIG_VERSION}); upgrade clip2nerf")
-        enc = dict(require_dict(d.pop("encoder", {}), "encoder config"))
-        if "widths" in enc and (not isinstance(enc["widths"], (list, tuple)) or not 1 <= len(enc["widths"]) <= 32):
+        enc = d.get("encoder", {})
+        if isinstance(enc, dict) and "widths" in enc and (
+                not isinstance(enc["widths"], (list, tuple)) or not 1 <= len(enc["widths"]) <= 32):
             raise ValueError(f"encoder config.widths: must be a list of 1 to 32 layer widths, "
                              f"got {enc['widths']!r:.60}")
-        name = d.pop("name", "released")
-        if not isinstance(name, str):
-            raise ValueError(f"name: must be a string, got {name!r:.60}")
-        cfg = cls(name=name,
-                  nerf=NerfConfig.from_dict(d.pop("nerf", {})),
-                  encoder=_from_dict(EncoderConfig, enc, "encoder config"),
-                  decoder=_from_dict(DecoderConfig, d.pop("decoder", {}), "decoder config"),
-                  decoder_trained=bool(d.pop("decoder_trained", True)))
-        if d:
-            raise ValueError(f"unknown nf2vec config keys: {sorted(d)}")
-        return cfg
+        return _from_dict(cls, d, "nf2vec config")
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,10 @@ import torch
 from torch import nn
 
 from clip2nerf.errors import UserError
-from clip2nerf.nf2vec.config import Nf2vecConfig
+from clip2nerf.nf2vec.config import CONFIG_FORMAT, CONFIG_VERSION, Nf2vecConfig
 from clip2nerf.nf2vec.decoder import ImplicitDecoder, center_embeddings
 from clip2nerf.nf2vec.encoder import Nf2vecEncoder
 from clip2nerf.nf2vec.layout import matrix_shape, output_rows
-from clip2nerf.utils.io import atomic_path, atomic_write_json, read_json
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -82,29 +81,24 @@ class Nf2vec(nn.Module):
 
     def save_pretrained(self, folder: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` into ``folder`` (each atomically)."""
-        from safetensors.torch import save_file
+        from clip2nerf.utils.pretrained import write_pretrained
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        with atomic_path(folder / WEIGHTS_NAME) as tmp:
-            save_file(state, str(tmp), metadata={"format": "clip2nerf-nf2vec"})
-        atomic_write_json(folder / CONFIG_NAME, self.config.to_dict())
+        write_pretrained(folder, WEIGHTS_NAME, self.state_dict(), self.config.to_dict(),
+                         metadata={"format": CONFIG_FORMAT})
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: torch.device | str = "cpu") -> Nf2vec:
         """Load a model folder written by ``save_pretrained``; problems are UserErrors naming it."""
+        from clip2nerf.utils.pretrained import config_from_dict, read_config_json
         from clip2nerf.utils.weights import load_checked_state_dict
 
         folder = Path(folder)
         if not folder.is_dir():
             raise UserError(f"nf2vec model folder not found: {folder} "
                             "(train one with `clip2nerf nf2vec train`)")
-        raw = read_json(folder / CONFIG_NAME, "nf2vec model config")
-        try:
-            config = Nf2vecConfig.from_dict(raw)
-        except (ValueError, TypeError) as exc:
-            raise UserError(f"{folder / CONFIG_NAME}: bad nf2vec config ({exc})") from None
+        body = read_config_json(folder / CONFIG_NAME, CONFIG_FORMAT, CONFIG_VERSION,
+                                "nf2vec model config", format_optional=True)
+        config = config_from_dict(Nf2vecConfig, body, folder / CONFIG_NAME, "nf2vec config")
         model = cls(config)
         # Models saved before embeddings were centred have no centre: zero, i.e. uncentred.
         state = load_checked_state_dict(folder / WEIGHTS_NAME, model.state_dict(), "nf2vec model",

@@ -12,7 +12,7 @@ that NeRF. Two losses (``TrainConfig.loss``):
   weighted ``fg_weight``, background ones ``bg_weight``.
 
 Every epoch writes the model (``save_pretrained``), ``checkpoint.pt`` (model, AdamW and
-schedule state, sampling RNG, history; read back with ``torch.load(weights_only=True)``) and
+schedule state, sampling RNG, history; ``clip2nerf.utils.checkpoint``'s format) and
 ``history.json`` (loss, validation PSNR and seconds per epoch); a rerun resumes after the last
 finished epoch. The last epoch also sets the embedding centre (the training NeRFs' mean
 direction, see ``clip2nerf.nf2vec.decoder``).
@@ -46,7 +46,8 @@ from clip2nerf.nf2vec.nerfs import (
     sample_points,
 )
 from clip2nerf.nf2vec.views import psnr, render_embedding, render_field_views, view_poses
-from clip2nerf.utils.io import atomic_path, atomic_write_json, read_json
+from clip2nerf.utils.checkpoint import load_checkpoint, save_checkpoint, seeded
+from clip2nerf.utils.io import atomic_write_json, read_json
 from clip2nerf.utils.training import check_finite_loss, check_finite_weights, checkpoint_error
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -179,25 +180,13 @@ class _Validator:
         return float(np.mean(scores))
 
 
-def _same_configs(ckpt: dict[str, Any], model_config: Nf2vecConfig, cfg: TrainConfig) -> bool:
+def _same_configs(saved: Any, model_config: Nf2vecConfig, cfg: TrainConfig) -> bool:
     """Compare as configs, not raw dicts: fields added later take their defaults."""
     try:
-        return (Nf2vecConfig.from_dict(ckpt["model_config"]) == model_config
-                and TrainConfig.from_dict(ckpt["train_config"]) == cfg)
+        return (Nf2vecConfig.from_dict(saved["model"]) == model_config
+                and TrainConfig.from_dict(saved["train"]) == cfg)
     except (KeyError, TypeError, ValueError):
         return False
-
-
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def _load_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable checkpoint: say which and what to do
-        raise checkpoint_error(path, exc) from None
 
 
 def _saved_name(out_dir: Path) -> str:
@@ -241,8 +230,8 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
     val_set = nerf_set.split("val")
     val_set = val_set.select(list(range(min(len(val_set), cfg.max_val_nerfs))))
 
-    torch.manual_seed(cfg.seed)
-    model = Nf2vec(model_config).to(device)
+    with seeded(cfg.seed):
+        model = Nf2vec(model_config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -253,20 +242,18 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
 
     ckpt_path = out_dir / CHECKPOINT_NAME
     if ckpt_path.is_file():
-        ckpt = _load_checkpoint(ckpt_path)
-        if not isinstance(ckpt, dict) or not _same_configs(ckpt, model_config, cfg):
+        ckpt = load_checkpoint(ckpt_path, "nf2vec training")
+        if not _same_configs(ckpt.config, model_config, cfg):
             raise UserError(f"{out_dir} holds a run with another configuration "
                             f"({_saved_name(out_dir)}); use another "
                             "--out, or the same preset and options to resume")
+        ckpt.restore(model, optimizer, scheduler)
         try:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            generator.set_state(ckpt["rng"])
-            history = list(ckpt["history"])
-            start_epoch = int(ckpt["epoch"])
+            generator.set_state(ckpt.extra["rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise checkpoint_error(ckpt_path, exc) from None
+        history = ckpt.history
+        start_epoch = ckpt.epoch
         check_finite_weights(model, f"in {ckpt_path}", "the checkpoint's settings")
         log(f"resuming {out_dir} after epoch {start_epoch}/{cfg.epochs}")
     if start_epoch >= cfg.epochs:
@@ -314,10 +301,10 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
                                                     centered=False))
         check_finite_weights(model, f"after epoch {epoch + 1}", settings)
         model.save_pretrained(out_dir)
-        _save_checkpoint(ckpt_path, {
-            "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "rng": generator.get_state(), "history": history,
-            "model_config": model_config.to_dict(), "train_config": cfg.to_dict()})
+        save_checkpoint(ckpt_path, epoch=epoch + 1, model=model, optimizer=optimizer,
+                        scheduler=scheduler, history=history,
+                        config={"model": model_config.to_dict(), "train": cfg.to_dict()},
+                        rng=generator.get_state())
         atomic_write_json(out_dir / HISTORY_NAME, {
             "model_config": model_config.to_dict(), "train_config": cfg.to_dict(),
             "n_train": len(train_set), "n_val": len(val_set), "device": str(device),

@@ -78,16 +78,21 @@ class CatalogueModels:
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> CatalogueModels:
+        """The schema of ``catalogue.json``: format and version checked, then the model
+        folders' policy (``dataclass_from_dict``: types checked, unknown keys named)."""
+        from clip2nerf.utils.pretrained import check_format_version
+        from clip2nerf.utils.validate import dataclass_from_dict
+
         if not isinstance(d, dict) or d.get("format") != CATALOGUE_FORMAT:
             raise UserError(f"{where} is not a clip2nerf catalogue description")
-        known = {"format", "version", "nf2vec", "clip2nerf", "nerf2clip", "vlm", "classes"}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"{where}: unknown keys {unknown}")
-        out = cls(**{k: d[k] for k in ("nf2vec", "clip2nerf", "nerf2clip", "vlm", "classes")
-                     if k in d})
+        check_format_version(d.get("version", 1), 1, where, "catalogue description")
+        try:
+            out = dataclass_from_dict(cls, {k: v for k, v in d.items()
+                                            if k not in ("format", "version")}, where)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
         for name in ("nf2vec", "clip2nerf", "nerf2clip", "vlm"):
-            if not isinstance(getattr(out, name), str) or not getattr(out, name):
+            if not getattr(out, name):
                 raise UserError(f"{where}: {name!r} must be a non-empty string")
         if not isinstance(out.classes, list) or not all(isinstance(c, str) for c in out.classes):
             raise UserError(f"{where}: 'classes' must be a list of strings")

@@ -275,54 +275,37 @@ class OfflineVLM(VisionLanguageModel):
     def from_pretrained(cls, folder: str | Path, device: str = "cpu",
                         batch_size: int = 128) -> OfflineVLM:
         """Load a folder written by ``save_pretrained`` (or ``prepare-offline``)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from clip2nerf.utils.pretrained import config_from_dict
+        from clip2nerf.utils.weights import load_checked_state_dict
 
         folder = Path(folder)
         meta = read_offline_config(folder)
-        try:
-            cfg = OfflineVLMConfig.from_dict(meta["model"])
-        except ValueError as exc:
-            raise UserError(f"{folder}/config.json: bad offline VLM config ({exc})") from None
+        cfg = config_from_dict(OfflineVLMConfig, meta["model"], folder / "config.json",
+                               "offline VLM config")
         if cfg.embed_dim != TEXT_DIM:
             raise UserError(f"{folder}/config.json: embed_dim {cfg.embed_dim} does not match the "
                             f"text tower ({TEXT_DIM})")
         encoder = build_image_encoder(cfg)
-        path = folder / WEIGHTS_FILE
-        try:
-            state = load_file(str(path))
-        except FileNotFoundError:
-            raise UserError(f"{path} is missing; re-run `clip2nerf vlm prepare-offline`") from None
-        except (SafetensorError, OSError) as exc:
-            raise UserError(f"{path}: corrupt weights file ({exc})") from None
-        expected = encoder.state_dict()
-        bad = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
-        extra = [k for k in state if k not in expected]
-        if bad or extra:
-            raise UserError(f"{path}: weights do not match config.json (missing/misshapen: "
-                            f"{bad[:3]}, unexpected: {extra[:3]})")
-        for k, t in state.items():
-            if t.is_floating_point() and not bool(t.isfinite().all()):
-                raise UserError(f"{path}: tensor {k} holds NaN or infinity")
+        state = load_checked_state_dict(folder / WEIGHTS_FILE, encoder.state_dict(),
+                                        "offline VLM image tower",
+                                        missing_hint="re-run `clip2nerf vlm prepare-offline`")
         encoder.load_state_dict(state)
         return cls(cfg, encoder, meta["name"], meta.get("training", {}), device, batch_size)
 
 
+CONFIG_KEYS = frozenset({"format", "version", "name", "description", "model", "training"})
+"""The keys of an offline model's ``config.json``; others are refused, named."""
+
+
 def read_offline_config(folder: Path) -> dict[str, Any]:
-    """Read and check ``folder/config.json`` of an offline model."""
-    from clip2nerf.utils.io import read_json
+    """Read and check ``folder/config.json`` of an offline model (format, version, keys)."""
+    from clip2nerf.utils.pretrained import check_keys, read_config_json
 
-    meta = read_json(folder / "config.json", "offline VLM config")
-    if not isinstance(meta, dict) or meta.get("format") != OFFLINE_FORMAT:
-        raise UserError(f"{folder}/config.json is not an offline clip2nerf VLM "
-                        f"(format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    from clip2nerf.utils.embeddings import format_version
-
-    if format_version(meta.get("version", 0), f"{folder}/config.json: version") > OFFLINE_VERSION:
-        raise UserError(f"{folder}/config.json: offline VLM version {meta.get('version')} is newer "
-                        "than this clip2nerf; upgrade clip2nerf")
+    path = Path(folder) / "config.json"
+    meta = read_config_json(path, OFFLINE_FORMAT, OFFLINE_VERSION, "offline clip2nerf VLM")
+    check_keys(meta, CONFIG_KEYS, str(path))
     if not isinstance(meta.get("model"), dict) or not isinstance(meta.get("name"), str):
-        raise UserError(f"{folder}/config.json: missing 'model' or 'name'")
+        raise UserError(f"{path}: missing 'model' or 'name'")
     return meta
 
 
@@ -336,16 +319,9 @@ def is_offline_folder(folder: Path) -> bool:
 def save_offline(folder: str | Path, cfg: OfflineVLMConfig, encoder: torch.nn.Module, name: str,
                  training: dict[str, Any]) -> None:
     """Weights first, config.json last: a folder with config.json is complete."""
-    from safetensors.torch import save_file
+    from clip2nerf.utils.pretrained import write_pretrained
 
-    from clip2nerf.utils.io import atomic_path, atomic_write_json
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in encoder.state_dict().items()}
-    with atomic_path(folder / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp), metadata={"format": OFFLINE_FORMAT, "name": name})
-    atomic_write_json(folder / "config.json", {
+    write_pretrained(folder, WEIGHTS_FILE, encoder.state_dict(), {
         "format": OFFLINE_FORMAT,
         "version": OFFLINE_VERSION,
         "name": name,
@@ -358,4 +334,4 @@ def save_offline(folder: str | Path, cfg: OfflineVLMConfig, encoder: torch.nn.Mo
                         + " on the dataset named under 'training'. Not CLIP."),
         "model": asdict(cfg),
         "training": training,
-    })
+    }, metadata={"format": OFFLINE_FORMAT, "name": name})

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from clip2nerf.errors import UserError
-from clip2nerf.utils.training import check_finite_loss, check_finite_weights, checkpoint_error
+from clip2nerf.utils.checkpoint import load_checkpoint, save_checkpoint, seeded
+from clip2nerf.utils.training import check_finite_loss, check_finite_weights
 from clip2nerf.vlm.offline import (
     OFFLINE_FAMILY,
     OfflineVLM,
@@ -244,7 +245,10 @@ def prepare_offline(data: str | Path, out: str | Path,
     else:
         ids_, classes, captions, views, owner = load_split_views(ds, tcfg.split, mcfg.image_size,
                                                                  progress)
-        assert ids_ == ids
+        if ids_ != ids:
+            raise UserError(f"{data}: the {tcfg.split} split lists {len(ids)} objects but "
+                            f"{len(ids_)} were read (in another order or changed while "
+                            "reading?); check the dataset's splits/ and rerun")
         if extra_ds is not None:
             views, owner = _add_extra_views(extra_ds, ids, views, owner, mcfg.image_size,
                                             progress)
@@ -269,8 +273,7 @@ def prepare_offline(data: str | Path, out: str | Path,
     if mcfg.image_tower == "knn":
         return _finish_knn(ds, out, work, name, record, mcfg, tcfg, views, owner, captions,
                            text, val, prompts, dev, log)
-    with torch.random.fork_rng(devices=[]):  # seeded init without touching global RNG state
-        torch.manual_seed(tcfg.seed)
+    with seeded(tcfg.seed):  # seeded init without touching the caller's global RNG state
         encoder = build_image_encoder(mcfg).to(dev)
     opt = torch.optim.AdamW(encoder.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     n_obj = int(owner.max()) + 1
@@ -288,15 +291,13 @@ def prepare_offline(data: str | Path, out: str | Path,
     settings = (f"--lr {tcfg.lr:g}, weight decay {tcfg.weight_decay:g}, --batch-size "
                 f"{tcfg.batch_size}")
     if ckpt.exists():
-        try:
-            state = torch.load(ckpt, map_location=dev, weights_only=True)
-            encoder.load_state_dict(state["model"])
-            opt.load_state_dict(state["optim"])
-            sched.load_state_dict(state["sched"])
-            start = int(state["epoch"])
-            history = [dict(h) for h in state["history"]]
-        except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint
-            raise checkpoint_error(ckpt, exc) from None
+        state = load_checkpoint(ckpt, "offline VLM training", map_location=dev)
+        if state.config is not None and not state.same_config({"name": name}):
+            raise UserError(f"{ckpt} holds a run with other settings; delete {work} to start "
+                            "over")
+        state.restore(encoder, opt, sched)
+        start = state.epoch
+        history = state.history
         check_finite_weights(encoder, f"in {ckpt}", "the checkpoint's settings")
         log(f"resuming from epoch {start}/{tcfg.epochs} ({ckpt})")
 
@@ -337,10 +338,8 @@ def prepare_offline(data: str | Path, out: str | Path,
         check_finite_weights(encoder, f"after epoch {epoch + 1}", settings)
         history.append(row)
         bar.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
-        with atomic_path(ckpt) as tmp:
-            torch.save({"epoch": epoch + 1, "model": encoder.state_dict(),
-                        "optim": opt.state_dict(), "sched": sched.state_dict(),
-                        "history": history}, tmp)
+        save_checkpoint(ckpt, epoch=epoch + 1, model=encoder, optimizer=opt, scheduler=sched,
+                        history=history, config={"name": name})
     bar.close()
     record["history"] = history
     record["train_seconds_last_run"] = round(time.time() - t0, 1)

@@ -16,9 +16,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from clip2nerf.data.dataset import Intrinsics
+from clip2nerf.camera import Intrinsics, rays_from_camera
 from clip2nerf.nerf.occupancy import OccupancyGrid
-from clip2nerf.nerf.rays import ray_aabb_intersect, rays_from_camera
+from clip2nerf.nerf.rays import ray_aabb_intersect
 
 FieldFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 

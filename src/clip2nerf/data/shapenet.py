@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from clip2nerf.classes import SYNSET_TO_CLASS
 from clip2nerf.data.dataset import (
     SPLITS,
     Dataset,
@@ -47,13 +48,6 @@ from clip2nerf.data.splits import stratified_splits
 from clip2nerf.errors import UserError
 
 SHAPENET_FORMAT = "shapenet-render"
-SYNSET_TO_CLASS = {
-    "02691156": "airplane", "02828884": "bench", "02933112": "cabinet", "02958343": "car",
-    "03001627": "chair", "03211117": "display", "03636649": "lamp", "03691459": "speaker",
-    "04090263": "rifle", "04256520": "sofa", "04379243": "table", "04401088": "phone",
-    "04530566": "watercraft",
-}
-"""The 13 ShapeNetCore synsets of the paper, by the class names clip2nerf uses."""
 TRANSFORMS_FILES = ("transforms.json", "transforms_train.json", "transforms_val.json",
                     "transforms_test.json")
 VIEW_FOLDERS = ("", "rendering", "images", "train", "views")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from clip2nerf.classes import ZERO_SHOT_TEMPLATE
 from clip2nerf.errors import UserError
 from clip2nerf.utils.training import check_finite_loss, check_finite_weights, checkpoint_error
 from clip2nerf.vlm.offline import (
@@ -39,9 +40,6 @@ from clip2nerf.vlm.offline import (
     training_fingerprint,
 )
 from clip2nerf.vlm.preprocess import composite_on_white, resize_square
-
-ZERO_SHOT_TEMPLATE = "a 3d model of a {}"
-"""The paper's zero-shot prompt."""
 
 
 @dataclass

@@ -47,7 +47,7 @@ def command(nerf, out, views, res, data, radius, elevation, fov, samples, cols, 
     occupancy = nf.occupancy.to(dev) if nf.occupancy is not None else None
     truth: list[np.ndarray] = []
     if data is not None:
-        from clip2nerf.data.dataset import open_dataset
+        from clip2nerf.data.layouts import open_dataset
 
         ds = open_dataset(data)
         if not nf.object_id:

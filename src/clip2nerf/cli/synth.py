@@ -60,7 +60,7 @@ def command(preset, classes, per_class, views, res, supersample, seed, out, over
     import time
     from pathlib import Path
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.data.synth.presets import load_preset
     from clip2nerf.data.synth.preview import write_contact_sheet
     from clip2nerf.data.synth.writer import SynthConfig, generate_dataset

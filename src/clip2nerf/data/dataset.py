@@ -337,15 +337,12 @@ class Dataset:
         return len(self.object_ids())
 
 
-def open_dataset(path: str | Path) -> Dataset:
-    """Open a dataset folder, whichever supported layout it has: the clip2nerf format
-    (``dataset.json``) or a ShapeNetRender / nf2vec render tree (``clip2nerf.data.shapenet``)."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"--data {path}: no such folder")
-    if not (path / "dataset.json").exists():
-        from clip2nerf.data.shapenet import ShapeNetRenderDataset, looks_like_shapenet_render
+def __getattr__(name: str):
+    """``open_dataset`` for the imports that name this module: it lives in
+    ``clip2nerf.data.layouts`` (it chooses between this reader and ``clip2nerf.data.shapenet``'s,
+    which builds on this module, so this module does not import it)."""
+    if name == "open_dataset":
+        from clip2nerf.data.layouts import open_dataset
 
-        if looks_like_shapenet_render(path):
-            return ShapeNetRenderDataset(path)
-    return Dataset(path)
+        return open_dataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -130,9 +130,10 @@ class ShapeNetRenderDataset(Dataset):
     def _nf2vec_split(self, path: Path) -> list[str]:
         try:
             entries = json.loads(path.read_text(encoding="utf-8"))
-            assert isinstance(entries, list)
-        except (json.JSONDecodeError, UnicodeDecodeError, AssertionError, OSError):
-            raise DatasetError(f"{path}: expected a JSON list of object folder paths") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            entries = None
+        if not isinstance(entries, list):
+            raise DatasetError(f"{path}: expected a JSON list of object folder paths")
         return self._nf2vec_split_entries(entries)
 
     def _nf2vec_split_entries(self, entries: list[Any]) -> list[str]:
@@ -176,7 +177,8 @@ class ShapeNetRenderDataset(Dataset):
                                        "than the first transforms file")
                 intr = intr or i2
                 frames += [Frame(len(frames) + k, f.image_path, f.depth_path, f.c2w) for k, f in enumerate(f2)]
-        assert intr is not None
+        if intr is None:  # the transforms file went away since the folder was classified
+            raise DatasetError(f"object {object_id}: {obj_dir} has no transforms*.json")
         return intr, frames
 
     @staticmethod

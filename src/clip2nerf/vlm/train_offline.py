@@ -185,7 +185,7 @@ def prepare_offline(data: str | Path, out: str | Path,
     import torch.nn.functional as F
     from tqdm import tqdm
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.utils.device import resolve_device
     from clip2nerf.utils.io import atomic_path, atomic_write_json
     from clip2nerf.vlm.text_tower import MiniLMTextTower
@@ -401,7 +401,7 @@ def _extra_views_dataset(tcfg: OfflineTrainConfig, ids: list[str]):
         return None, None
     import json
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
 
     ds = open_dataset(tcfg.extra_views)
     aug = ds.info.get("augment") or {}

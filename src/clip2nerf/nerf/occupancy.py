@@ -81,7 +81,7 @@ class OccupancyGrid:
 
 def project_points(xyz: torch.Tensor, intrinsics, c2w: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Project world points into a camera (OpenGL convention, see ``clip2nerf.nerf.rays``).
+    """Project world points into a camera (OpenGL convention, see ``clip2nerf.camera``).
 
     Args:
         xyz: (n, 3) world points; ``c2w``: (4, 4).

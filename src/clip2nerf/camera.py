@@ -10,9 +10,10 @@ Conventions (NeRF / OpenGL / Blender, as in ``transforms.json``):
 
 Rays come in two parametrisations, named in each function:
 
-- **z-depth** (``zdepth_pixel_rays``, ``project``, ``backproject``; numpy float64): the
-  direction keeps camera-frame z = -1, so the ray parameter ``t`` is the depth along the
-  viewing axis. The synth ray caster and the datasets' depth maps use it.
+- **z-depth** (``zdepth_pixel_rays``, ``project``, ``backproject`` in numpy float64;
+  ``project_points`` in torch): the direction keeps camera-frame z = -1, so the ray parameter
+  ``t`` is the depth along the viewing axis. The synth ray caster, the datasets' depth maps
+  and occupancy carving use it.
 - **distance** (``camera_directions``, ``rays_from_camera``, ``unit_pixel_rays``; torch
   float32): directions have unit length, so ``t`` is the world distance from the camera
   centre. Volume rendering and NeRF fitting use it.
@@ -159,7 +160,7 @@ def orbit_cameras(n_views: int, radius: float = DEFAULT_ORBIT_RADIUS, elevation_
 
 
 # ---------------------------------------------------------------------------------------------
-# z-depth rays and projection (numpy float64)
+# z-depth rays and projection: ray parameter t = depth along the viewing axis
 
 
 def zdepth_pixel_rays(c2w: np.ndarray, width: int, height: int, fx: float, fy: float, cx: float,
@@ -196,6 +197,27 @@ def backproject(uv: np.ndarray, depth: np.ndarray, c2w: np.ndarray, fx: float, f
     """Pixel coordinates (n, 2) with z-depth (n,) -> world points (n, 3)."""
     pc = np.stack([(uv[:, 0] - cx) / fx * depth, -(uv[:, 1] - cy) / fy * depth, -depth], -1)
     return pc @ c2w[:3, :3].T + c2w[:3, 3]
+
+
+def project_points(xyz: torch.Tensor, intrinsics: Intrinsics, c2w: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Project world points into a camera (torch; ``project`` is the numpy float64 twin).
+
+    Args:
+        xyz: (n, 3) world points; ``c2w``: (4, 4).
+    Returns:
+        ``col, row, z``: (n,) each; pixel coordinates (pixel centres at +0.5) and depth along
+        the viewing axis (positive in front of the camera).
+    """
+    import torch
+
+    rot, t = c2w[:3, :3], c2w[:3, 3]
+    p = (xyz - t) @ rot  # world -> camera: R^T (x - t)
+    z = -p[:, 2]
+    zs = torch.where(z.abs() < 1e-9, torch.full_like(z, 1e-9), z)
+    col = intrinsics.fx * p[:, 0] / zs + intrinsics.cx
+    row = -intrinsics.fy * p[:, 1] / zs + intrinsics.cy
+    return col, row, z
 
 
 # ---------------------------------------------------------------------------------------------

@@ -87,7 +87,9 @@ def _render(w: Path, ids: list[str], args):
 
 def _mapper(w: Path, ids: list[str], args):
     from clip2nerf.mapping import MapperConfig, TrainConfig, train_mapper
-    from clip2nerf.mapping.synthetic import linked_tables, split_ids
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "mapping"))
+    from linked_tables import linked_tables, split_ids  # the tests' synthetic data
 
     nerf, views, _ = linked_tables(per_class=8, n_views=12, vlm_dim=384, seed=0)
     train, val = split_ids(nerf.ids, 0.2, seed=0)

@@ -1,6 +1,6 @@
 """Mapping networks on synthetic linked data: does training learn the link, at what cost?
 
-Synthetic data (``clip2nerf.mapping.synthetic.linked_tables``): 13 classes, Gaussian class
+Synthetic data (``linked_tables`` from ``tests/mapping/linked_tables.py``): 13 classes, Gaussian class
 clusters in a latent space, mapped into a 1024-d "nf2vec" space and a VLM-sized "view" space
 (36 views per object, per-view noise) by fixed random nonlinear maps. For each recipe it trains
 on the train split and reports, on the val split, the class recall@1 of mapped queries against
@@ -14,12 +14,17 @@ gallery, no mapping).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from clip2nerf.mapping import MapperConfig, TrainConfig, class_recall_at_1, train_mapper
-from clip2nerf.mapping.synthetic import linked_tables, split_ids
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "mapping"))
+
+from linked_tables import linked_tables, split_ids  # noqa: E402  (the tests' synthetic data)
 
 
 def main() -> None:

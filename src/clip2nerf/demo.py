@@ -170,7 +170,7 @@ class Demo:
     def _fit(self) -> dict[str, Any]:
         import statistics
 
-        from clip2nerf.data.dataset import open_dataset
+        from clip2nerf.data.layouts import open_dataset
         from clip2nerf.nerf.fit import FitConfig
         from clip2nerf.nerf.runner import fit_dataset
         from clip2nerf.utils.device import resolve_device
@@ -232,7 +232,7 @@ class Demo:
         return EvalConfig(**{**base, **self.cfg.eval_overrides})
 
     def _one_test_object_per_class(self) -> bool:
-        from clip2nerf.data.dataset import open_dataset
+        from clip2nerf.data.layouts import open_dataset
 
         ds = open_dataset(self.data)
         return len(ds.object_ids("test")) <= len(ds.classes)
@@ -251,7 +251,7 @@ class Demo:
         return {"report": str(report)}
 
     def _eval_ids(self) -> list[str]:
-        from clip2nerf.data.dataset import open_dataset
+        from clip2nerf.data.layouts import open_dataset
 
         ds = open_dataset(self.data)
         split = self._eval_config().split
@@ -282,7 +282,7 @@ class Demo:
             strip_png,
             text_tile,
         )
-        from clip2nerf.data.dataset import open_dataset
+        from clip2nerf.data.layouts import open_dataset
         from clip2nerf.index import Gallery
         from clip2nerf.nerf.manifest import nerf_path
         from clip2nerf.nf2vec import Nf2vec

@@ -113,3 +113,11 @@ def test_not_a_dataset(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="not a clip2nerf dataset"):
         open_dataset(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("content", ['{"train": []}', "[", "null"])
+def test_nf2vec_split_file_not_a_list_is_named(tree, content):
+    """Checked explicitly (not by ``assert``, which ``python -O`` drops)."""
+    (tree / "train.json").write_text(content)
+    with pytest.raises(DatasetError, match=r"train\.json: expected a JSON list"):
+        open_dataset(tree).object_ids("train")

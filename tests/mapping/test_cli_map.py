@@ -1,10 +1,10 @@
 import json
 
 import pytest
+from linked_tables import linked_tables
 
 from clip2nerf.cli.main import main
 from clip2nerf.mapping import FeatureMapper
-from clip2nerf.mapping.synthetic import linked_tables
 from clip2nerf.utils.embeddings import EmbeddingTable
 
 

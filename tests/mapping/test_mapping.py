@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from linked_tables import linked_tables, split_ids
 
 from clip2nerf.errors import UserError
 from clip2nerf.mapping import (
@@ -14,7 +15,6 @@ from clip2nerf.mapping import (
     cosine_loss,
     train_mapper,
 )
-from clip2nerf.mapping.synthetic import linked_tables, split_ids
 from clip2nerf.utils.embeddings import EmbeddingTable
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from linked_tables import linked_tables
 
 from clip2nerf.mapping import MapperConfig, TrainConfig, train_mapper
-from clip2nerf.mapping.synthetic import linked_tables
 from clip2nerf.utils.training import NonFiniteTrainingError
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from clip2nerf.classes import CLASSES, ZERO_SHOT_TEMPLATE
 from clip2nerf.errors import UserError
 
 if TYPE_CHECKING:
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
     from clip2nerf.nf2vec import Nf2vec
     from clip2nerf.vlm import VisionLanguageModel
 
-DEFAULT_TEMPLATE = "a 3d model of a {}"
-"""The paper's zero-shot prompt (§5)."""
+DEFAULT_TEMPLATE = ZERO_SHOT_TEMPLATE
+"""The paper's zero-shot prompt (§5), ``clip2nerf.classes.ZERO_SHOT_TEMPLATE``."""
 
 
 @dataclass
@@ -39,8 +40,6 @@ class Classification:
 
 def default_classes() -> list[str]:
     """The 13 ShapeNetRender classes of the paper (also the bundled synth classes)."""
-    from clip2nerf.data.synth.classes import CLASSES
-
     return list(CLASSES)
 
 

@@ -66,7 +66,7 @@ def dataset_caption_bank(vlm: VisionLanguageModel, data: str | Path, split: str 
                          caption_file: str | Path | None = None) -> CaptionBank:
     """The captions of a dataset split (its own, or a captioner's caption file)."""
     from clip2nerf.caption import dataset_captions, read_captions
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
 
     ds = open_dataset(data)
     ids = ds.object_ids(split)

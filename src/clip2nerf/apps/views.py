@@ -8,9 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-VIEW_RADIUS = 1.91
-"""Orbit distance of thumbnails (the `clip2nerf render` default, about the synth cameras')."""
-
 
 def render_nerf_view(path: str | Path, resolution: int = 96, azimuth_deg: float = 30.0,
                      elevation_deg: float = 25.0, n_samples: int = 128,
@@ -23,7 +20,8 @@ def render_nerf_view(path: str | Path, resolution: int = 96, azimuth_deg: float 
     """
     import torch
 
-    from clip2nerf.nerf import default_intrinsics, load_nerf, orbit_cameras, render_image
+    from clip2nerf.camera import DEFAULT_ORBIT_RADIUS, default_intrinsics, orbit_cameras
+    from clip2nerf.nerf import load_nerf, render_image
 
     cached = None
     if cache_dir is not None:
@@ -43,7 +41,7 @@ def render_nerf_view(path: str | Path, resolution: int = 96, azimuth_deg: float 
             except UserError:
                 pass  # a damaged cache entry: render again and replace it
     nf = load_nerf(path)
-    pose = orbit_cameras(1, VIEW_RADIUS, elevation_deg, azimuth0_deg=azimuth_deg)[0]
+    pose = orbit_cameras(1, DEFAULT_ORBIT_RADIUS, elevation_deg, azimuth0_deg=azimuth_deg)[0]
     occ = nf.occupancy.to(device) if nf.occupancy is not None else None
     with torch.no_grad():
         img = render_image(nf.field.to(device), default_intrinsics(resolution), pose,

@@ -152,7 +152,7 @@ def augment_controlnet(data, out, split: str = "train",
     from PIL import Image
 
     from clip2nerf.augment.writer import AugmentedImage, write_augmented
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.utils.device import resolve_device
 
     settings.validate()

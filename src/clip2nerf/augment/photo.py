@@ -186,7 +186,7 @@ def augment_photo(data, out, split: str = "train", views_per_object: int = 7, se
     """
     from clip2nerf.augment.backgrounds import package_version, photos, pool_for_split
     from clip2nerf.augment.writer import AugmentedImage, write_augmented
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
 
     if views_per_object < 1:
         raise UserError(f"--views-per-object {views_per_object}: must be at least 1")

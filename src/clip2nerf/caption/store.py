@@ -85,7 +85,7 @@ def caption_dataset(data: str | Path, captioner, out: str | Path | None = None,
     """Caption ``views_per_object`` evenly spaced views of every object (resumable)."""
     from tqdm import tqdm
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
 
     if views_per_object < 1 or chunk < 1:
         raise UserError("--views and --chunk must be at least 1")

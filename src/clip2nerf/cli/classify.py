@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 import clip2nerf.cli.options as opt
+from clip2nerf.classes import ZERO_SHOT_TEMPLATE
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 VLM_HELP = ("VLM the nerf2clip mapper was trained with: offline, clip, auto, a model folder or "
@@ -23,7 +24,7 @@ VLM_HELP = ("VLM the nerf2clip mapper was trained with: offline, clip, auto, a m
 @click.option("--classes", default=None,
               help="Comma-separated class names to choose from [default: the 13 ShapeNet "
                    "classes of the paper].")
-@click.option("--template", default="a 3d model of a {}", show_default=True,
+@click.option("--template", default=ZERO_SHOT_TEMPLATE, show_default=True,
               help="Prompt template; {} is replaced by the class name.")
 @click.option("--batch-size", type=opt.BATCH_SIZE, default=256, show_default=True,
               help="NeRFs read and encoded together (a folder of thousands streams in chunks).")

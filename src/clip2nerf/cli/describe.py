@@ -36,7 +36,7 @@ def command(nerfs, nf2vec_dir, mapper_dir, data, bank_split, caption_file, vlm_s
     best caption are scored against the truth."""
     from clip2nerf.apps import load_mapper
     from clip2nerf.apps.describe import dataset_caption_bank, describe_nerfs, describe_scores
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.nf2vec import Nf2vec
     from clip2nerf.utils.device import resolve_device
     from clip2nerf.vlm import load_vlm

@@ -65,7 +65,7 @@ def command(data, out, objects, split, limit, steps, rays_per_step, lr, n_sample
 
     from tqdm import tqdm
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.nerf.fit import FitConfig
     from clip2nerf.nerf.runner import fit_dataset
     from clip2nerf.utils.device import resolve_device

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 import clip2nerf.cli.options as opt
+from clip2nerf.camera import DEFAULT_FOV_DEG, DEFAULT_ORBIT_RADIUS
 from clip2nerf.errors import UserError
 
 
@@ -17,11 +18,11 @@ from clip2nerf.errors import UserError
 @click.option("--data", type=click.Path(file_okay=False), default=None,
               help="Dataset holding the NeRF's object: render from its cameras (evenly spaced "
                    "views) and put the ground-truth views in a second row.")
-@click.option("--radius", type=opt.RADIUS, default=1.91, show_default=True,
+@click.option("--radius", type=opt.RADIUS, default=DEFAULT_ORBIT_RADIUS, show_default=True,
               help="Orbit camera distance (without --data).")
 @click.option("--elevation", type=opt.ELEVATION, default=25.0, show_default=True,
               help="Orbit elevation in degrees (without --data).")
-@click.option("--fov", type=opt.FOV, default=40.0, show_default=True,
+@click.option("--fov", type=opt.FOV, default=DEFAULT_FOV_DEG, show_default=True,
               help="Orbit camera field of view in degrees (without --data).")
 @click.option("--samples", type=opt.SAMPLES, default=192, show_default=True,
               help="Samples along the box diagonal.")
@@ -33,8 +34,8 @@ def command(nerf, out, views, res, data, radius, elevation, fov, samples, cols, 
     import numpy as np
     import torch
 
+    from clip2nerf.camera import default_intrinsics, orbit_cameras
     from clip2nerf.nerf.io import load_nerf
-    from clip2nerf.nerf.rays import default_intrinsics, orbit_cameras
     from clip2nerf.nerf.render import render_image
     from clip2nerf.utils.device import resolve_device
     from clip2nerf.utils.images import image_grid
@@ -46,7 +47,7 @@ def command(nerf, out, views, res, data, radius, elevation, fov, samples, cols, 
     occupancy = nf.occupancy.to(dev) if nf.occupancy is not None else None
     truth: list[np.ndarray] = []
     if data is not None:
-        from clip2nerf.data.dataset import open_dataset
+        from clip2nerf.data.layouts import open_dataset
 
         ds = open_dataset(data)
         if not nf.object_id:

@@ -36,7 +36,7 @@ def command(nerfs, data, out, split, res, samples, threads, quiet, device, execu
     renders shards of --shard-size objects as Ray tasks.
     """
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.errors import UserError
     from clip2nerf.nerf.render_dataset import render_dataset
     from clip2nerf.utils.device import resolve_device

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 import clip2nerf.cli.options as opt
+from clip2nerf.classes import CLASSES
 from clip2nerf.errors import UserError
 
 PRESETS = ("tiny", "small", "bench")
@@ -25,9 +26,8 @@ def _parse_classes(values: tuple[str, ...]) -> tuple[str, ...] | None:
                    "64 px (the demo); bench: 13 x 40 at 64 px. Without a preset: 13 x 8 at 128 px. "
                    "Options given explicitly override the preset.")
 @click.option("--classes", multiple=True, metavar="NAMES",
-              help="Comma-separated classes (repeatable); default all 13: airplane, bench, "
-                   "cabinet, car, chair, display, lamp, speaker, rifle, sofa, table, phone, "
-                   "watercraft.")
+              help=f"Comma-separated classes (repeatable); default all {len(CLASSES)}: "
+                   f"{', '.join(CLASSES)}.")
 @click.option("--per-class", type=opt.PER_CLASS, default=None, help="Objects per class (preset's, else 8).")
 @click.option("--views", type=opt.VIEWS, default=None, help="Views per object (default 36).")
 @click.option("--res", type=opt.RESOLUTION, default=None, help="Image width = height in pixels (preset's, else 128).")
@@ -60,8 +60,7 @@ def command(preset, classes, per_class, views, res, supersample, seed, out, over
     import time
     from pathlib import Path
 
-    from clip2nerf.data.dataset import open_dataset
-    from clip2nerf.data.synth.classes import CLASSES
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.data.synth.presets import load_preset
     from clip2nerf.data.synth.preview import write_contact_sheet
     from clip2nerf.data.synth.writer import SynthConfig, generate_dataset

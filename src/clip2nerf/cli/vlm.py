@@ -178,7 +178,7 @@ def embed_captions_cmd(data, out, caption_file, vlm_spec, split, device) -> None
     """Embed the objects' captions for multimodal clip2nerf training (`map train
     --caption-emb`): the dataset's own captions, or a captioner's (--captions)."""
     from clip2nerf.caption import dataset_captions, read_captions
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.utils.embeddings import EmbeddingTable
     from clip2nerf.vlm.factory import load_vlm
 

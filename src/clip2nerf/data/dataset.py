@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from clip2nerf.camera import Intrinsics
 from clip2nerf.errors import UserError
 
 DATASET_FORMAT = "clip2nerf-dataset"
@@ -39,58 +40,6 @@ DEFAULT_AABB = ((-0.7, -0.7, -0.7), (0.7, 0.7, 0.7))
 
 class DatasetError(UserError):
     """A dataset file is missing or corrupt; the message names the object and the file."""
-
-
-@dataclass(frozen=True)
-class Intrinsics:
-    """Pinhole intrinsics in pixels; pixel centres sit at integer + 0.5."""
-
-    width: int
-    height: int
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-
-    @classmethod
-    def from_transforms(cls, tf: dict[str, Any], image_size: tuple[int, int] | None = None
-                        ) -> Intrinsics:
-        """Read ``fl_x/fl_y/cx/cy/w/h`` or, failing that, ``camera_angle_x`` (+ image size).
-
-        Raises ``ValueError`` naming the field: sizes must be integers in 1..MAX_IMAGE_SIDE,
-        focal lengths finite and positive, the angle in (0, pi), principal points finite.
-        """
-        from clip2nerf.utils.bounds import MAX_IMAGE_SIDE
-        from clip2nerf.utils.validate import finite_number, int_in
-
-        w = tf.get("w")
-        h = tf.get("h")
-        if (w is None or h is None) and image_size is not None:
-            w, h = image_size
-        if w is None or h is None:
-            raise KeyError("w/h")
-        if isinstance(w, float) and w.is_integer():
-            w = int(w)
-        if isinstance(h, float) and h.is_integer():
-            h = int(h)
-        w = int_in(w, "w", 1, MAX_IMAGE_SIDE)
-        h = int_in(h, "h", 1, MAX_IMAGE_SIDE)
-        if "fl_x" in tf:
-            fx = finite_number(tf["fl_x"], "fl_x", 0, None, lo_open=True)
-            fy = finite_number(tf.get("fl_y", fx), "fl_y", 0, None, lo_open=True)
-        else:
-            angle = finite_number(tf["camera_angle_x"], "camera_angle_x", 0, float(np.pi),
-                                  lo_open=True, hi_open=True)
-            fx = float(0.5 * w / np.tan(0.5 * angle))
-            fy = fx
-        cx = finite_number(tf.get("cx", w / 2.0), "cx")
-        cy = finite_number(tf.get("cy", h / 2.0), "cy")
-        return cls(w, h, fx, fy, cx, cy)
-
-    def scaled(self, width: int, height: int) -> Intrinsics:
-        """The same camera at another resolution."""
-        sx, sy = width / self.width, height / self.height
-        return Intrinsics(width, height, self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy)
 
 
 @dataclass(frozen=True)
@@ -388,15 +337,12 @@ class Dataset:
         return len(self.object_ids())
 
 
-def open_dataset(path: str | Path) -> Dataset:
-    """Open a dataset folder, whichever supported layout it has: the clip2nerf format
-    (``dataset.json``) or a ShapeNetRender / nf2vec render tree (``clip2nerf.data.shapenet``)."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"--data {path}: no such folder")
-    if not (path / "dataset.json").exists():
-        from clip2nerf.data.shapenet import ShapeNetRenderDataset, looks_like_shapenet_render
+def __getattr__(name: str):
+    """``open_dataset`` for the imports that name this module: it lives in
+    ``clip2nerf.data.layouts`` (it chooses between this reader and ``clip2nerf.data.shapenet``'s,
+    which builds on this module, so this module does not import it)."""
+    if name == "open_dataset":
+        from clip2nerf.data.layouts import open_dataset
 
-        if looks_like_shapenet_render(path):
-            return ShapeNetRenderDataset(path)
-    return Dataset(path)
+        return open_dataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

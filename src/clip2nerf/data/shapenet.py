@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from clip2nerf.classes import SYNSET_TO_CLASS
 from clip2nerf.data.dataset import (
     SPLITS,
     Dataset,
@@ -47,13 +48,6 @@ from clip2nerf.data.splits import stratified_splits
 from clip2nerf.errors import UserError
 
 SHAPENET_FORMAT = "shapenet-render"
-SYNSET_TO_CLASS = {
-    "02691156": "airplane", "02828884": "bench", "02933112": "cabinet", "02958343": "car",
-    "03001627": "chair", "03211117": "display", "03636649": "lamp", "03691459": "speaker",
-    "04090263": "rifle", "04256520": "sofa", "04379243": "table", "04401088": "phone",
-    "04530566": "watercraft",
-}
-"""The 13 ShapeNetCore synsets of the paper, by the class names clip2nerf uses."""
 TRANSFORMS_FILES = ("transforms.json", "transforms_train.json", "transforms_val.json",
                     "transforms_test.json")
 VIEW_FOLDERS = ("", "rendering", "images", "train", "views")
@@ -136,9 +130,10 @@ class ShapeNetRenderDataset(Dataset):
     def _nf2vec_split(self, path: Path) -> list[str]:
         try:
             entries = json.loads(path.read_text(encoding="utf-8"))
-            assert isinstance(entries, list)
-        except (json.JSONDecodeError, UnicodeDecodeError, AssertionError, OSError):
-            raise DatasetError(f"{path}: expected a JSON list of object folder paths") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            entries = None
+        if not isinstance(entries, list):
+            raise DatasetError(f"{path}: expected a JSON list of object folder paths")
         return self._nf2vec_split_entries(entries)
 
     def _nf2vec_split_entries(self, entries: list[Any]) -> list[str]:
@@ -182,7 +177,8 @@ class ShapeNetRenderDataset(Dataset):
                                        "than the first transforms file")
                 intr = intr or i2
                 frames += [Frame(len(frames) + k, f.image_path, f.depth_path, f.c2w) for k, f in enumerate(f2)]
-        assert intr is not None
+        if intr is None:  # the transforms file went away since the folder was classified
+            raise DatasetError(f"object {object_id}: {obj_dir} has no transforms*.json")
         return intr, frames
 
     @staticmethod

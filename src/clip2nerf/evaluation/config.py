@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from clip2nerf.classes import ZERO_SHOT_TEMPLATE
+
 DATA = "data"
 NERFS = "nerfs"
 NF2VEC = "nf2vec"
@@ -70,7 +72,7 @@ class EvalConfig:
     query would have a same-class object left once its own is excluded."""
     views: tuple[int, ...] = (1, 2, 4, 8, 16)
     """View counts of the baselines and ablations; N (all views) is always added."""
-    template: str = "a 3d model of a {}"
+    template: str = ZERO_SHOT_TEMPLATE
     """Zero-shot prompt (paper §5)."""
     seed: int = 0
     """Seeds the random query views and the baselines' random view subsets."""

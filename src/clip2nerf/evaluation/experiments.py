@@ -333,7 +333,7 @@ def retrieval_examples(art: Artefacts, cfg: EvalConfig, rendered_root, n_queries
     Returns one dict per query: query image (H, W, 4) uint8, its class, and the hits as
     (id, class, score, thumbnail = view 0 rendered from the hit's NeRF).
     """
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
 
     test = art.splits[cfg.split]
     gt = art.views_gt.subset(test).vectors

@@ -64,7 +64,7 @@ def mapper_names(counts: list[int]) -> list[str]:
 def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = print,
             progress: bool = True) -> Artefacts:
     """Load every artefact from the workdir, making those missing or made for other inputs."""
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.nf2vec import Nf2vec
     from clip2nerf.nf2vec.nerfs import find_nerf_files
     from clip2nerf.vlm import load_vlm

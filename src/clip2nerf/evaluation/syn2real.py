@@ -53,7 +53,7 @@ def syn2real_retrieval(workdir: str | Path, data: str | Path, vlm, nerf: Embeddi
     controlnet --split train`` folder; adds the "+ ControlNet" rows.
     """
     from clip2nerf.augment import augment_photo
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.index import Gallery
     from clip2nerf.mapping import MapperConfig, TrainConfig, train_mapper
     from clip2nerf.vlm.embed_views import embed_views

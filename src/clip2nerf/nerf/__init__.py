@@ -3,7 +3,7 @@
 The public API (shapes in each docstring)::
 
     NerfConfig, NerfField                        architecture and module
-    rays_from_camera, orbit_cameras, look_at     cameras (OpenGL convention, +Z up)
+    rays_from_camera, orbit_cameras, look_at     cameras (``clip2nerf.camera``, re-exported)
     render_rays, render_image                    volume rendering of any field callable
     render_weight_from_density, accumulate_along_rays
     OccupancyGrid                                empty-space skipping

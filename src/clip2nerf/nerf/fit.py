@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 import torch
 
-from clip2nerf.data.dataset import DatasetError, Intrinsics, ObjectRecord
+from clip2nerf.camera import Intrinsics, rays_from_camera, unit_pixel_rays
+from clip2nerf.data.dataset import DatasetError, ObjectRecord
 from clip2nerf.nerf.config import NerfConfig
 from clip2nerf.nerf.field import NerfField
 from clip2nerf.nerf.occupancy import (
@@ -24,7 +25,6 @@ from clip2nerf.nerf.occupancy import (
     grid_from_views,
     occupied_ray_bounds,
 )
-from clip2nerf.nerf.rays import pixel_rays, rays_from_camera
 from clip2nerf.nerf.render import render_image, render_rays, step_size_for
 
 
@@ -208,7 +208,7 @@ def _behind_surface_bounds(intrinsics: Intrinsics, alphas: torch.Tensor, depths:
     """
     import torch.nn.functional as F
 
-    from clip2nerf.nerf.rays import camera_directions
+    from clip2nerf.camera import camera_directions
 
     opaque = (alphas >= 0.99) & (depths > 0)
     d_full = torch.where(opaque, depths, torch.full_like(depths, float("inf")))
@@ -310,9 +310,9 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
         sel = torch.randint(0, keep.numel(), (min(cfg.rays_per_step, keep.numel()),),
                             generator=gen).to(device)
         if cfg.pixel_jitter:
-            b_o, b_d = pixel_rays(views.intrinsics, train_poses, ray_view[sel],
-                                  ray_col[sel] + torch.rand(sel.shape, device=device),
-                                  ray_row[sel] + torch.rand(sel.shape, device=device))
+            b_o, b_d = unit_pixel_rays(views.intrinsics, train_poses, ray_view[sel],
+                                       ray_col[sel] + torch.rand(sel.shape, device=device),
+                                       ray_row[sel] + torch.rand(sel.shape, device=device))
         else:
             b_o, b_d = rays_o[sel], rays_d[sel]
         with autocast:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from clip2nerf.camera import project_points
+
 
 @dataclass
 class OccupancyGrid:
@@ -77,25 +79,6 @@ class OccupancyGrid:
 
     def occupied_fraction(self) -> float:
         return float(self.binary.float().mean())
-
-
-def project_points(xyz: torch.Tensor, intrinsics, c2w: torch.Tensor
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Project world points into a camera (OpenGL convention, see ``clip2nerf.nerf.rays``).
-
-    Args:
-        xyz: (n, 3) world points; ``c2w``: (4, 4).
-    Returns:
-        ``col, row, z``: (n,) each; pixel coordinates (pixel centres at +0.5) and depth along
-        the viewing axis (positive in front of the camera).
-    """
-    rot, t = c2w[:3, :3], c2w[:3, 3]
-    p = (xyz - t) @ rot  # world -> camera: R^T (x - t)
-    z = -p[:, 2]
-    zs = torch.where(z.abs() < 1e-9, torch.full_like(z, 1e-9), z)
-    col = intrinsics.fx * p[:, 0] / zs + intrinsics.cx
-    row = -intrinsics.fy * p[:, 1] / zs + intrinsics.cy
-    return col, row, z
 
 
 def footprint_radius_px(intrinsics, z: torch.Tensor, radius: float) -> int:

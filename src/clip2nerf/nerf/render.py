@@ -16,9 +16,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from clip2nerf.data.dataset import Intrinsics
+from clip2nerf.camera import Intrinsics, rays_from_camera
 from clip2nerf.nerf.occupancy import OccupancyGrid
-from clip2nerf.nerf.rays import ray_aabb_intersect, rays_from_camera
+from clip2nerf.nerf.rays import ray_aabb_intersect
 
 FieldFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -146,8 +146,9 @@ def render_rays(field_fn: FieldFn, rays_o: torch.Tensor, rays_d: torch.Tensor,
 
     active = torch.nonzero(hit).squeeze(-1)
     if active.numel():
-        # Ray-specific sample count: the chord through the box, at most n_samples (+1 for
-        # numerical slack on the diagonal itself).
+        # Steps of the longest chord among the active rays (rays with shorter chords mask
+        # their extra steps out with ``valid``): n_samples on the box diagonal, possibly one
+        # more when float rounding puts that chord a hair over n_samples steps.
         max_steps = int(math.ceil(float(((t_far - t_near)[active]).max()) / step))
     else:
         max_steps = 0

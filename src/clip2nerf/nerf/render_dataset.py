@@ -65,7 +65,7 @@ def render_dataset(nerfs_dir: str | Path, data: str | Path, out: str | Path,
     """
     from tqdm import tqdm
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.nerf.manifest import nerf_path
 
     ds = open_dataset(data)
@@ -108,7 +108,7 @@ def render_shard(shard: Shard, data: str, nerfs_dir: str, out: str, resolution: 
     """Render a shard of object ids (a Ray task); objects already rendered are skipped."""
     import torch
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.utils.device import resolve_device
 
     if threads > 0:

@@ -35,7 +35,7 @@ def fit_and_save(data_root: str, object_id: str, out_dir: str, nerf_overrides: d
     Returns the manifest entry.
     """
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.nerf.fit import fit_object
     from clip2nerf.nerf.io import save_nerf
 

@@ -96,7 +96,8 @@ def _hash_split(object_id: str, val_fraction: float = 0.1) -> str:
 
 def dataset_splits(data: str | Path) -> dict[str, str]:
     """object_id -> split from a dataset folder's ``splits/*.txt`` (missing files skipped)."""
-    from clip2nerf.data.dataset import SPLITS, open_dataset
+    from clip2nerf.data.dataset import SPLITS
+    from clip2nerf.data.layouts import open_dataset
 
     ds = open_dataset(data)
     out: dict[str, str] = {}

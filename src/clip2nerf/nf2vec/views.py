@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from clip2nerf.camera import default_intrinsics, orbit_cameras
 from clip2nerf.nerf.occupancy import OccupancyGrid
-from clip2nerf.nerf.rays import default_intrinsics, orbit_cameras
 from clip2nerf.nerf.render import FieldFn, render_image
 from clip2nerf.nf2vec.decoder import ImplicitDecoder
 
 CAMERA_RADIUS = 2.1
-"""Orbit radius of comparison views: about the synth cameras' distance (NeRFs are fitted there)."""
+"""Orbit radius of nf2vec's views: its training rendering loss (``train._random_rays``) and the
+comparison views of decoded embeddings; about the median synth camera distance (NeRFs are
+fitted there). Not ``clip2nerf.camera.DEFAULT_ORBIT_RADIUS`` (1.91, thumbnails): trained
+nf2vec models depend on this value."""
 
 
 def view_poses(n_views: int, elevation_deg: float = 25.0) -> np.ndarray:

@@ -190,9 +190,7 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
         from clip2nerf.apps import generate
         from clip2nerf.serve.views import png_bytes, views_strip
 
-        if not 1 <= n_views <= limits.MAX_GENERATE_VIEWS:
-            raise limits.BadRequest(f"views={n_views}: must be from 1 to "
-                                    f"{limits.MAX_GENERATE_VIEWS}")
+        limits.check_views(n_views)
         with models.compute():
             gen = generate(models.nf2vec, models.clip2nerf, models.vlm, text=text,
                            images=images, n_views=n_views, resolution=view_settings.resolution,

@@ -176,7 +176,7 @@ class Catalogue:
         if models.classes:
             return list(models.classes)
         if (self.workdir / "data" / "dataset.json").is_file():
-            from clip2nerf.data.dataset import open_dataset
+            from clip2nerf.data.layouts import open_dataset
 
             classes = open_dataset(self.workdir / "data").classes
             if classes:
@@ -231,7 +231,7 @@ class Catalogue:
         sources = gallery.extra.get("sources") or {}
         captions: dict[str, str] = {}
         if (self.workdir / "data" / "dataset.json").is_file():
-            from clip2nerf.data.dataset import open_dataset
+            from clip2nerf.data.layouts import open_dataset
 
             ds = open_dataset(self.workdir / "data")
             for oid in gallery.ids:

@@ -2,8 +2,9 @@
 
 Every function raises :class:`BadRequest` (turned into a 4xx JSON error by the app) with a
 message naming what was wrong; code behind the edge trusts what passes. The names are kept
-plain (``check_k``, ``load_upload_image``...) so that the project-wide guarded loader and
-option bounds can replace them one by one.
+plain (``check_k``, ``load_upload_image``...). The numeric limits of request parameters are
+``clip2nerf.utils.bounds``' (``SERVE_*``, checked with ``Bound.check``); images go through the
+project-wide guarded loader. Only the HTTP byte caps are this module's own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from clip2nerf.errors import UserError
+from clip2nerf.utils import bounds
 
 if TYPE_CHECKING:
     from clip2nerf.nerf.config import NerfConfig
@@ -26,13 +28,11 @@ MAX_IMAGE_BYTES = 8 * 1024 * 1024
 """One uploaded image file."""
 MAX_NERF_BYTES = 8 * 1024 * 1024
 """One uploaded NeRF file (a default-architecture NeRF with a 96^3 grid is ~0.2 MB)."""
-MAX_IMAGE_PIXELS = 4096 * 4096
-"""Declared width x height of one image; larger ones are refused before decoding (bombs)."""
-MAX_IMAGES = 16
-"""Views in one multi-view query."""
-MAX_TEXT_CHARS = 300
-MAX_K = 100
-MAX_GENERATE_VIEWS = 8
+MAX_IMAGE_PIXELS = bounds.SERVE_MAX_IMAGE_PIXELS
+MAX_IMAGES = bounds.SERVE_MAX_IMAGES
+MAX_TEXT_CHARS = bounds.SERVE_MAX_TEXT_CHARS
+MAX_K = bounds.SERVE_MAX_K
+MAX_GENERATE_VIEWS = bounds.SERVE_MAX_GENERATE_VIEWS
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -44,10 +44,23 @@ class BadRequest(UserError):
         self.status = status
 
 
+def check_bound(bound: bounds.Bound, value: int, name: str) -> int:
+    """``value`` if it is an int (parsed already: strings are not accepted here) inside
+    ``bound``, else a BadRequest naming ``name``."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequest(f"{name}={value!r}: must be {bound.describe()}")
+    try:
+        return bound.check(value, name)
+    except UserError as exc:
+        raise BadRequest(str(exc)) from None
+
+
 def check_k(k: int) -> int:
-    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
-        raise BadRequest(f"k={k!r}: must be an integer from 1 to {MAX_K}")
-    return k
+    return check_bound(bounds.SERVE_K, k, "k")
+
+
+def check_views(n_views: int) -> int:
+    return check_bound(bounds.SERVE_VIEWS, n_views, "views")
 
 
 def check_text(text: str | None, what: str = "text") -> str:

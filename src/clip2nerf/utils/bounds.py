@@ -131,4 +131,16 @@ INPUT_SCALE = Bound(float, 0.0, 1e4, lo_open=True)
 SHARD_SIZE = Bound(int, 1, 10_000_000)
 RETRIES = Bound(int, 0, 100)
 
+# The web service's per-request limits: tighter than the CLI's, so one request stays
+# interactive and small in memory (``clip2nerf.serve.limits`` checks requests with them).
+SERVE_MAX_K = 100
+SERVE_MAX_GENERATE_VIEWS = 8
+SERVE_MAX_IMAGES = 16
+"""Views in one multi-view query."""
+SERVE_MAX_TEXT_CHARS = 300
+SERVE_MAX_IMAGE_PIXELS = 4096 * 4096
+"""Declared width x height of one uploaded image; larger ones are refused before decoding."""
+SERVE_K = Bound(int, 1, SERVE_MAX_K, note="results per request")
+SERVE_VIEWS = Bound(int, 1, SERVE_MAX_GENERATE_VIEWS, note="generated views per request")
+
 __all__ = [n for n in dir() if n.isupper()] + ["Bound", "parse_number"]

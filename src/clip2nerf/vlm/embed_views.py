@@ -54,7 +54,7 @@ def embed_views(data: str | Path, out: str | Path, vlm: VisionLanguageModel,
     Returns the full table. An existing complete ``out`` in the same space with the same object
     ids is returned as is; anything else there needs ``overwrite``.
     """
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
 
     if chunk_objects < 1:
         raise UserError(f"--chunk must be >= 1, got {chunk_objects}")
@@ -179,7 +179,7 @@ def embed_views_shard(shard: Shard, data: str, work: str, vlm_spec: tuple[str, s
     The VLM is loaded from ``vlm_spec`` once per worker process; one that loads into another
     space than the driver's ``space`` is refused (workers must see the same model files).
     """
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.vlm.factory import load_vlm
 
     path = Path(work) / SHARD_PATTERN.format(shard.index)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from clip2nerf.classes import ZERO_SHOT_TEMPLATE
 from clip2nerf.errors import UserError
 from clip2nerf.utils.checkpoint import load_checkpoint, save_checkpoint, seeded
 from clip2nerf.utils.training import check_finite_loss, check_finite_weights
@@ -40,9 +41,6 @@ from clip2nerf.vlm.offline import (
     training_fingerprint,
 )
 from clip2nerf.vlm.preprocess import composite_on_white, resize_square
-
-ZERO_SHOT_TEMPLATE = "a 3d model of a {}"
-"""The paper's zero-shot prompt."""
 
 
 @dataclass
@@ -188,7 +186,7 @@ def prepare_offline(data: str | Path, out: str | Path,
     import torch.nn.functional as F
     from tqdm import tqdm
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.utils.device import resolve_device
     from clip2nerf.utils.io import atomic_path, atomic_write_json
     from clip2nerf.vlm.text_tower import MiniLMTextTower
@@ -402,7 +400,7 @@ def _extra_views_dataset(tcfg: OfflineTrainConfig, ids: list[str]):
         return None, None
     import json
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
 
     ds = open_dataset(tcfg.extra_views)
     aug = ds.info.get("augment") or {}

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from clip2nerf.classes import CLASSES
 from clip2nerf.data.synth import primitives as P
 from clip2nerf.data.synth.objects import Builder, SynthObject
 
@@ -598,8 +599,7 @@ CLASS_BUILDERS: dict[str, Callable[[Builder], SynthObject]] = {
     "display": display, "lamp": lamp, "speaker": speaker, "rifle": rifle, "sofa": sofa,
     "table": table, "phone": phone, "watercraft": watercraft,
 }
-CLASSES: tuple[str, ...] = tuple(CLASS_BUILDERS)
-"""The 13 ShapeNetRender classes of the paper, in a fixed order (it seeds each object)."""
+"""The grammar of each of ``clip2nerf.classes.CLASSES``, in that order."""
 
 
 def object_rng(seed: int, class_name: str, index: int) -> np.random.Generator:

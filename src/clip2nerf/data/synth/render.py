@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
-from clip2nerf.data.synth.camera import pixel_rays
+from clip2nerf.camera import zdepth_pixel_rays
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,10 @@ class MeshRenderer:
                      for i in range(0, len(c2ws), chunk)]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         n_views = len(c2ws)
-        rays = [pixel_rays(m, width, height, fx, fy, cx, cy, s) for m in c2ws]
+        rays = [zdepth_pixel_rays(m, width, height, fx, fy, cx, cy, s) for m in c2ws]
         if s % 2 == 0:
             # Even grids have no sub-sample on the pixel centre: add centre rays for depth.
-            rays += [pixel_rays(m, width, height, fx, fy, cx, cy, 1) for m in c2ws]
+            rays += [zdepth_pixel_rays(m, width, height, fx, fy, cx, cy, 1) for m in c2ws]
         origins = np.concatenate([o for o, _ in rays])
         dirs = np.concatenate([d for _, d in rays])
         ray, tri, t = self.caster.cast(origins, dirs)

@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 
 from clip2nerf import __version__
+from clip2nerf.classes import CLASS_SYNSETS, CLASSES
 from clip2nerf.data.dataset import DATASET_FORMAT, DATASET_VERSION, DEFAULT_AABB
 from clip2nerf.data.splits import stratified_splits
 from clip2nerf.data.synth.camera import CameraConfig, camera_distance, focal_from_fov, sample_views
-from clip2nerf.data.synth.classes import CLASSES, make_object
+from clip2nerf.data.synth.classes import make_object
 from clip2nerf.data.synth.objects import SynthObject
 from clip2nerf.data.synth.render import MeshRenderer
 from clip2nerf.errors import UserError
@@ -36,12 +37,6 @@ GENERATOR_VERSION = 1
 """Bump when a change to the grammars, cameras or renderer changes the output bytes."""
 DEPTH_SCALE = 1e-4
 """Metres per unit of the 16-bit depth PNGs: 0.1 mm steps, up to 6.55 m."""
-SHAPENET_SYNSETS = {
-    "airplane": "02691156", "bench": "02828884", "cabinet": "02933112", "car": "02958343",
-    "chair": "03001627", "display": "03211117", "lamp": "03636649", "speaker": "03691459",
-    "rifle": "04090263", "sofa": "04256520", "table": "04379243", "phone": "04401088",
-    "watercraft": "04530566",
-}
 _CONFIG_FILE = ".synth_config.json"
 
 
@@ -185,7 +180,7 @@ def write_object(folder: Path, ro: RenderedObject, cfg: SynthConfig) -> None:
         "colors": dict(obj.colors),
         "parts": list(obj.parts),
         "variant": obj.variant,
-        "shapenet_synset": SHAPENET_SYNSETS[obj.class_name],
+        "shapenet_synset": CLASS_SYNSETS[obj.class_name],
         "seed": cfg.seed,
         "index": ro.index,
         "generator": "clip2nerf synth",

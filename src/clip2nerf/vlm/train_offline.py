@@ -204,6 +204,8 @@ def prepare_offline(data: str | Path, out: str | Path,
         raise UserError("--epochs must be >= 1 and --batch-size >= 2")
     if not (math.isfinite(tcfg.lr) and tcfg.lr > 0):
         raise UserError(f"--lr {tcfg.lr}: must be a finite number > 0")
+    if not 0.0 <= tcfg.photo_backgrounds <= 1.0:
+        raise UserError(f"--photo-backgrounds {tcfg.photo_backgrounds}: must be in [0, 1]")
     if tcfg.photo_backgrounds and mcfg.image_tower != "cnn":
         raise UserError("--photo-backgrounds trains the cnn tower; add --image-tower cnn")
     dev = resolve_device(device)

@@ -7,7 +7,7 @@ training photos), and the cnn tower with photo backgrounds drawn afresh at every
 {class}": clean renders, and a photo-style query set on held-out photos.
 
     python benchmarks/bench_towers.py --data W/data --out W/towers [--epochs 30] [--seed 0]
-        [--towers knn knn+photo cnn cnn+photo cnn+bg cnn+photo+bg]
+        [--towers knn knn+photo cnn cnn+photo cnn+bg cnn+photo+bg] [--channels 32 64 128 256]
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--photo-backgrounds", type=float, default=0.5,
                     help="share of views recomposed over training photos in the +bg rows")
     ap.add_argument("--towers", nargs="+", default=list(TOWERS), choices=list(TOWERS))
+    ap.add_argument("--channels", type=int, nargs="+", default=None,
+                    help="cnn conv widths per stage [default: OfflineVLMConfig's 16 32 64 128]")
     args = ap.parse_args()
     ds = open_dataset(args.data)
     out = args.out
@@ -76,10 +78,14 @@ def main() -> None:
         bg = args.photo_backgrounds if name.endswith("+bg") else 0.0
         tcfg = OfflineTrainConfig(epochs=args.epochs, seed=args.seed, photo_backgrounds=bg,
                                   extra_views=str(extra) if extra else None)
+        mcfg = OfflineVLMConfig(image_tower=tower)
+        if args.channels and tower == "cnn":
+            mcfg.channels = tuple(args.channels)
+            name += "-ch" + "-".join(map(str, args.channels))
         if args.seed:
             name += f"-seed{args.seed}"
         t0 = time.perf_counter()
-        vlm = prepare_offline(args.data, out / name, OfflineVLMConfig(image_tower=tower),
+        vlm = prepare_offline(args.data, out / name, mcfg,
                               tcfg, device="cpu", progress=False, log=print)
         secs = time.perf_counter() - t0
         rows.append({"tower": name, "vlm": vlm.name, "build_s": round(secs, 1),

@@ -47,12 +47,13 @@ def test_prepare_offline_photo_backgrounds_cli(tiny_data, tmp_path, capsys):
             "--image-size", "32", "--device", "cpu", "--quiet"]
     assert main([*base, "--image-tower", "cnn", "--out", str(tmp_path / "plain")]) == 0
     assert main([*base, "--image-tower", "cnn", "--out", str(tmp_path / "bg"),
-                 "--photo-backgrounds", "0.5"]) == 0
+                 "--photo-backgrounds", "0.5", "--channels", "8,16"]) == 0
     plain = json.loads((tmp_path / "plain" / "config.json").read_text())
     bg = json.loads((tmp_path / "bg" / "config.json").read_text())
     assert "photo_backgrounds" not in plain["training"]["train"]  # old names unchanged
     assert bg["training"]["train"]["photo_backgrounds"] == 0.5
     assert plain["name"] != bg["name"]
+    assert bg["model"]["channels"] == [8, 16]
     capsys.readouterr()
     assert main([*base, "--out", str(tmp_path / "knn"), "--photo-backgrounds", "0.5"]) == 2
     assert "--image-tower cnn" in capsys.readouterr().err

@@ -73,8 +73,8 @@ def summary(results: list[dict]) -> str:
     for i, row in enumerate(first["rows"]):
         cells = []
         for k in ("1", "5", "10"):
-            vals = [100 * r["rows"][i]["recall"][k] for r in results
-                    if k in r["rows"][i]["recall"]]
+            recalls = [{str(j): v for j, v in r["rows"][i]["recall"].items()} for r in results]
+            vals = [100 * rec[k] for rec in recalls if k in rec]  # int keys until saved
             cells.append(f"{np.mean(vals):.1f} [{min(vals):.1f}-{max(vals):.1f}]" if vals
                          else "-")
         lines.append(f"| {row['queries']} | {row['method']} | " + " | ".join(cells) + " |")

@@ -2,10 +2,12 @@
 
 Builds, on the training split of a dataset, the knn tower and the cnn tower, each plain and
 with photo-style images of the training objects (``augment photo --split train`` on the
-training photos), then labels held-out (val+test) views zero-shot with "a 3d model of a
+training photos), and the cnn tower with photo backgrounds drawn afresh at every step
+(``--photo-backgrounds``, ``+bg`` rows), then labels held-out (val+test) views zero-shot with "a 3d model of a
 {class}": clean renders, and a photo-style query set on held-out photos.
 
-    python benchmarks/bench_towers.py --data W/data --out W/towers [--epochs 30]
+    python benchmarks/bench_towers.py --data W/data --out W/towers [--epochs 30] [--seed 0]
+        [--towers knn knn+photo cnn cnn+photo cnn+bg cnn+photo+bg] [--channels 32 64 128 256]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from clip2nerf.vlm.offline import OfflineVLMConfig
 from clip2nerf.vlm.train_offline import OfflineTrainConfig, prepare_offline
 
 TEMPLATE = "a 3d model of a {}"
+TOWERS = ("knn", "knn+photo", "cnn", "cnn+photo", "cnn+bg", "cnn+photo+bg")
 
 
 def views_of(ds, ids):
@@ -48,6 +51,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--views-per-object", type=int, default=7)
     ap.add_argument("--eval-split", default="val+test")
+    ap.add_argument("--seed", type=int, default=0, help="cnn training seed")
+    ap.add_argument("--photo-backgrounds", type=float, default=0.5,
+                    help="share of views recomposed over training photos in the +bg rows")
+    ap.add_argument("--towers", nargs="+", default=list(TOWERS), choices=list(TOWERS))
+    ap.add_argument("--channels", type=int, nargs="+", default=None,
+                    help="cnn conv widths per stage [default: OfflineVLMConfig's 16 32 64 128]")
     args = ap.parse_args()
     ds = open_dataset(args.data)
     out = args.out
@@ -64,23 +73,29 @@ def main() -> None:
         photo_images += qi
         photo_labels += ql
     rows = []
-    for tower in ("knn", "cnn"):
-        for extra in (None, aug):
-            tcfg = OfflineTrainConfig(epochs=args.epochs,
-                                      extra_views=str(extra) if extra else None)
-            name = f"{tower}{'+photo' if extra else ''}"
-            t0 = time.perf_counter()
-            vlm = prepare_offline(args.data, out / name, OfflineVLMConfig(image_tower=tower),
-                                  tcfg, device="cpu", progress=False, log=print)
-            secs = time.perf_counter() - t0
-            rows.append({"tower": name, "vlm": vlm.name, "build_s": round(secs, 1),
-                         "clean": accuracy(vlm, clean_images, clean_labels, ds.classes),
-                         "photo": accuracy(vlm, photo_images, photo_labels, ds.classes)})
-            print(rows[-1], flush=True)
+    for name in args.towers:
+        tower, extra = name.split("+")[0], aug if "+photo" in name else None
+        bg = args.photo_backgrounds if name.endswith("+bg") else 0.0
+        tcfg = OfflineTrainConfig(epochs=args.epochs, seed=args.seed, photo_backgrounds=bg,
+                                  extra_views=str(extra) if extra else None)
+        mcfg = OfflineVLMConfig(image_tower=tower)
+        if args.channels and tower == "cnn":
+            mcfg.channels = tuple(args.channels)
+            name += "-ch" + "-".join(map(str, args.channels))
+        if args.seed:
+            name += f"-seed{args.seed}"
+        t0 = time.perf_counter()
+        vlm = prepare_offline(args.data, out / name, mcfg,
+                              tcfg, device="cpu", progress=False, log=print)
+        secs = time.perf_counter() - t0
+        rows.append({"tower": name, "vlm": vlm.name, "build_s": round(secs, 1),
+                     "clean": accuracy(vlm, clean_images, clean_labels, ds.classes),
+                     "photo": accuracy(vlm, photo_images, photo_labels, ds.classes)})
+        print(rows[-1], flush=True)
     result = {"data": str(args.data), "eval_split": args.eval_split,
               "n_clean": len(clean_images), "n_photo": len(photo_images),
               "chance": 1 / len(ds.classes), "rows": rows}
-    (out / "towers.json").write_text(json.dumps(result, indent=2))
+    (out / f"towers-{'-'.join(args.towers)}-seed{args.seed}.json").write_text(json.dumps(result, indent=2))
     print(f"zero-shot '{TEMPLATE}' on {len(eval_ids)} held-out objects ({args.eval_split}): "
           f"{len(clean_images)} clean views, {len(photo_images)} photo-style images")
     print("| tower | clean | photo-style | build s |\n|---|---|---|---|")

@@ -85,3 +85,18 @@ def test_describe_cli(world, fake_vlm, capsys):
                str(world["mappers"]["nerf2clip"]), "--data", str(world["data"]), "--vlm",
                "another-vlm", "--device", "cpu"])
     assert rc == 2 and "another-vlm" in capsys.readouterr().err
+
+
+def test_describe_batched_chunks_and_folder_equal_one_chunk(world):
+    vlm = world["vlm"]
+    bank = dataset_caption_bank(vlm, world["data"], "train")
+    mapper = FeatureMapper.from_pretrained(world["mappers"]["nerf2clip"])
+    files = sorted(world["nerfs"].glob("*.safetensors"))
+    one = describe_nerfs(files, world["model"], mapper, vlm, bank, k=2)
+    chunked = describe_nerfs([world["nerfs"]], world["model"], mapper, vlm, bank, k=2,
+                             batch_size=3)  # a folder, read in chunks of 3 by threads
+    assert [d.object_id for d in chunked] == [d.object_id for d in one]
+    for a, b in zip(one, chunked, strict=True):
+        assert [t for t, _, _ in a.captions] == [t for t, _, _ in b.captions]
+        assert [s for _, s, _ in a.captions] == pytest.approx([s for _, s, _ in b.captions],
+                                                              abs=1e-5)

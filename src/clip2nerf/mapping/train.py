@@ -82,6 +82,21 @@ def class_recall_at_1(pred: np.ndarray, pair_object: np.ndarray, gallery: np.nda
     return float((lab[nearest] == lab[own]).mean())
 
 
+def _answerable_val(val: PairSet | None, train: PairSet) -> PairSet | None:
+    """``val`` unchanged when some val object shares its class with another val object; else
+    (e.g. ``small``: 13 val objects, one per class, where the val-only recall is always NaN)
+    ``val`` whose retrieval gallery also holds the training objects (the query's own object
+    still excluded; queries and targets unchanged, so val_loss is the same)."""
+    if val is None or not any(val.labels):
+        return val
+    _, counts = np.unique(np.asarray(val.labels), return_counts=True)
+    if (counts > 1).any():
+        return val
+    return PairSet(val.inputs, val.targets, val.object_index, val.ids + train.ids,
+                   val.labels + train.labels,
+                   np.concatenate([val.target_gallery, train.target_gallery]))
+
+
 def _evaluate(model: FeatureMapper, pairs: PairSet, device: torch.device) -> tuple[float, float]:
     with torch.no_grad():
         model.eval()
@@ -160,6 +175,7 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
                         extra_views=extra_views)
     val = (build_pairs(config, nerf, views, list(val_ids), captions, subset_views=False)
            if val_ids else None)
+    val = _answerable_val(val, train)
     tc = config.train
     steps_per_epoch = math.ceil(len(train) / tc.batch_size)
 

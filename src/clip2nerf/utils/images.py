@@ -93,10 +93,10 @@ def _open(path: str | os.PathLike[str] | bytes, what: str | None, error: type[Ex
                                   f"{max_pixels} (a decompression bomb or a far too large image)")
                 if mode is None:
                     return (w, h)
-                im.load()
                 if im.format == "PNG":
-                    data = source.getvalue() if isinstance(source, io.BytesIO) else path.read_bytes()
-                    _check_png_complete(data, path, w, h, error, owner)
+                    _load_png(im, source, path, w, h, error, owner)
+                else:
+                    im.load()
                 return _normalise(im, mode, error, what)
         except FileNotFoundError:
             raise error(f"{owner}missing file {path}") from None
@@ -117,6 +117,36 @@ def _open(path: str | os.PathLike[str] | bytes, what: str | None, error: type[Ex
 
 
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def _load_png(im: Image.Image, source, path: Path, w: int, h: int, error: type[Exception],
+              owner: str) -> None:
+    """Decode a PNG once; inflate it a second time (``_check_png_complete``) only when its last
+    row could be rows Pillow never wrote.
+
+    The decode goes into a buffer pre-filled with a sentinel colour: a stream that ends before
+    its last row leaves that row at the sentinel, so a last row that differs from it proves
+    the pixel data complete. A last row that matches (rare) or a mode Pillow cannot pre-fill
+    gets the full check. The file is read from disk once (its bytes serve both).
+    """
+    import io
+
+    sentinel = None
+    try:
+        sentinel = Image.new(im.mode, (w, 1), _SENTINEL.get(im.mode, 0x5A))
+        im.im = Image.core.fill(im.mode, (w, h), _SENTINEL.get(im.mode, 0x5A))
+    except (ValueError, TypeError, AttributeError):
+        sentinel = None
+    im.load()
+    if sentinel is not None and im.crop((0, h - 1, w, h)).tobytes() != sentinel.tobytes():
+        return
+    data = source.getvalue() if isinstance(source, io.BytesIO) else path.read_bytes()
+    _check_png_complete(data, path, w, h, error, owner)
+
+
+# Unlikely pixel values per mode for the pre-fill above (a match costs only a second inflate).
+_SENTINEL: dict[str, object] = {"RGBA": (90, 13, 201, 7), "RGB": (90, 13, 201), "LA": (90, 7),
+                                "L": 0x5A, "P": 0xA5, "1": 1, "I;16": 0x5A5A, "I": 0x5A5A5A}
 
 
 def _check_png_complete(data: bytes, path: Path, w: int, h: int, error: type[Exception],

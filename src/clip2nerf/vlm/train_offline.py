@@ -81,6 +81,9 @@ class OfflineTrainConfig:
     """An augmented dataset of training objects (``clip2nerf augment photo --split train``):
     its images join the training views, each with its object's caption, so that the tower
     also learns objects over real photographs (a robust tower; knn: they join the memory)."""
+    photo_backgrounds: float = 0.0
+    """cnn: chance that a drawn training view is recomposed over a training photo at that step
+    (``vlm/photo_train.py``); 0 = views on white only."""
 
 
 def _rgb_views(obj, size: int) -> np.ndarray:
@@ -200,6 +203,10 @@ def prepare_offline(data: str | Path, out: str | Path,
         raise UserError("--epochs must be >= 1 and --batch-size >= 2")
     if not (math.isfinite(tcfg.lr) and tcfg.lr > 0):
         raise UserError(f"--lr {tcfg.lr}: must be a finite number > 0")
+    if not 0.0 <= tcfg.photo_backgrounds <= 1.0:
+        raise UserError(f"--photo-backgrounds {tcfg.photo_backgrounds}: must be in [0, 1]")
+    if tcfg.photo_backgrounds and mcfg.image_tower != "cnn":
+        raise UserError("--photo-backgrounds trains the cnn tower; add --image-tower cnn")
     dev = resolve_device(device)
     ds = open_dataset(data)
     ids = ds.object_ids(tcfg.split)
@@ -209,7 +216,7 @@ def prepare_offline(data: str | Path, out: str | Path,
                     "n_objects": len(ids), "object_ids_sha256": _ids_hash(ids),
                     "classes": ds.classes, "object_ids": ids},
         "model": asdict(mcfg),
-        "train": {**asdict(tcfg), "extra_views": extra_desc},
+        "train": {**_train_record(tcfg), "extra_views": extra_desc},
     }
     if extra_ds is not None:
         record["dataset"]["extra_views_path"] = str(Path(tcfg.extra_views).resolve())
@@ -300,6 +307,7 @@ def prepare_offline(data: str | Path, out: str | Path,
         log(f"resuming from epoch {start}/{tcfg.epochs} ({ckpt})")
 
     views_t = torch.from_numpy(views)  # (n, S, S, 3) uint8, stays on CPU
+    backgrounds = _photo_backgrounds(ds, ids, first, len(views), mcfg, tcfg)
     target_t = torch.from_numpy(caption_idx[owner])
     bar = tqdm(range(start, tcfg.epochs), desc="prepare-offline", disable=not progress,
                initial=start, total=tcfg.epochs)
@@ -312,7 +320,9 @@ def prepare_offline(data: str | Path, out: str | Path,
             idx = perm[s * tcfg.batch_size:(s + 1) * tcfg.batch_size]
             if len(idx) < 2:
                 continue
-            x = augment(_to_input(views_t[idx], mcfg), tcfg, gen)
+            batch = views_t[idx] if backgrounds is None else \
+                backgrounds.apply(views_t[idx], idx, gen)
+            x = augment(_to_input(batch, mcfg), tcfg, gen)
             x = _normalise(x, mcfg).to(dev)
             y = target_t[idx].to(dev)
             emb = F.normalize(encoder(x), dim=-1)
@@ -427,6 +437,24 @@ def _add_extra_views(extra_ds, ids, views, owner, size, progress):
     owner = np.concatenate([owner, owner_x])
     order = np.argsort(owner, kind="stable")
     return views[order], owner[order]
+
+
+def _train_record(tcfg: OfflineTrainConfig) -> dict[str, Any]:
+    """The training config as recorded (and fingerprinted): ``photo_backgrounds`` only when
+    used, so models trained without it keep their names."""
+    rec = asdict(tcfg)
+    if not rec.get("photo_backgrounds"):
+        rec.pop("photo_backgrounds", None)
+    return rec
+
+
+def _photo_backgrounds(ds, ids, first, n_rows, mcfg: OfflineVLMConfig,
+                       tcfg: OfflineTrainConfig):
+    if not tcfg.photo_backgrounds:
+        return None
+    from clip2nerf.vlm.photo_train import PhotoBackgrounds
+
+    return PhotoBackgrounds(ds, ids, first, n_rows, mcfg.image_size, tcfg.photo_backgrounds)
 
 
 def soft_targets(bank, weight: float, temperature: float):

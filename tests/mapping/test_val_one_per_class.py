@@ -3,8 +3,9 @@ gallery then also holds the training objects, so the figure is defined (it was N
 
 import math
 
+from linked_tables import linked_tables
+
 from clip2nerf.mapping import MapperConfig, TrainConfig, train_mapper
-from clip2nerf.mapping.synthetic import linked_tables
 
 
 def _one_val_per_class(nerf):

@@ -169,8 +169,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_gallery"))
     ap.add_argument("--kinds", default="",
-                    help="kinds to build, e.g. flat,ivf,ivf-sq8 (default: flat, ivf and ivf-sq8 "
-                         "up to 100k; ivf-sq8 above, where flat/ivf hold 4 KB per row)")
+                    help="kinds to build, e.g. flat,ivf,ivf-sq8,ivf-sq6 (default: all up to 100k; "
+                         "ivf-sq8 and ivf-sq6 above, where flat/ivf hold 4 KB per row)")
     ap.add_argument("--nprobe", default="8,16,32")
     ap.add_argument("--shard", type=int, default=50_000)
     ap.add_argument("--queries", type=int, default=500, help="queries for recall@10")
@@ -215,7 +215,7 @@ def main() -> None:
         print(f"<!-- n={n}: shards written/checked in {gen_s:.0f} s, exact top-10 of "
               f"{args.queries} queries in {exact_s:.0f} s -->", flush=True)
         kinds = args.kinds.split(",") if args.kinds else (
-            ["flat", "ivf", "ivf-sq8"] if n <= 100_000 else ["ivf-sq8"])
+            ["flat", "ivf", "ivf-sq8", "ivf-sq6"] if n <= 100_000 else ["ivf-sq8", "ivf-sq6"])
         for kind in kinds:
             out = root / f"gallery-{kind}"
             b = run_child(args, "build", emb=emb, out=out, kind=kind)

@@ -20,11 +20,12 @@ if TYPE_CHECKING:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Gallery folder.")
 @click.option("--split-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Only these object ids, one per line (e.g. splits/test.txt).")
-@click.option("--kind", type=click.Choice(["auto", "flat", "ivf", "ivf-sq8"]), default="auto",
+@click.option("--kind", type=click.Choice(["auto", "flat", "ivf", "ivf-sq8", "ivf-sq6"]),
+              default="auto",
               show_default=True,
               help="flat: exact search; ivf: approximate; ivf-sq8: approximate over 8-bit codes, "
-                   "memory-mapped when served (galleries past memory); auto: flat up to 10,000 "
-                   "rows, else ivf-sq8.")
+                   "memory-mapped when served (galleries past memory); ivf-sq6: 6-bit codes, "
+                   "smaller; auto: flat up to 10,000 rows, ivf-sq8 up to 500,000, else ivf-sq6.")
 @click.option("--nlist", type=opt.NLIST, default=None, help="IVF clusters (default 4*sqrt(n)).")
 @click.option("--nprobe", type=opt.NPROBE, default=8, show_default=True,
               help="IVF clusters scanned per query.")

@@ -47,14 +47,19 @@ GALLERY_VERSION = 1
 INDEX_NAME = "index.faiss"
 META_NAME = "gallery.json"
 
-IndexKind = Literal["auto", "flat", "ivf", "ivf-sq8"]
+IndexKind = Literal["auto", "flat", "ivf", "ivf-sq8", "ivf-sq6"]
 ViewReduce = Literal["mean", "all"]
-KINDS = ("auto", "flat", "ivf", "ivf-sq8")
-IVF_KINDS = ("ivf", "ivf-sq8")
+KINDS = ("auto", "flat", "ivf", "ivf-sq8", "ivf-sq6")
+IVF_KINDS = ("ivf", "ivf-sq8", "ivf-sq6")
+SQ_KINDS = {"ivf-sq8": "QT_8bit", "ivf-sq6": "QT_6bit"}
+"""Scalar-quantised IVF kinds and their faiss code: 1 byte / 6 bits per dimension."""
 AUTO_FLAT_MAX = 10_000
 """``auto`` builds an exact flat index up to this many rows and ``ivf-sq8`` above it: a flat
 scan costs ~0.5 ms per 1,000 rows of 1024 dims per query on a busy 2-core machine (12.5 ms at
 20k, 53 ms at 100k), so past ~10k rows IVF-SQ8 (~1 ms, recall@10 0.99) is the faster choice."""
+AUTO_SQ8_MAX = 500_000
+"""``auto`` builds ``ivf-sq8`` up to this many rows and ``ivf-sq6`` above it (see
+:func:`auto_kind`)."""
 TRAIN_PER_LIST = 40
 """IVF training sample: this many rows per cluster (faiss warns below 39), at most n."""
 
@@ -146,7 +151,7 @@ class Gallery:
             raise UserError("the gallery would be empty: no embeddings to index")
         kind = config.kind
         if kind == "auto":
-            kind = "flat" if n <= AUTO_FLAT_MAX else "ivf-sq8"
+            kind = auto_kind(n)
         if kind not in ("flat", *IVF_KINDS):
             raise UserError(f"gallery kind {config.kind!r}: expected one of {', '.join(KINDS)}")
         index: Any
@@ -161,8 +166,8 @@ class Gallery:
             if kind == "ivf":
                 index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
             else:
-                index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist,
-                                                      faiss.ScalarQuantizer.QT_8bit,
+                qtype = getattr(faiss.ScalarQuantizer, SQ_KINDS[kind])
+                index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, qtype,
                                                       faiss.METRIC_INNER_PRODUCT)
             index.cp.seed = config.seed
             m = min(n, TRAIN_PER_LIST * nlist)
@@ -440,6 +445,7 @@ class Gallery:
 
         try:
             ids, labels = str_list(meta["ids"], "ids"), str_list(meta["labels"], "labels")
+            labels = _one_copy_each(labels)
             cfg = dataclass_from_dict(GalleryConfig, meta["config"], "config")
             if not isinstance(meta["space"], str):
                 raise ValueError("space: must be a string")
@@ -476,6 +482,27 @@ class Gallery:
         if expect_space is not None:
             gallery.check_space(expect_space)
         return gallery
+
+
+def auto_kind(n: int) -> str:
+    """The kind ``auto`` builds for ``n`` rows: ``flat`` up to ``AUTO_FLAT_MAX``, ``ivf-sq8`` up
+    to ``AUTO_SQ8_MAX``, else ``ivf-sq6``.
+
+    Serving keeps the probed inverted lists resident (mapped file pages) beside ~0.2 KB of the
+    process's own memory per row (ids, labels), so a busy server's resident set approaches
+    file size + 0.2 KB/row: ~1.2 KB/row for 8-bit codes (1.1 GB at 1M, over the 1 GB goal)
+    and ~1.0 KB/row for 6-bit codes, which kept recall@10 >= 0.95 at 1M (benchmarks/README.md).
+    """
+    if n <= AUTO_FLAT_MAX:
+        return "flat"
+    return "ivf-sq8" if n <= AUTO_SQ8_MAX else "ivf-sq6"
+
+
+def _one_copy_each(strings: list[str]) -> list[str]:
+    """The same list with equal strings sharing one object: a million labels of a few
+    hundred classes then cost 8 MB of pointers instead of ~60 MB of string copies."""
+    seen: dict[str, str] = {}
+    return [seen.setdefault(s, s) for s in strings]
 
 
 def _check_chunk(vec: np.ndarray, ids: Sequence[str], labels: Sequence[str],

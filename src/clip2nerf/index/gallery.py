@@ -132,7 +132,8 @@ class Gallery:
     @classmethod
     def from_chunks(cls, chunks: Callable[[], Iterable[Chunk]], n: int, dim: int, space: str,
                     config: GalleryConfig | None = None,
-                    extra: dict[str, Any] | None = None) -> Gallery:
+                    extra: dict[str, Any] | None = None,
+                    encoded: Callable[[Any], Iterable[Chunk]] | None = None) -> Gallery:
         """Build in a streaming pass: at most one chunk (and the IVF training sample) in memory.
 
         Args:
@@ -143,6 +144,11 @@ class Gallery:
 
         For IVF kinds the training sample is ``TRAIN_PER_LIST * nlist`` rows (at most n) drawn
         uniformly with ``config.seed``; the rest of the gallery never sits in memory as float32.
+
+        ``encoded``: when given, called once with the trained, empty index; it yields the
+        rows already encoded (``index.sa_encode`` codes of the normalised rows, e.g. by shard
+        tasks: :mod:`clip2nerf.index.sharded`) in the chunks' order, which are appended with
+        ``add_sa_codes``: the same index as adding the rows here.
         """
         import faiss
 
@@ -180,9 +186,11 @@ class Gallery:
             index.nprobe = min(config.nprobe, nlist)
         all_ids: list[str] = []
         all_labels: list[str] = []
-        for vec, cids, clabels in chunks():
-            x = _check_chunk(vec, cids, clabels, dim)
-            index.add(x)
+        for vec, cids, clabels in (chunks() if encoded is None else encoded(index)):
+            if encoded is None:
+                index.add(_check_chunk(vec, cids, clabels, dim))
+            else:
+                index.add_sa_codes(np.ascontiguousarray(vec, dtype=np.uint8))
             all_ids += [str(i) for i in cids]
             all_labels += [str(c) for c in clabels]
         if len(all_ids) != n:
@@ -195,11 +203,15 @@ class Gallery:
     def from_embeddings(cls, path: str | Path, views: ViewReduce = "mean",
                         config: GalleryConfig | None = None,
                         only_ids: Sequence[str] | None = None,
-                        expect_space: str | None = None) -> Gallery:
+                        expect_space: str | None = None, executor: Any = None,
+                        parts: str | Path | None = None) -> Gallery:
         """Stream an embeddings file or shard folder into a gallery, one shard in memory at a time.
 
         Rows keep the shards' order; ``only_ids`` keeps just those objects (a missing one is a
         UserError naming it). Per-view shards are reduced by ``views`` as in :meth:`from_table`.
+        With ``executor`` (an ``ExecutorConfig``) the shard files are normalised and encoded by
+        shard tasks (local or Ray) into ``parts`` (a folder; finished parts are reused by a
+        rerun) and the index appends their codes: :mod:`clip2nerf.index.sharded`.
         """
         if views not in ("mean", "all"):
             raise UserError(f"--views {views!r}: expected mean or all")
@@ -238,17 +250,20 @@ class Gallery:
 
         def chunks() -> Iterable[Chunk]:
             for h in headers:
-                table = EmbeddingTable.load(h.path, space)
-                if keep is not None:
-                    table = table.subset([i for i in table.ids if i in keep])
-                    if not len(table):
-                        continue
-                src = table.extra.get("sources")
-                if isinstance(src, list) and len(src) == len(table):
-                    sources.update(zip(table.ids, map(str, src), strict=True))
-                yield _reduce_views(table, views)
+                got = file_chunk(h.path, space, keep, views)
+                if got is not None:
+                    sources.update(got[1])
+                    yield got[0]
 
-        gallery = cls.from_chunks(chunks, n, dims.pop(), space, config, extra)
+        encoded = None
+        if executor is not None:
+            from clip2nerf.index.sharded import encoded_chunks
+
+            def encoded(index: Any) -> Iterable[Chunk]:
+                return encoded_chunks(index, [h.path for h in headers], space, keep, views,
+                                      executor, parts, sources)
+
+        gallery = cls.from_chunks(chunks, n, dims.pop(), space, config, extra, encoded)
         if len(sources) == len(set(gallery.ids)):
             gallery.extra["sources"] = sources
         return gallery
@@ -496,6 +511,21 @@ def auto_kind(n: int) -> str:
     if n <= AUTO_FLAT_MAX:
         return "flat"
     return "ivf-sq8" if n <= AUTO_SQ8_MAX else "ivf-sq6"
+
+
+def file_chunk(path: Path, space: str, keep: set[str] | None, views: ViewReduce
+               ) -> tuple[Chunk, dict[str, str]] | None:
+    """One embeddings file's gallery rows (only ``keep`` ids, views reduced) and its id ->
+    NeRF file sources; None when it keeps no rows."""
+    table = EmbeddingTable.load(path, space)
+    if keep is not None:
+        table = table.subset([i for i in table.ids if i in keep])
+        if not len(table):
+            return None
+    src = table.extra.get("sources")
+    sources = dict(zip(table.ids, map(str, src), strict=True)) \
+        if isinstance(src, list) and len(src) == len(table) else {}
+    return _reduce_views(table, views), sources
 
 
 def _one_copy_each(strings: list[str]) -> list[str]:

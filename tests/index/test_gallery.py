@@ -266,3 +266,16 @@ def test_auto_kind_by_size():
 
     assert [auto_kind(n) for n in (1, 10_000, 10_001, 500_000, 500_001, 10**6)] == \
         ["flat", "flat", "ivf-sq8", "ivf-sq8", "ivf-sq6", "ivf-sq6"]
+
+
+def test_load_refuses_a_kind_that_does_not_match_the_codes(tmp_path):
+    import json
+
+    table = random_table(n=600, d=16, seed=9)
+    Gallery.from_table(table, config=GalleryConfig("ivf-sq6", nlist=4)).save(tmp_path / "g")
+    assert Gallery.load(tmp_path / "g").config.kind == "ivf-sq6"
+    meta = json.loads((tmp_path / "g" / "gallery.json").read_text())
+    meta["config"]["kind"] = "ivf-sq8"
+    (tmp_path / "g" / "gallery.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="holds other codes"):
+        Gallery.load(tmp_path / "g")

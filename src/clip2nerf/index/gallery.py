@@ -486,6 +486,10 @@ class Gallery:
             raise UserError(f"{folder / META_NAME}: says kind {cfg.kind!r} but {INDEX_NAME} is "
                             f"{'an IVF' if is_ivf else 'a flat'} index; rebuild the gallery "
                             "with `clip2nerf index`")
+        if cfg.kind in SQ_KINDS and getattr(getattr(index, "sq", None), "qtype", None) != \
+                getattr(faiss.ScalarQuantizer, SQ_KINDS[cfg.kind]):
+            raise UserError(f"{folder / META_NAME}: says kind {cfg.kind!r} but {INDEX_NAME} "
+                            "holds other codes; rebuild the gallery with `clip2nerf index`")
         if index.ntotal != len(ids) or len(labels) != len(ids):
             raise UserError(f"{folder}: index holds {index.ntotal} vectors but metadata lists "
                             f"{len(ids)} ids and {len(labels)} labels")

@@ -6,7 +6,10 @@ Cosine similarity is the inner product of unit vectors. Index kinds (``GalleryCo
 - ``ivf``: ``IndexIVFFlat``, approximate: only ``nprobe`` of ``nlist`` clusters are scanned.
 - ``ivf-sq8``: ``IndexIVFScalarQuantizer`` with 8-bit codes of the residuals (1 byte per
   dimension, a quarter of ``ivf``'s size) — the kind for galleries past memory.
-- ``auto`` (the CLI default): ``flat`` up to ``AUTO_FLAT_MAX`` rows, else ``ivf-sq8``.
+- ``ivf-sq6``: the same with 6-bit codes (768 bytes per 1024-d row): for the largest
+  galleries, whose served resident set is mostly the probed codes (see :func:`auto_kind`).
+- ``auto`` (the CLI default): ``flat`` up to ``AUTO_FLAT_MAX`` rows, ``ivf-sq8`` up to
+  ``AUTO_SQ8_MAX``, else ``ivf-sq6``.
 
 The choice of ``ivf-sq8`` and the ``auto`` threshold come from ``benchmarks/bench_gallery.py``
 (table in benchmarks/README.md; 1024-d clustered vectors, a shared 2-core machine, one faiss
@@ -20,8 +23,8 @@ a sample, then add chunk by chunk, so a gallery is built from a shard folder wit
 float32 matrix in memory (peak 2.5 GB for 1M rows, whose float32 matrix is 4 GB).
 
 On disk a gallery is a folder: ``index.faiss`` (faiss's own format) and ``gallery.json``
-(format, space, dim, ids, labels). ``Gallery.load`` memory-maps IVF indexes (``ivf`` and
-``ivf-sq8``) with faiss's ``IO_FLAG_MMAP``: the inverted lists stay in the file and only the
+(format, space, dim, ids, labels). ``Gallery.load`` memory-maps IVF indexes (``ivf``,
+``ivf-sq8``, ``ivf-sq6``) with faiss's ``IO_FLAG_MMAP``: the inverted lists stay in the file and only the
 probed lists are paged in (as page cache the kernel may drop), so a gallery larger than RAM
 can be searched. A flat index is read into memory even with the flag (faiss maps only
 inverted lists with ``IO_FLAG_MMAP``), so galleries that outgrow RAM should be IVF.

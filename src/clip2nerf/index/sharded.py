@@ -111,7 +111,8 @@ def encoded_chunks(index: Any, files: Sequence[Path], space: str, keep: set[str]
 
     if parts is None:
         raise UserError("a sharded gallery build needs a parts folder")
-    parts = Path(parts)
+    parts = Path(parts).absolute()  # a Ray worker's working directory is not this one
+    files = [Path(f).absolute() for f in files]
     blob = faiss.serialize_index(index)
     digest = hashlib.sha256(blob.tobytes()).hexdigest()[:16]
     plan = {"index": digest, "space": space, "views": views, "shard_size": executor.shard_size,

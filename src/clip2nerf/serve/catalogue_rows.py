@@ -170,7 +170,8 @@ def embed_sources(cat: Any, files: Sequence[Path], nf2vec: Any, model_dir: Path,
     key = plan_key(files, nf2vec.space, executor.shard_size)
     staging = cat.root / STAGING_DIR / key
     staging.mkdir(parents=True, exist_ok=True)
-    shards = make_shards([str(f) for f in files], executor.shard_size)
+    # absolute: a Ray worker's working directory is not this one
+    shards = make_shards([str(Path(f).absolute()) for f in files], executor.shard_size)
     todo = [s for s in shards if not (staging / f"{s.name}.safetensors").is_file()]
     if len(todo) < len(shards):
         log(f"catalogue: {len(shards) - len(todo)} of {len(shards)} shards already embedded "

@@ -422,19 +422,6 @@ def remove_ids(workdir: str | Path, ids: Sequence[str],
     return AddReport(name, [], len(keep_ids))
 
 
-def _is_embedding_table(path: Path) -> bool:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="np") as fh:
-            meta = fh.metadata() or {}
-    except Exception:
-        return False  # load_nerf will name the problem
-    from clip2nerf.utils.embeddings import EMBEDDINGS_FORMAT
-
-    return meta.get("format") == EMBEDDINGS_FORMAT
-
-
 def _read_table(path: Path, space: str) -> tuple[np.ndarray, list[str], list[str]]:
     from clip2nerf.utils.embeddings import EmbeddingTable
 

@@ -94,7 +94,9 @@ def add_shard(shard: Shard, model: Any, root: str, staging: str, device: str, sp
     if out.is_file():
         return len(read_header(out).ids)
     nf2vec = _model(model, device)
-    copies = Path(root) / "nerfs"
+    from clip2nerf.serve.catalogue import NERF_COPIES_DIR
+
+    copies = Path(root) / NERF_COPIES_DIR
     workdir_p = Path(workdir)
     tables: list[EmbeddingTable] = []
     mats, ids, labels, sources, captions = [], [], [], [], []

@@ -510,10 +510,11 @@ def auto_kind(n: int) -> str:
     """The kind ``auto`` builds for ``n`` rows: ``flat`` up to ``AUTO_FLAT_MAX``, ``ivf-sq8`` up
     to ``AUTO_SQ8_MAX``, else ``ivf-sq6``.
 
-    Serving keeps the probed inverted lists resident (mapped file pages) beside ~0.2 KB of the
-    process's own memory per row (ids, labels), so a busy server's resident set approaches
-    file size + 0.2 KB/row: ~1.2 KB/row for 8-bit codes (1.1 GB at 1M, over the 1 GB goal)
-    and ~1.0 KB/row for 6-bit codes, which kept recall@10 >= 0.95 at 1M (benchmarks/README.md).
+    Serving keeps the probed inverted lists resident (mapped file pages) beside ~0.13 KB of
+    the process's own memory per row (ids, labels), so a busy server's resident set approaches
+    file size + 0.13 KB/row: ~1.15 KB/row for 8-bit codes (1.1 GB at 1M, over the 1 GB goal)
+    and ~0.8 KB/row for 6-bit codes (813 MB at 1M, p50 1.4 ms, recall@10 0.955 with 2000
+    lists; benchmarks/README.md). Up to 500k rows the 8-bit codes fit (~0.6 GB) and recall more.
     """
     if n <= AUTO_FLAT_MAX:
         return "flat"

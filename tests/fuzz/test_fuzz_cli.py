@@ -509,7 +509,8 @@ _opts(lambda c: ["nf2vec", "decode", "--model", str(c.world.nf2vec), "--nerf", s
 
 _opts(lambda c: ["index", "--embeddings", str(c.world.nerf_emb), "--out", str(c.w / "out")],
       [["--nlist", "-1"], ["--nprobe", "-5"], ["--nlist", "0", "--kind", "ivf"],
-       ["--nprobe", "0", "--kind", "ivf"], ["--nlist", "1e3"]], "index")
+       ["--nprobe", "0", "--kind", "ivf"], ["--nlist", "1e3"], ["--shard-size", "0"],
+       ["--executor", "dask"], ["--ray-address", "auto"], ["--max-retries", "-1"]], "index")
 
 
 def _map(c: Ctx) -> list[str]:

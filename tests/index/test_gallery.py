@@ -194,7 +194,7 @@ def test_ivf_sq8_close_to_exact_and_memory_mapped(tmp_path):
         exact.set_nprobe(4)
 
 
-@pytest.mark.parametrize("kind", ["flat", "ivf", "ivf-sq8"])
+@pytest.mark.parametrize("kind", ["flat", "ivf", "ivf-sq8", "ivf-sq6"])
 def test_streamed_build_equals_in_memory_build(kind):
     import faiss
 
@@ -219,6 +219,8 @@ def test_streamed_build_equals_in_memory_build(kind):
 
 
 def test_from_embeddings_streams_a_shard_folder(tmp_path, monkeypatch):
+    import faiss
+
     from clip2nerf.index import gallery as gallery_mod
 
     table = random_table(n=300, d=16, seed=8)
@@ -253,3 +255,27 @@ def test_from_embeddings_streams_a_shard_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(gallery_mod, "AUTO_FLAT_MAX", 100)
     assert Gallery.from_embeddings(tmp_path / "emb", config=GalleryConfig("auto")).config.kind \
         == "ivf-sq8"
+    monkeypatch.setattr(gallery_mod, "AUTO_SQ8_MAX", 200)  # past it: 6-bit codes
+    sq6 = Gallery.from_embeddings(tmp_path / "emb", config=GalleryConfig("auto"))
+    assert sq6.config.kind == "ivf-sq6"
+    assert sq6.index.sq.qtype == faiss.ScalarQuantizer.QT_6bit
+
+
+def test_auto_kind_by_size():
+    from clip2nerf.index.gallery import auto_kind
+
+    assert [auto_kind(n) for n in (1, 10_000, 10_001, 500_000, 500_001, 10**6)] == \
+        ["flat", "flat", "ivf-sq8", "ivf-sq8", "ivf-sq6", "ivf-sq6"]
+
+
+def test_load_refuses_a_kind_that_does_not_match_the_codes(tmp_path):
+    import json
+
+    table = random_table(n=600, d=16, seed=9)
+    Gallery.from_table(table, config=GalleryConfig("ivf-sq6", nlist=4)).save(tmp_path / "g")
+    assert Gallery.load(tmp_path / "g").config.kind == "ivf-sq6"
+    meta = json.loads((tmp_path / "g" / "gallery.json").read_text())
+    meta["config"]["kind"] = "ivf-sq8"
+    (tmp_path / "g" / "gallery.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="holds other codes"):
+        Gallery.load(tmp_path / "g")

@@ -42,3 +42,24 @@ def test_ray_tasks_retry_an_injected_failure(ray_local):
     (ray_local / "shard-00000.fail").touch()
     with pytest.raises(UserError, match="shard-00000 .* failed after 0 retries"):
         list(map_shards(len, shards, (), ExecutorConfig("ray", max_retries=0)))
+
+
+def _refuse(shard, log):
+    """A shard function that records each attempt, then refuses its input."""
+    with open(log, "a") as fh:
+        fh.write(shard.name + "\n")
+    raise UserError(f"{shard.items[0]}: bad input")
+
+
+@pytest.mark.slow
+def test_ray_user_error_fails_fast_without_retries(ray_local, tmp_path):
+    import sys
+
+    import ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers can't import us
+    log = tmp_path / "attempts.txt"
+    with pytest.raises(UserError, match="^o0: bad input$"):
+        list(map_shards(_refuse, make_shards(["o0"], 1), (str(log),),
+                        ExecutorConfig("ray", max_retries=3)))
+    assert log.read_text().splitlines() == ["shard-00000"]  # one attempt: not retried

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from clip2nerf.cli.executor_options import executor_config, executor_options
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 WORKDIR = click.option("--workdir", type=click.Path(path_type=Path),
@@ -27,17 +28,22 @@ def command() -> None:
 @WORKDIR
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--no-thumbnails", is_flag=True, help="Do not pre-render thumbnails.")
-def add(sources, workdir, device, no_thumbnails) -> None:
+@executor_options(default_shard_size=64, shard_help="NeRF files per shard (per Ray task).")
+def add(sources, workdir, device, no_thumbnails, executor, ray_address, shard_size,
+        max_retries) -> None:
     """Embed NeRF files (or folders of them) with the catalogue's nf2vec model and add them.
 
     Files of another NeRF architecture, with NaN weights, or embeddings of another nf2vec
-    model are refused, naming the file; nothing changes then.
+    model are refused, naming the file; nothing changes then. The files are embedded in
+    shards (--executor ray: one Ray task each); a rerun of a failed add skips the shards
+    already embedded.
     """
     from clip2nerf.serve.catalogue import add_nerfs
     from clip2nerf.utils.device import resolve_device
 
     add_nerfs(workdir, sources, device=str(resolve_device(device)),
-              thumbnails=not no_thumbnails, log=click.echo)
+              thumbnails=not no_thumbnails, log=click.echo,
+              executor=executor_config(executor, ray_address, shard_size, max_retries))
 
 
 @command.command(name="remove")

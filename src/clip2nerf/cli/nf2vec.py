@@ -124,8 +124,11 @@ def embed_cmd(model_dir: Path, nerfs: Path, out: Path, data: Path | None, batch_
         from clip2nerf.nf2vec.embed import embed_nerfs_sharded
 
         with tqdm(desc="embed", unit="nerf") as bar:
-            table = embed_nerfs_sharded(model_dir, nerfs, out, ex, batch_size, device, splits,
-                                        on_shard=bar.update)
+            head = embed_nerfs_sharded(model_dir, nerfs, out, ex, batch_size, device, splits,
+                                       on_shard=bar.update)
+        click.echo(f"wrote {out}: {len(head.ids)} embeddings of dim {head.shape[-1]} "
+                   f"({head.space})")
+        return
     else:
         dev = resolve_device(device)
         model = Nf2vec.from_pretrained(model_dir, dev)

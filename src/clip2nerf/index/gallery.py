@@ -6,7 +6,10 @@ Cosine similarity is the inner product of unit vectors. Index kinds (``GalleryCo
 - ``ivf``: ``IndexIVFFlat``, approximate: only ``nprobe`` of ``nlist`` clusters are scanned.
 - ``ivf-sq8``: ``IndexIVFScalarQuantizer`` with 8-bit codes of the residuals (1 byte per
   dimension, a quarter of ``ivf``'s size) — the kind for galleries past memory.
-- ``auto`` (the CLI default): ``flat`` up to ``AUTO_FLAT_MAX`` rows, else ``ivf-sq8``.
+- ``ivf-sq6``: the same with 6-bit codes (768 bytes per 1024-d row): for the largest
+  galleries, whose served resident set is mostly the probed codes (see :func:`auto_kind`).
+- ``auto`` (the CLI default): ``flat`` up to ``AUTO_FLAT_MAX`` rows, ``ivf-sq8`` up to
+  ``AUTO_SQ8_MAX``, else ``ivf-sq6``.
 
 The choice of ``ivf-sq8`` and the ``auto`` threshold come from ``benchmarks/bench_gallery.py``
 (table in benchmarks/README.md; 1024-d clustered vectors, a shared 2-core machine, one faiss
@@ -20,8 +23,8 @@ a sample, then add chunk by chunk, so a gallery is built from a shard folder wit
 float32 matrix in memory (peak 2.5 GB for 1M rows, whose float32 matrix is 4 GB).
 
 On disk a gallery is a folder: ``index.faiss`` (faiss's own format) and ``gallery.json``
-(format, space, dim, ids, labels). ``Gallery.load`` memory-maps IVF indexes (``ivf`` and
-``ivf-sq8``) with faiss's ``IO_FLAG_MMAP``: the inverted lists stay in the file and only the
+(format, space, dim, ids, labels). ``Gallery.load`` memory-maps IVF indexes (``ivf``,
+``ivf-sq8``, ``ivf-sq6``) with faiss's ``IO_FLAG_MMAP``: the inverted lists stay in the file and only the
 probed lists are paged in (as page cache the kernel may drop), so a gallery larger than RAM
 can be searched. A flat index is read into memory even with the flag (faiss maps only
 inverted lists with ``IO_FLAG_MMAP``), so galleries that outgrow RAM should be IVF.
@@ -47,14 +50,19 @@ GALLERY_VERSION = 1
 INDEX_NAME = "index.faiss"
 META_NAME = "gallery.json"
 
-IndexKind = Literal["auto", "flat", "ivf", "ivf-sq8"]
+IndexKind = Literal["auto", "flat", "ivf", "ivf-sq8", "ivf-sq6"]
 ViewReduce = Literal["mean", "all"]
-KINDS = ("auto", "flat", "ivf", "ivf-sq8")
-IVF_KINDS = ("ivf", "ivf-sq8")
+KINDS = ("auto", "flat", "ivf", "ivf-sq8", "ivf-sq6")
+IVF_KINDS = ("ivf", "ivf-sq8", "ivf-sq6")
+SQ_KINDS = {"ivf-sq8": "QT_8bit", "ivf-sq6": "QT_6bit"}
+"""Scalar-quantised IVF kinds and their faiss code: 1 byte / 6 bits per dimension."""
 AUTO_FLAT_MAX = 10_000
 """``auto`` builds an exact flat index up to this many rows and ``ivf-sq8`` above it: a flat
 scan costs ~0.5 ms per 1,000 rows of 1024 dims per query on a busy 2-core machine (12.5 ms at
 20k, 53 ms at 100k), so past ~10k rows IVF-SQ8 (~1 ms, recall@10 0.99) is the faster choice."""
+AUTO_SQ8_MAX = 500_000
+"""``auto`` builds ``ivf-sq8`` up to this many rows and ``ivf-sq6`` above it (see
+:func:`auto_kind`)."""
 TRAIN_PER_LIST = 40
 """IVF training sample: this many rows per cluster (faiss warns below 39), at most n."""
 
@@ -127,7 +135,8 @@ class Gallery:
     @classmethod
     def from_chunks(cls, chunks: Callable[[], Iterable[Chunk]], n: int, dim: int, space: str,
                     config: GalleryConfig | None = None,
-                    extra: dict[str, Any] | None = None) -> Gallery:
+                    extra: dict[str, Any] | None = None,
+                    encoded: Callable[[Any], Iterable[Chunk]] | None = None) -> Gallery:
         """Build in a streaming pass: at most one chunk (and the IVF training sample) in memory.
 
         Args:
@@ -138,6 +147,11 @@ class Gallery:
 
         For IVF kinds the training sample is ``TRAIN_PER_LIST * nlist`` rows (at most n) drawn
         uniformly with ``config.seed``; the rest of the gallery never sits in memory as float32.
+
+        ``encoded``: when given, called once with the trained, empty index; it yields the
+        rows already encoded (``index.sa_encode`` codes of the normalised rows, e.g. by shard
+        tasks: :mod:`clip2nerf.index.sharded`) in the chunks' order, which are appended with
+        ``add_sa_codes``: the same index as adding the rows here.
         """
         import faiss
 
@@ -146,7 +160,7 @@ class Gallery:
             raise UserError("the gallery would be empty: no embeddings to index")
         kind = config.kind
         if kind == "auto":
-            kind = "flat" if n <= AUTO_FLAT_MAX else "ivf-sq8"
+            kind = auto_kind(n)
         if kind not in ("flat", *IVF_KINDS):
             raise UserError(f"gallery kind {config.kind!r}: expected one of {', '.join(KINDS)}")
         index: Any
@@ -161,8 +175,8 @@ class Gallery:
             if kind == "ivf":
                 index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
             else:
-                index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist,
-                                                      faiss.ScalarQuantizer.QT_8bit,
+                qtype = getattr(faiss.ScalarQuantizer, SQ_KINDS[kind])
+                index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, qtype,
                                                       faiss.METRIC_INNER_PRODUCT)
             index.cp.seed = config.seed
             m = min(n, TRAIN_PER_LIST * nlist)
@@ -175,9 +189,11 @@ class Gallery:
             index.nprobe = min(config.nprobe, nlist)
         all_ids: list[str] = []
         all_labels: list[str] = []
-        for vec, cids, clabels in chunks():
-            x = _check_chunk(vec, cids, clabels, dim)
-            index.add(x)
+        for vec, cids, clabels in (chunks() if encoded is None else encoded(index)):
+            if encoded is None:
+                index.add(_check_chunk(vec, cids, clabels, dim))
+            else:
+                index.add_sa_codes(np.ascontiguousarray(vec, dtype=np.uint8))
             all_ids += [str(i) for i in cids]
             all_labels += [str(c) for c in clabels]
         if len(all_ids) != n:
@@ -190,11 +206,15 @@ class Gallery:
     def from_embeddings(cls, path: str | Path, views: ViewReduce = "mean",
                         config: GalleryConfig | None = None,
                         only_ids: Sequence[str] | None = None,
-                        expect_space: str | None = None) -> Gallery:
+                        expect_space: str | None = None, executor: Any = None,
+                        parts: str | Path | None = None) -> Gallery:
         """Stream an embeddings file or shard folder into a gallery, one shard in memory at a time.
 
         Rows keep the shards' order; ``only_ids`` keeps just those objects (a missing one is a
         UserError naming it). Per-view shards are reduced by ``views`` as in :meth:`from_table`.
+        With ``executor`` (an ``ExecutorConfig``) the shard files are normalised and encoded by
+        shard tasks (local or Ray) into ``parts`` (a folder; finished parts are reused by a
+        rerun) and the index appends their codes: :mod:`clip2nerf.index.sharded`.
         """
         if views not in ("mean", "all"):
             raise UserError(f"--views {views!r}: expected mean or all")
@@ -233,17 +253,20 @@ class Gallery:
 
         def chunks() -> Iterable[Chunk]:
             for h in headers:
-                table = EmbeddingTable.load(h.path, space)
-                if keep is not None:
-                    table = table.subset([i for i in table.ids if i in keep])
-                    if not len(table):
-                        continue
-                src = table.extra.get("sources")
-                if isinstance(src, list) and len(src) == len(table):
-                    sources.update(zip(table.ids, map(str, src), strict=True))
-                yield _reduce_views(table, views)
+                got = file_chunk(h.path, space, keep, views)
+                if got is not None:
+                    sources.update(got[1])
+                    yield got[0]
 
-        gallery = cls.from_chunks(chunks, n, dims.pop(), space, config, extra)
+        encoded = None
+        if executor is not None:
+            from clip2nerf.index.sharded import encoded_chunks
+
+            def encoded(index: Any) -> Iterable[Chunk]:
+                return encoded_chunks(index, [h.path for h in headers], space, keep, views,
+                                      executor, parts, sources)
+
+        gallery = cls.from_chunks(chunks, n, dims.pop(), space, config, extra, encoded)
         if len(sources) == len(set(gallery.ids)):
             gallery.extra["sources"] = sources
         return gallery
@@ -440,6 +463,7 @@ class Gallery:
 
         try:
             ids, labels = str_list(meta["ids"], "ids"), str_list(meta["labels"], "labels")
+            labels = _one_copy_each(labels)
             cfg = dataclass_from_dict(GalleryConfig, meta["config"], "config")
             if not isinstance(meta["space"], str):
                 raise ValueError("space: must be a string")
@@ -465,6 +489,10 @@ class Gallery:
             raise UserError(f"{folder / META_NAME}: says kind {cfg.kind!r} but {INDEX_NAME} is "
                             f"{'an IVF' if is_ivf else 'a flat'} index; rebuild the gallery "
                             "with `clip2nerf index`")
+        if cfg.kind in SQ_KINDS and getattr(getattr(index, "sq", None), "qtype", None) != \
+                getattr(faiss.ScalarQuantizer, SQ_KINDS[cfg.kind]):
+            raise UserError(f"{folder / META_NAME}: says kind {cfg.kind!r} but {INDEX_NAME} "
+                            "holds other codes; rebuild the gallery with `clip2nerf index`")
         if index.ntotal != len(ids) or len(labels) != len(ids):
             raise UserError(f"{folder}: index holds {index.ntotal} vectors but metadata lists "
                             f"{len(ids)} ids and {len(labels)} labels")
@@ -476,6 +504,43 @@ class Gallery:
         if expect_space is not None:
             gallery.check_space(expect_space)
         return gallery
+
+
+def auto_kind(n: int) -> str:
+    """The kind ``auto`` builds for ``n`` rows: ``flat`` up to ``AUTO_FLAT_MAX``, ``ivf-sq8`` up
+    to ``AUTO_SQ8_MAX``, else ``ivf-sq6``.
+
+    Serving keeps the probed inverted lists resident (mapped file pages) beside ~0.13 KB of
+    the process's own memory per row (ids, labels), so a busy server's resident set approaches
+    file size + 0.13 KB/row: ~1.15 KB/row for 8-bit codes (1.1 GB at 1M, over the 1 GB goal)
+    and ~0.8 KB/row for 6-bit codes (813 MB at 1M, p50 1.4 ms, recall@10 0.955 with 2000
+    lists; benchmarks/README.md). Up to 500k rows the 8-bit codes fit (~0.6 GB) and recall more.
+    """
+    if n <= AUTO_FLAT_MAX:
+        return "flat"
+    return "ivf-sq8" if n <= AUTO_SQ8_MAX else "ivf-sq6"
+
+
+def file_chunk(path: Path, space: str, keep: set[str] | None, views: ViewReduce
+               ) -> tuple[Chunk, dict[str, str]] | None:
+    """One embeddings file's gallery rows (only ``keep`` ids, views reduced) and its id ->
+    NeRF file sources; None when it keeps no rows."""
+    table = EmbeddingTable.load(path, space)
+    if keep is not None:
+        table = table.subset([i for i in table.ids if i in keep])
+        if not len(table):
+            return None
+    src = table.extra.get("sources")
+    sources = dict(zip(table.ids, map(str, src), strict=True)) \
+        if isinstance(src, list) and len(src) == len(table) else {}
+    return _reduce_views(table, views), sources
+
+
+def _one_copy_each(strings: list[str]) -> list[str]:
+    """The same list with equal strings sharing one object: a million labels of a few
+    hundred classes then cost 8 MB of pointers instead of ~60 MB of string copies."""
+    seen: dict[str, str] = {}
+    return [seen.setdefault(s, s) for s in strings]
 
 
 def _check_chunk(vec: np.ndarray, ids: Sequence[str], labels: Sequence[str],

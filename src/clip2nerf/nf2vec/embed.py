@@ -11,7 +11,7 @@ import torch
 from clip2nerf.errors import UserError
 from clip2nerf.nf2vec.model import Nf2vec
 from clip2nerf.nf2vec.nerfs import NerfSet, find_nerf_files, load_nerf_set
-from clip2nerf.utils.embeddings import EmbeddingTable, load_embeddings
+from clip2nerf.utils.embeddings import EmbeddingTable, ShardHeader
 from clip2nerf.utils.executor import ExecutorConfig, Shard, gpu_wanted, make_shards, map_shards
 from clip2nerf.utils.io import atomic_write_json, read_json
 
@@ -72,13 +72,14 @@ def parts_dir(out: str | Path) -> Path:
 def embed_nerfs_sharded(model_dir: str | Path, nerfs: str | Path, out: str | Path,
                         executor: ExecutorConfig, batch_size: int = 256, device: str = "auto",
                         splits: dict[str, str] | None = None,
-                        on_shard: Callable[[int], None] | None = None) -> EmbeddingTable:
+                        on_shard: Callable[[int], None] | None = None) -> ShardHeader:
     """``embed_nerfs`` over shards of NeRF files run by ``executor``; writes ``out``.
 
     Each shard becomes ``<out>.parts/shard-NNNNN.safetensors`` (atomically); a rerun of an
     interrupted run keeps the finished parts (``plan.json`` records the files and shard size;
     another plan starts over). When all shards are done they are joined into ``out`` in file
-    order — the same table as a local ``embed_nerfs`` — and the parts folder is removed.
+    order — the same table as a local ``embed_nerfs``, streamed part by part, so memory does
+    not grow with the number of NeRFs — and the parts folder is removed; returns its header.
     ``on_shard(n_files)`` is called as each shard ends. ``model_dir`` and ``nerfs`` must be
     paths the workers see.
     """
@@ -109,10 +110,13 @@ def embed_nerfs_sharded(model_dir: str | Path, nerfs: str | Path, out: str | Pat
                                 splits), executor, use_gpu=gpu_wanted(device)):
         if on_shard:
             on_shard(len(shard.items))
-    table = load_embeddings(parts, expect_space=model_space)
-    table.save(out)
+    from clip2nerf.utils.embeddings_join import join_embedding_files
+
+    # streamed: one part's vectors in memory at a time, whatever the number of NeRFs
+    joined = join_embedding_files([parts / f"{s.name}.safetensors" for s in shards], out,
+                                  expect_space=model_space)
     shutil.rmtree(parts, ignore_errors=True)
-    return table
+    return joined
 
 
 __all__ = ["embed_matrices", "embed_nerfs", "embed_nerfs_sharded", "embed_shard", "parts_dir"]

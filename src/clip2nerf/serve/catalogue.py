@@ -27,7 +27,6 @@ version, never a half-written one.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import os
 import re
 import shutil
@@ -41,7 +40,7 @@ import numpy as np
 
 from clip2nerf.errors import UserError
 from clip2nerf.serve.limits import valid_id
-from clip2nerf.utils.io import atomic_write_json, atomic_write_text, file_digest, read_json
+from clip2nerf.utils.io import atomic_write_json, atomic_write_text, read_json
 
 CATALOGUE_DIR = "catalogue"
 CONFIG_NAME = "catalogue.json"
@@ -295,6 +294,10 @@ class Catalogue:
         labels = [str(entries[i].get("class", "")) for i in ids]
         gallery = Gallery.from_vectors(vectors, ids, labels, space, config,
                                        {"entries": {i: entries[i] for i in ids}})
+        return self.publish(gallery)
+
+    def publish(self, gallery: Any) -> str:
+        """Save a built gallery as the next version and switch CURRENT to it."""
         name = self._next_name(self.current_name())
         self.versions.mkdir(parents=True, exist_ok=True)
         gallery.save(self.versions / name)           # temp folder + rename
@@ -346,22 +349,28 @@ class AddReport:
 
 def add_nerfs(workdir: str | Path, sources: Sequence[str | Path], nf2vec=None,
               device: str = "cpu", thumbnails: bool = True, view_settings: Any = None,
-              log: Callable[[str], None] = lambda m: None) -> AddReport:
+              log: Callable[[str], None] = lambda m: None, executor: Any = None) -> AddReport:
     """Embed NeRF files (or folders of them) with the catalogue's nf2vec model and add them.
 
     Refused, naming the file: another NeRF architecture, NaN/inf weights, an unreadable file,
     an id already in the catalogue, and embedding tables of another nf2vec space (an
     ``EmbeddingTable`` file of the catalogue's own space is added as it is).
-    """
-    import torch
 
-    from clip2nerf.nf2vec import Nf2vec, embed_matrices, load_nerf_set
+    The files are embedded in shards on ``executor`` (an ``ExecutorConfig``; default: here,
+    64 files per shard), each shard's rows written to a staged table; the new version is
+    built from exact rows in one streaming pass (see :mod:`clip2nerf.serve.catalogue_rows`).
+    """
+    from clip2nerf.nf2vec import Nf2vec
     from clip2nerf.nf2vec.nerfs import find_nerf_files
+    from clip2nerf.serve import catalogue_rows as rows_mod
+    from clip2nerf.utils.executor import ExecutorConfig
 
     cat = Catalogue(workdir)
     models = cat.models()
+    model_dir = cat.resolve(models.nf2vec)
     if nf2vec is None:
-        nf2vec = Nf2vec.from_pretrained(cat.resolve(models.nf2vec), device)
+        nf2vec = Nf2vec.from_pretrained(model_dir, device)
+    executor = executor or ExecutorConfig("local", shard_size=64)
     files: list[Path] = []
     for s in sources:
         files.extend(find_nerf_files(s))
@@ -374,60 +383,30 @@ def add_nerfs(workdir: str | Path, sources: Sequence[str | Path], nf2vec=None,
         if current.gallery.space != nf2vec.space:
             raise UserError(f"the catalogue's gallery holds {current.gallery.space!r} embeddings "
                             f"but its nf2vec model is {nf2vec.space!r}")
+        staged = rows_mod.embed_sources(cat, files, nf2vec, model_dir, device, executor, log)
         entries = dict(current.entries)
-        new_ids: list[str] = []
-        new_vecs: list[np.ndarray] = []
-        copies = cat.root / NERF_COPIES_DIR
-        for path in files:
-            pairs: list[tuple[str, str, str | None, str | None]]
-            if _is_embedding_table(path):
-                vecs, ids, labels = _read_table(path, nf2vec.space)
-                pairs = [(i, lab, None, None) for i, lab in zip(ids, labels, strict=True)]
-            else:
-                ns = load_nerf_set(path, nf2vec.config.nerf, hash_split=False,
-                                   output_padding=nf2vec.reads_output_padding)
-                if not torch.isfinite(ns.matrices).all():
-                    raise UserError(f"NeRF file {path}: weights contain NaN or infinity")
-                vecs = embed_matrices(nf2vec, ns.matrices, device=device).numpy()
-                from clip2nerf.nerf.io import load_nerf
-
-                meta = load_nerf(path).meta
-                copies.mkdir(parents=True, exist_ok=True)
-                copy = copies / f"{file_digest(path)}.safetensors"
-                if not copy.is_file():
-                    from clip2nerf.utils.io import atomic_path
-
-                    with atomic_path(copy) as tmp:
-                        shutil.copyfile(path, tmp)
-                caption = meta.get("caption")
-                pairs = [(ns.ids[0], ns.classes[0], cat.relative(copy),
-                          str(caption) if caption else None)]
-            for (oid, label, src, caption), _vec in zip(pairs, vecs, strict=True):
-                if not valid_id(oid):
-                    raise UserError(f"{path}: object id {oid[:60]!r} is not a valid catalogue id "
-                                    "(letters, digits, '.', '_', '-'; at most 128)")
-                if oid in entries or oid in new_ids:
-                    raise UserError(f"{path}: id {oid!r} is already in the catalogue (remove "
-                                    "it first with `clip2nerf catalogue remove`)")
-                new_ids.append(oid)
-                entries[oid] = {"class": label, "caption": caption, "source": src,
-                                "added": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
-            new_vecs.append(np.asarray(vecs, np.float32))
-        ids = list(current.gallery.ids) + new_ids
-        vectors = np.concatenate([gallery_vectors(current.gallery), *new_vecs])
-        name = cat.commit(vectors, ids, entries, nf2vec.space, current.gallery.config)
-    log(f"catalogue {cat.workdir}: added {len(new_ids)} NeRFs -> {name} ({len(ids)} in all)")
+        new_ids = rows_mod.new_entries(staged, entries, valid_id)
+        rows = rows_mod.version_rows(cat, current) + rows_mod.keep_rows(cat, staged)
+        gallery = rows_mod.gallery_from_rows(cat, rows, entries, nf2vec.space,
+                                             current.gallery.config)
+        name = cat.publish(gallery)
+        rows_mod.remove_staging(staged)
+        rows_mod.prune_rows(cat)
+    size = len(gallery)
+    log(f"catalogue {cat.workdir}: added {len(new_ids)} NeRFs -> {name} ({size} in all)")
     if thumbnails:
         try:
             _render_thumbnails(cat, [entries[i] for i in new_ids], device, view_settings)
         except (UserError, OSError, RuntimeError) as exc:  # a cache: rendered again on demand
             log(f"catalogue {cat.workdir}: {name} is live, but its thumbnails failed ({exc})")
-    return AddReport(name, new_ids, len(ids))
+    return AddReport(name, new_ids, size)
 
 
 def remove_ids(workdir: str | Path, ids: Sequence[str],
                log: Callable[[str], None] = lambda m: None) -> AddReport:
     """Remove NeRFs by id (an unknown id is refused and nothing changes)."""
+    from clip2nerf.serve import catalogue_rows as rows_mod
+
     cat = Catalogue(workdir)
     with cat.write_lock():
         current = cat.load_version()
@@ -435,27 +414,17 @@ def remove_ids(workdir: str | Path, ids: Sequence[str],
         if unknown:
             raise UserError(f"not in the catalogue: {', '.join(map(str, unknown[:10]))}")
         drop = set(ids)
-        keep_rows = [r for r, i in enumerate(current.gallery.ids) if i not in drop]
-        keep_ids = [current.gallery.ids[r] for r in keep_rows]
-        vectors = gallery_vectors(current.gallery)[keep_rows]
+        keep_ids = [i for i in current.gallery.ids if i not in drop]
+        if not keep_ids:
+            raise UserError("a catalogue cannot become empty; keep at least one NeRF")
         entries = {i: current.entries[i] for i in keep_ids}
-        name = cat.commit(vectors, keep_ids, entries, current.gallery.space,
-                          current.gallery.config)
+        # from the exact rows (never the index's lossy reconstruction)
+        gallery = rows_mod.gallery_from_rows(cat, rows_mod.version_rows(cat, current), entries,
+                                             current.gallery.space, current.gallery.config)
+        name = cat.publish(gallery)
+        rows_mod.prune_rows(cat)
     log(f"catalogue {cat.workdir}: removed {len(drop)} NeRFs -> {name} ({len(keep_ids)} left)")
     return AddReport(name, [], len(keep_ids))
-
-
-def _is_embedding_table(path: Path) -> bool:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="np") as fh:
-            meta = fh.metadata() or {}
-    except Exception:
-        return False  # load_nerf will name the problem
-    from clip2nerf.utils.embeddings import EMBEDDINGS_FORMAT
-
-    return meta.get("format") == EMBEDDINGS_FORMAT
 
 
 def _read_table(path: Path, space: str) -> tuple[np.ndarray, list[str], list[str]]:

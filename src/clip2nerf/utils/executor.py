@@ -9,7 +9,7 @@ the caller as shards finish, for the manifest and the progress bar.
 - ``local``: shards run one after another in this process (commands keep their own
   ``--workers`` process pools for local parallelism).
 - ``ray``: each shard is a Ray task (``max_retries`` covers both a lost worker and an
-  exception in the task; ``num_gpus=1`` per task when the cluster has GPUs and the stage is not
+  exception in the task, except a ``UserError``: bad input fails at once, unretried; ``num_gpus=1`` per task when the cluster has GPUs and the stage is not
   pinned to the CPU). ``address=None`` starts a local Ray instance; ``"auto"`` or
   ``"ray://host:10001"`` joins an existing cluster, whose workers must see the same paths
   (a shared filesystem) and have clip2nerf installed. Ray is the optional extra
@@ -97,6 +97,21 @@ def _run_shard(fn: Callable[..., T], shard: Shard, args: tuple[Any, ...]) -> T:
     return fn(shard, *args)
 
 
+@dataclass
+class _Refused:
+    """A Ray shard task's UserError, returned instead of raised so that Ray does not retry it:
+    bad input fails the same way every time, so it fails fast (``map_shards`` raises it)."""
+
+    error: UserError
+
+
+def _run_shard_ray(fn: Callable[..., T], shard: Shard, args: tuple[Any, ...]) -> T | _Refused:
+    try:
+        return _run_shard(fn, shard, args)
+    except UserError as exc:
+        return _Refused(exc)
+
+
 def ray_available() -> bool:
     try:
         import ray  # noqa: F401
@@ -145,9 +160,9 @@ def map_shards(fn: Callable[..., T], shards: Sequence[Shard], args: tuple[Any, .
         return
     ray = _init_ray(config.address)
     gpus = 1 if use_gpu and ray.cluster_resources().get("GPU", 0) > 0 else 0
-    task = ray.remote(_run_shard).options(num_cpus=config.num_cpus, num_gpus=gpus,
-                                          max_retries=config.max_retries,
-                                          retry_exceptions=True)
+    task = ray.remote(_run_shard_ray).options(num_cpus=config.num_cpus, num_gpus=gpus,
+                                              max_retries=config.max_retries,
+                                              retry_exceptions=True)
     fn_ref = ray.put(fn)
     args_ref = ray.put(args)
     pending = {task.remote(fn_ref, shard, args_ref): shard for shard in shards}
@@ -168,6 +183,8 @@ def map_shards(fn: Callable[..., T], shards: Sequence[Shard], args: tuple[Any, .
                     raise UserError(f"{shard.name} ({len(shard.items)} objects, first "
                                     f"{shard.items[0]!r}) failed after {config.max_retries} "
                                     f"retries: {why}") from None
+                if isinstance(result, _Refused):  # bad input: not retried
+                    raise result.error from None
                 yield shard, result
     finally:
         for ref in pending:

@@ -1,0 +1,311 @@
+"""Catalogue updates built from exact rows, with the per-object work sharded (local or Ray).
+
+``clip2nerf catalogue add`` embeds its NeRF files in shards through
+:mod:`clip2nerf.utils.executor` (``--executor local|ray``):
+
+- each shard task reads each source file once (into memory), writes its content-named copy
+  ``W/catalogue/nerfs/<sha256[:16]>.safetensors`` atomically, reads the NeRF back from that copy
+  (the source is not read again), embeds the shard's NeRFs with nf2vec, and writes one
+  embeddings table ``W/catalogue/staging/<plan>/shard-NNNNN.safetensors`` atomically
+  (ids, classes, the copies' paths, captions). A shard whose table exists is skipped, so a
+  rerun of a failed or interrupted add (same files, same shard size: the same ``<plan>``)
+  embeds only the shards still missing; a failed Ray task is retried, a refused file
+  (UserError) fails at once.
+- the driver then checks the new ids, moves the shard tables to ``W/catalogue/rows/`` and
+  builds the new version's gallery in one streaming faiss pass (``Gallery.from_chunks``) over
+  the row tables the version lists: never the whole float32 matrix in memory.
+
+Exact rows: every version's ``gallery.json`` lists (``extra["rows"]``) the row tables its
+vectors come from, float32 exactly as embedded. An update rebuilds the index from those rows,
+not from the index's own reconstruction (lossy for ``ivf-sq8``/``ivf-sq6``), so repeated
+updates do not degrade the vectors. An id's row is its last occurrence in the listed tables
+(a removed then re-added id). A version written before this (no ``rows``), or the demo's
+gallery, gives its reconstructed rows once, into ``rows/<version>-base.safetensors``.
+Row tables no kept version lists are deleted after an update; a failed add's staging folder
+stays for its rerun (delete it freely).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import struct
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clip2nerf.errors import UserError
+from clip2nerf.utils.embeddings import EmbeddingTable, read_header
+from clip2nerf.utils.executor import ExecutorConfig, Shard, make_shards, map_shards
+from clip2nerf.utils.io import atomic_path
+
+ROWS_DIR = "rows"
+STAGING_DIR = "staging"
+ROWS_KEY = "rows"
+"""``gallery.json`` ``extra`` key: the version's row tables, relative to ``W/catalogue``."""
+
+_MODELS: dict[tuple[str, str], Any] = {}
+
+
+def _model(model: Any, device: str) -> Any:
+    """An Nf2vec model, or one loaded from its folder once per worker process."""
+    if not isinstance(model, (str, os.PathLike)):
+        return model
+    key = (str(model), device)
+    if key not in _MODELS:
+        from clip2nerf.nf2vec import Nf2vec
+
+        _MODELS[key] = Nf2vec.from_pretrained(model, device)
+    return _MODELS[key]
+
+
+def _safetensors_metadata(data: bytes) -> dict[str, Any]:
+    """The ``__metadata__`` of a safetensors file held in memory ({} when not one)."""
+    if len(data) < 8:
+        return {}
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8 or n > 100 << 20:
+        return {}
+    try:
+        header = json.loads(data[8:8 + n])
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def add_shard(shard: Shard, model: Any, root: str, staging: str, device: str, space: str,
+              workdir: str) -> int:
+    """Embed one shard of source files into ``staging/<shard>.safetensors``; returns its rows.
+
+    Runs on an executor (a Ray worker or here). Skips the shard when its table exists.
+    """
+    from clip2nerf.nerf.io import load_nerf
+    from clip2nerf.nf2vec import embed_matrices
+    from clip2nerf.nf2vec.nerfs import _matrix
+    from clip2nerf.utils.embeddings import EMBEDDINGS_FORMAT
+
+    out = Path(staging) / f"{shard.name}.safetensors"
+    if out.is_file():
+        return len(read_header(out).ids)
+    nf2vec = _model(model, device)
+    from clip2nerf.serve.catalogue import NERF_COPIES_DIR
+
+    copies = Path(root) / NERF_COPIES_DIR
+    workdir_p = Path(workdir)
+    tables: list[EmbeddingTable] = []
+    mats, ids, labels, sources, captions = [], [], [], [], []
+    files: list[str] = []
+    for name in shard.items:
+        path = Path(name)
+        try:
+            data = path.read_bytes()  # the one read of the source
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        if _safetensors_metadata(data).get("format") == EMBEDDINGS_FORMAT:
+            from clip2nerf.serve.catalogue import _read_table
+
+            vecs, tids, tlabels = _read_table(path, space)
+            tables.append(EmbeddingTable(vecs, tids, tlabels, space, {
+                "sources": [None] * len(tids), "captions": [None] * len(tids),
+                "files": [str(path)] * len(tids)}))
+            continue
+        copies.mkdir(parents=True, exist_ok=True)
+        copy = copies / f"{hashlib.sha256(data).hexdigest()[:16]}.safetensors"
+        with atomic_path(copy) as tmp:  # renamed into place only if the NeRF is accepted
+            tmp.write_bytes(data)
+            del data
+            try:
+                nf = load_nerf(tmp, expected_config=nf2vec.config.nerf, occupancy=False)
+            except UserError as exc:
+                raise UserError(str(exc).replace(str(tmp), str(path))) from None
+            mat = _matrix(nf, nf2vec.config.nerf, nf2vec.reads_output_padding)
+            if not bool(np.isfinite(mat.numpy()).all()):
+                raise UserError(f"NeRF file {path}: weights contain NaN or infinity")
+        mats.append(mat)
+        ids.append(nf.object_id or path.stem)
+        labels.append(nf.class_name)
+        rel = copy.resolve()
+        sources.append(str(rel.relative_to(workdir_p)) if rel.is_relative_to(workdir_p)
+                       else str(rel))
+        caption = nf.meta.get("caption")
+        captions.append(str(caption) if caption else None)
+        files.append(str(path))
+    if mats:
+        import torch
+
+        vecs = embed_matrices(nf2vec, torch.stack(mats), device=device).numpy()
+        tables.insert(0, EmbeddingTable(vecs, ids, labels, space, {
+            "sources": sources, "captions": captions, "files": files}))
+    if not tables:
+        return 0
+    table = tables[0] if len(tables) == 1 else _concat(tables)
+    table.save(out)
+    return len(table)
+
+
+def _concat(tables: list[EmbeddingTable]) -> EmbeddingTable:
+    ids = [i for t in tables for i in t.ids]
+    extra = {k: [v for t in tables for v in t.extra[k]] for k in ("sources", "captions",
+                                                                    "files")}
+    return EmbeddingTable(np.concatenate([t.vectors for t in tables]), ids,
+                          [c for t in tables for c in t.labels], tables[0].space, extra)
+
+
+def plan_key(files: Sequence[Path], space: str, shard_size: int) -> str:
+    """A name for one add's plan: its files (path, size, mtime), space and shard size."""
+    h = hashlib.sha256(json.dumps([space, shard_size]).encode())
+    for f in files:
+        st = f.stat()
+        h.update(json.dumps([str(f.resolve()), st.st_size, st.st_mtime_ns]).encode())
+    return h.hexdigest()[:16]
+
+
+def embed_sources(cat: Any, files: Sequence[Path], nf2vec: Any, model_dir: Path, device: str,
+                  executor: ExecutorConfig, log: Callable[[str], None]) -> list[Path]:
+    """Run the shards of one add (skipping finished ones); the staged tables, in order."""
+    key = plan_key(files, nf2vec.space, executor.shard_size)
+    staging = cat.root / STAGING_DIR / key
+    staging.mkdir(parents=True, exist_ok=True)
+    # absolute: a Ray worker's working directory is not this one
+    shards = make_shards([str(Path(f).absolute()) for f in files], executor.shard_size)
+    todo = [s for s in shards if not (staging / f"{s.name}.safetensors").is_file()]
+    if len(todo) < len(shards):
+        log(f"catalogue: {len(shards) - len(todo)} of {len(shards)} shards already embedded "
+            f"({staging})")
+    model: Any = nf2vec if executor.kind == "local" else str(model_dir)
+    args = (model, str(cat.root), str(staging), device, nf2vec.space, str(cat.workdir))
+    done = len(shards) - len(todo)
+    for shard, rows in map_shards(add_shard, todo, args, executor, use_gpu=device != "cpu"):
+        done += 1
+        log(f"catalogue: shard {shard.name} embedded ({rows} rows; {done}/{len(shards)})")
+    return [p for s in shards if (p := staging / f"{s.name}.safetensors").is_file()]
+
+
+def new_entries(staged: Sequence[Path], entries: dict[str, dict[str, Any]],
+                valid_id: Callable[[str], bool]) -> list[str]:
+    """Check the staged ids (valid, not in the catalogue, not twice) and add their entries."""
+    new_ids: list[str] = []
+    seen: set[str] = set()
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    for path in staged:
+        h = read_header(path)
+        extra = _extra(path)
+        for r, oid in enumerate(h.ids):
+            src = extra["files"][r]
+            if not valid_id(oid):
+                raise UserError(f"{src}: object id {oid[:60]!r} is not a valid catalogue id "
+                                "(letters, digits, '.', '_', '-'; at most 128)")
+            if oid in entries or oid in seen:
+                raise UserError(f"{src}: id {oid!r} is already in the catalogue (remove it "
+                                "first with `clip2nerf catalogue remove`)")
+            seen.add(oid)
+            new_ids.append(oid)
+        for r, oid in enumerate(h.ids):
+            entries[oid] = {"class": h.labels[r], "caption": extra["captions"][r],
+                            "source": extra["sources"][r], "added": now}
+    return new_ids
+
+
+def _extra(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as fh:
+        return json.loads((fh.metadata() or {}).get("extra", "{}"))
+
+
+def version_rows(cat: Any, version: Any) -> list[str]:
+    """The row tables of a version (relative to ``W/catalogue``); a version without them
+    (older, or the demo's gallery) has its index's reconstructed rows written once."""
+    rows = version.gallery.extra.get(ROWS_KEY)
+    if isinstance(rows, list) and all(isinstance(r, str) for r in rows):
+        return list(rows)
+    if len(version.gallery) == 0:
+        return []
+    from clip2nerf.serve.catalogue import gallery_vectors
+
+    rel = f"{ROWS_DIR}/{version.name}-base.safetensors"
+    if not (cat.root / rel).is_file():
+        g = version.gallery
+        EmbeddingTable(gallery_vectors(g), list(g.ids), list(g.labels), g.space).save(
+            cat.root / rel)
+    return [rel]
+
+
+def keep_rows(cat: Any, staged: Sequence[Path]) -> list[str]:
+    """Move staged shard tables into ``W/catalogue/rows`` (named by plan and shard)."""
+    out: list[str] = []
+    dest = cat.root / ROWS_DIR
+    dest.mkdir(parents=True, exist_ok=True)
+    for p in staged:
+        rel = f"{ROWS_DIR}/{p.parent.name}-{p.name}"
+        os.replace(p, cat.root / rel)
+        out.append(rel)
+    return out
+
+
+def gallery_from_rows(cat: Any, rows: Sequence[str], entries: dict[str, dict[str, Any]],
+                      space: str, config: Any = None) -> Any:
+    """The gallery of ``entries`` (ids in row order), streamed from exact row tables."""
+    from clip2nerf.index import Gallery
+
+    headers = [read_header(cat.root / r) for r in rows]
+    owner: dict[str, int] = {}
+    for fi, h in enumerate(headers):
+        for oid in h.ids:
+            if oid in entries:
+                owner[oid] = fi  # the last table holding an id wins
+    missing = [i for i in entries if i not in owner]
+    if missing:
+        raise UserError(f"{cat.root}: catalogue rows lack ids {missing[:5]}; the catalogue "
+                        "is damaged (restore it or rebuild it with `clip2nerf catalogue add`)")
+    if not owner:
+        raise UserError("a catalogue cannot become empty; keep at least one NeRF")
+    dims = {h.shape[-1] for h in headers}
+    if len(dims) != 1:
+        raise UserError(f"{cat.root}: catalogue rows disagree on the dimension: {sorted(dims)}")
+
+    def chunks():
+        for fi, h in enumerate(headers):
+            sel = [r for r, oid in enumerate(h.ids) if owner.get(oid) == fi]
+            if not sel:
+                continue
+            table = EmbeddingTable.load(h.path, space)
+            ids = [table.ids[r] for r in sel]
+            yield table.vectors[sel], ids, [str(entries[i].get("class", "")) for i in ids]
+
+    n = len(owner)
+    gallery = Gallery.from_chunks(chunks, n, dims.pop(), space, config, {})
+    gallery.extra = {"entries": {i: entries[i] for i in gallery.ids}, ROWS_KEY: list(rows)}
+    return gallery
+
+
+def prune_rows(cat: Any) -> None:
+    """Delete row tables that no kept version lists (after an update and its prune)."""
+    folder = cat.root / ROWS_DIR
+    if not folder.is_dir():
+        return
+    used: set[str] = set()
+    for v in cat.versions.iterdir() if cat.versions.is_dir() else []:
+        meta = v / "gallery.json"
+        if v.name.startswith(".") or not meta.is_file():
+            continue
+        try:
+            rows = json.loads(meta.read_text(encoding="utf-8")).get("extra", {}).get(ROWS_KEY)
+        except (OSError, ValueError):
+            return  # unsure what is in use: keep everything
+        used.update(rows if isinstance(rows, list) else [])
+    for p in folder.iterdir():
+        if f"{ROWS_DIR}/{p.name}" not in used and p.is_file():
+            p.unlink(missing_ok=True)
+
+
+def remove_staging(staged: Sequence[Path]) -> None:
+    """Remove the (now empty) staging folder of a committed add."""
+    for folder in {p.parent for p in staged}:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from clip2nerf.evaluation.syn2real import syn2real_markdown, syn2real_retrieval
 from clip2nerf.utils.embeddings import load_embeddings
 from clip2nerf.vlm import load_vlm
+from clip2nerf.workdir import Workdir
 
 
 def main() -> None:
@@ -29,15 +30,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--controlnet-views", type=Path, default=None)
     args = ap.parse_args()
-    w = args.workdir
-    vlm = load_vlm(args.vlm or str(w / "vlm"), device="cpu")
+    w = Workdir(args.workdir)
+    vlm = load_vlm(args.vlm or str(w.vlm), device="cpu")
     t0 = time.perf_counter()
-    res = syn2real_retrieval(w, w / "data", vlm, load_embeddings(w / "emb" / "nerf.safetensors"),
-                             load_embeddings(args.views or w / "emb" / "views-gt"), args.split,
+    res = syn2real_retrieval(w.root, w.data, vlm, load_embeddings(w.nerf_embeddings),
+                             load_embeddings(args.views or w.gt_view_embeddings), args.split,
                              seed=args.seed, epochs=args.epochs, lr=args.lr,
                              controlnet_views=args.controlnet_views)
     res["seconds"] = round(time.perf_counter() - t0, 1)
-    (w / "syn2real" / f"results-{vlm.name.replace('@', '-')}-seed{args.seed}.json").write_text(
+    (w.syn2real / f"results-{vlm.name.replace('@', '-')}-seed{args.seed}.json").write_text(
         json.dumps(res, indent=2))
     print(syn2real_markdown(res))
     print(f"{res['seconds']} s (augment + embed {res['prepare_seconds']} s)")

@@ -81,6 +81,20 @@ def test_rerun_reuses_every_artefact(report, world):
     assert not any("train" in m and "done" in m for m in logs)
 
 
+@pytest.mark.slow
+def test_workdir_layout_is_the_one_earlier_versions_wrote(report):
+    """Embeddings and mapper folders under the names main at 9680dbb used, so the workdirs it
+    wrote are reused (views (1, 2) + N = 4)."""
+    paths, _ = report
+    w = paths.workdir
+    for rel in ("emb/nerf.safetensors", "emb/views-gt", "emb/views-rendered",
+                "emb/captions.safetensors", "rendered", "report/results.json"):
+        assert (w / rel).exists(), rel
+    assert sorted(p.name for p in (w / "mappers").iterdir()) == sorted(
+        ["clip2nerf-gt", "clip2nerf-rendered", "clip2nerf-gt-multimodal"]
+        + [f"nerf2clip-{src}-{n}" for src in ("gt", "rendered") for n in (1, 2, 4)])
+
+
 def test_query_object_is_excluded_from_the_gallery():
     """Queries equal to their own gallery row would always hit themselves; excluded, the
     recall equals a brute-force nearest *other* object."""

@@ -43,6 +43,7 @@ import numpy as np
 from clip2nerf.errors import UserError
 from clip2nerf.serve.limits import valid_id
 from clip2nerf.utils.io import atomic_write_json, atomic_write_text, file_digest, read_json
+from clip2nerf.workdir import CATALOGUE as CATALOGUE_DIR  # noqa: F401 (its former name)
 from clip2nerf.workdir import MAPPERS, SEARCH_MAPPER, Workdir, nerf2clip_spec
 
 CONFIG_NAME = "catalogue.json"

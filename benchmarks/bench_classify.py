@@ -48,15 +48,16 @@ def main() -> None:
     from clip2nerf.utils.embeddings import l2_normalize
     from clip2nerf.utils.threads import set_threads
     from clip2nerf.vlm import load_vlm
+    from clip2nerf.workdir import Workdir, nerf2clip_spec
 
     threads = set_threads(args.threads)
-    w = args.workdir
-    ds = open_dataset(w / "data")
-    files = find_nerf_files(w / "nerfs")
+    w = Workdir(args.workdir)
+    ds = open_dataset(w.data)
+    files = find_nerf_files(w.nerfs)
     n_views = ds.get(ds.object_ids()[0]).n_views
-    nf2vec = Nf2vec.from_pretrained(w / "nf2vec", "cpu")
-    vlm = load_vlm(str(w / "vlm"), device="cpu")
-    mapper = load_mapper(args.mapper or w / "mappers" / f"nerf2clip-gt-{n_views}", "nerf2clip",
+    nf2vec = Nf2vec.from_pretrained(w.nf2vec, "cpu")
+    vlm = load_vlm(str(w.vlm), device="cpu")
+    mapper = load_mapper(args.mapper or w.mapper(nerf2clip_spec("gt", n_views)), "nerf2clip",
                          vlm, nf2vec)
     clf = ZeroShotClassifier(nf2vec, mapper, vlm, ds.classes, device="cpu",
                              batch_size=args.batch_size, read_workers=args.read_workers)
@@ -103,7 +104,7 @@ def main() -> None:
             ("nerf2clip from its file (clip2nerf classify FILE)", single),
             (f"nerf2clip batched: folder of {res['files']} files (clip2nerf classify DIR)",
              batched)]
-    print(f"NeRFs: {w / 'nerfs'} ({len(files)} files, copied to {res['files']}); "
+    print(f"NeRFs: {w.nerfs} ({len(files)} files, copied to {res['files']}); "
           f"{threads} torch thread(s), batch {args.batch_size}, {args.read_workers} read "
           f"threads; load average {load0:.1f} -> {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} CPUs. Wall = median elapsed; CPU = process CPU time (all "

@@ -49,8 +49,10 @@ TINY_DEMO = dict(fit_overrides={"steps": 300}, nf2vec_overrides={}, vlm_override
 SEED_EVAL = {"views": (1,), "timing_repeats": 1, "timing_objects": 1}
 
 # Artefacts that do not depend on nf2vec or the seed: linked from the base workdir.
-SHARED = ("data", "nerfs", "vlm", "rendered", "emb/views-gt", "emb/views-rendered",
-          "emb/captions.safetensors")
+SHARED = ("data", "nerfs", "vlm", "rendered_views", "gt_view_embeddings",
+          "rendered_view_embeddings", "caption_embeddings")
+# What a seed retrains: nf2vec and everything made from it.
+PER_SEED = ("nf2vec", "nerf_embeddings", "mappers")
 
 FIGURES = [
     # (key, label)
@@ -111,30 +113,32 @@ def run_seed(base: Any, out: Path, seed: int, nf2vec_over: dict, eval_over: dict
     """Train nf2vec + evaluate with ``seed`` in ``out`` (cached); returns the figures."""
     from clip2nerf.demo import Demo, DemoConfig
     from clip2nerf.pipeline import StageRunner
+    from clip2nerf.workdir import Workdir
 
     out.mkdir(parents=True, exist_ok=True)
-    for rel in SHARED:
-        if (base.w / rel).exists():
-            _link(base.w / rel, out / rel)
+    src, dst = base.workdir, Workdir(out)
+    for name in SHARED:
+        if getattr(src, name).exists():
+            _link(getattr(src, name), getattr(dst, name))
     base_seed = base.cfg.seed
     if seed == base_seed and not nf2vec_over and not eval_over:
         # What this seed would retrain is the base's own nf2vec and mappers.
-        for rel in ("nf2vec", "emb/nerf.safetensors", "mappers"):
-            _link(base.w / rel, out / rel)
+        for name in PER_SEED:
+            _link(getattr(src, name), getattr(dst, name))
     elif not nf2vec_over:
         # A mapper-only recipe: the same seed's nf2vec of the default recipe, if trained.
-        default = out.parent.parent / "default" / out.name
+        default = Workdir(out.parent.parent / "default" / out.name)
         if seed == base_seed:
-            _link(base.w / "nf2vec", out / "nf2vec")
-        elif (default / ".stages" / "nf2vec.json").is_file() and default != out:
-            _link(default / "nf2vec", out / "nf2vec")
+            _link(src.nf2vec, dst.nf2vec)
+        elif (default.stages / "nf2vec.json").is_file() and default.root != out:
+            _link(default.nf2vec, dst.nf2vec)
     base_eval = TINY_DEMO["eval_overrides"] if preset == "tiny" else {}
     cfg = DemoConfig(workdir=out, preset=preset, seed=seed, nf2vec_overrides=nf2vec_over,
                      eval_overrides={**base_eval, **SEED_EVAL, **eval_over})
     demo = Demo(cfg, echo=lambda m: print(f"[seed {seed}] {m}", file=sys.stderr, flush=True))
     stages = {s.name: s for s in demo.stages()}
     runner = StageRunner(out, echo=demo.echo)
-    todo = [] if (out / "nf2vec").is_symlink() else [stages["nf2vec"]]
+    todo = [] if dst.nf2vec.is_symlink() else [stages["nf2vec"]]
     if nf2vec_only:
         runner.run_all(todo)
         return None
@@ -145,7 +149,7 @@ def run_seed(base: Any, out: Path, seed: int, nf2vec_over: dict, eval_over: dict
 def figures(demo: Any) -> dict[str, float]:
     """The headline figures of one evaluated workdir (its report/results.json + the tour's
     text queries)."""
-    res = json.loads((demo.w / "report" / "results.json").read_text())
+    res = json.loads((demo.workdir.report / "results.json").read_text())
     t1 = {r["method"]: r["accuracy"] for r in res["zero_shot"]["table1"]}
     n2c = next(v for k, v in t1.items() if k.startswith("nerf2clip GT"))
     t3 = {r["method"]: r["recall"]["1"] for r in res["single_view"]["table3"]}
@@ -165,28 +169,29 @@ def tour_figures(demo: Any) -> dict[str, float]:
     queries whose first hit / any of the top 5 has the right class, and whether the photo
     query (a held-out view) has its class in the top 5."""
     from clip2nerf.apps import search
+    from clip2nerf.apps.tour import TEXT_QUERIES
     from clip2nerf.data.dataset import open_dataset
-    from clip2nerf.demo import TEXT_QUERIES
-    from clip2nerf.evaluation.config import EMB_NERF
     from clip2nerf.index import Gallery
     from clip2nerf.mapping import FeatureMapper
     from clip2nerf.utils.embeddings import load_embeddings
     from clip2nerf.vlm import load_vlm
+    from clip2nerf.workdir import SEARCH_MAPPER
 
     want = {"a 3d model of a car": "car", "a jet plane": "airplane", "a couch": "sofa",
             "an office seat": "chair", "a sailing boat": "watercraft",
             "a computer monitor": "display"}
-    table = load_embeddings(demo.w / EMB_NERF)
+    w = demo.workdir
+    table = load_embeddings(w.nerf_embeddings)
     ids = [i for i in demo._eval_ids() if i in set(table.ids)]
     gallery = Gallery.from_table(table.subset(ids))
-    mapper = FeatureMapper.from_pretrained(demo.w / "mappers" / "clip2nerf-gt-multimodal")
-    vlm = load_vlm(str(demo.vlm_dir), device="cpu")
+    mapper = FeatureMapper.from_pretrained(w.mapper(SEARCH_MAPPER))
+    vlm = load_vlm(str(w.vlm), device="cpu")
     top1 = top5 = 0
     for q in TEXT_QUERIES:
         labels = [h.label for h in search(gallery, mapper, vlm, text=q, k=5)]
         top1 += labels[0] == want[q]
         top5 += want[q] in labels
-    ds = open_dataset(demo.data)  # the tour's photo: the middle view of the first test object
+    ds = open_dataset(w.data)  # the tour's photo: the middle view of the first test object
     obj = ds.get(ds.object_ids("test")[0])
     hits = search(gallery, mapper, vlm, images=[obj.load_view(obj.n_views // 2)], k=5)
     return {"tour_text": float(top1), "tour_text5": float(top5),
@@ -202,31 +207,33 @@ def ensemble_figures(demos: list[Any]) -> dict[str, float]:
 
     from clip2nerf.apps import prompt_embeddings
     from clip2nerf.data.dataset import open_dataset
-    from clip2nerf.evaluation.config import EMB_CAPTIONS, EMB_NERF, EMB_VIEWS_GT
     from clip2nerf.evaluation.experiments import view_orders
     from clip2nerf.index import accuracy, classify_1nn
     from clip2nerf.mapping import FeatureMapper
     from clip2nerf.utils.embeddings import l2_normalize, load_embeddings
+    from clip2nerf.utils.recall import nearest_others, recall_at_k
     from clip2nerf.vlm import load_vlm
+    from clip2nerf.workdir import clip2nerf_spec, nerf2clip_spec
 
-    first = demos[0]
+    first = demos[0].workdir
     ds = open_dataset(first.data)
-    res = json.loads((first.w / "report" / "results.json").read_text())
-    ids, n_views = [i for i in first._eval_ids()], int(res["meta"]["n_views"])
-    labels = load_embeddings(first.w / EMB_NERF).subset(ids).labels
-    vlm = load_vlm(str(first.vlm_dir), device="cpu")
+    res = json.loads((first.report / "results.json").read_text())
+    ids, n_views = [i for i in demos[0]._eval_ids()], int(res["meta"]["n_views"])
+    labels = load_embeddings(first.nerf_embeddings).subset(ids).labels
+    vlm = load_vlm(str(first.vlm), device="cpu")
     prompts = prompt_embeddings(vlm, list(ds.classes), res["meta"]["template"])
-    gt = load_embeddings(first.w / EMB_VIEWS_GT).subset(ids).vectors
-    pick = view_orders(len(ids), n_views, first.cfg.seed, salt=3)[:, 0]
+    gt = load_embeddings(first.gt_view_embeddings).subset(ids).vectors
+    pick = view_orders(len(ids), n_views, demos[0].cfg.seed, salt=3)[:, 0]
     q_img = gt[np.arange(len(ids)), pick]
-    q_txt = load_embeddings(first.w / EMB_CAPTIONS).subset(ids).vectors[:, 0]
+    q_txt = load_embeddings(first.caption_embeddings).subset(ids).vectors[:, 0]
     mapped, sims = [], {"img": [], "txt": [], "txt_mm": []}
     for d in demos:
-        nerf = load_embeddings(d.w / EMB_NERF).subset(ids).vectors
-        m = d.w / "mappers"
-        mapped.append(FeatureMapper.from_pretrained(m / f"nerf2clip-gt-{n_views}").map(nerf))
-        c2n = FeatureMapper.from_pretrained(m / "clip2nerf-gt")
-        mm = FeatureMapper.from_pretrained(m / "clip2nerf-gt-multimodal")
+        w = d.workdir
+        nerf = load_embeddings(w.nerf_embeddings).subset(ids).vectors
+        mapped.append(FeatureMapper.from_pretrained(w.mapper(nerf2clip_spec("gt", n_views)))
+                      .map(nerf))
+        c2n = FeatureMapper.from_pretrained(w.mapper(clip2nerf_spec("gt")))
+        mm = FeatureMapper.from_pretrained(w.mapper(clip2nerf_spec("gt", multimodal=True)))
         sims["img"].append(c2n.map(q_img) @ nerf.T)
         sims["txt"].append(c2n.map(q_txt) @ nerf.T)
         sims["txt_mm"].append(mm.map(q_txt) @ nerf.T)
@@ -234,9 +241,8 @@ def ensemble_figures(demos: list[Any]) -> dict[str, float]:
     lab = np.asarray(labels, dtype=object)
 
     def r1(score_list) -> float:
-        sc = np.mean(score_list, axis=0)
-        np.fill_diagonal(sc, -np.inf)  # the query's own object is excluded, as in the eval
-        return float((lab[sc.argmax(axis=1)] == lab).mean())
+        sc = np.mean(score_list, axis=0)  # query i is object i, excluded as in the eval
+        return recall_at_k(lab, lab[nearest_others(sc, np.arange(len(sc)), 1)], (1,))[1]
 
     return {"zs_nerf2clip": accuracy(pred, labels), "img_clip2nerf": r1(sims["img"]),
             "txt_clip2nerf": r1(sims["txt"]), "txt_clip2nerf_mm": r1(sims["txt_mm"])}

@@ -22,6 +22,7 @@ import numpy as np
 from clip2nerf.evaluation.syn2real import syn2real_markdown, syn2real_retrieval
 from clip2nerf.utils.embeddings import load_embeddings
 from clip2nerf.vlm import load_vlm
+from clip2nerf.workdir import Workdir
 
 
 def main() -> None:
@@ -37,12 +38,12 @@ def main() -> None:
                     help="several seeds (augmentation, query views, mapper init/order)")
     ap.add_argument("--controlnet-views", type=Path, default=None)
     args = ap.parse_args()
-    w = args.workdir
-    vlm = load_vlm(args.vlm or str(w / "vlm"), device="cpu")
+    w = Workdir(args.workdir)
+    vlm = load_vlm(args.vlm or str(w.vlm), device="cpu")
     if args.seeds:
         results = []
         for seed in args.seeds:
-            f = w / "syn2real" / f"results-{vlm.name.replace('@', '-')}-seed{seed}.json"
+            f = w.syn2real / f"results-{vlm.name.replace('@', '-')}-seed{seed}.json"
             results.append(json.loads(f.read_text()) if f.exists() else run(args, w, vlm, seed))
         print(summary(results))
         return
@@ -51,14 +52,14 @@ def main() -> None:
     print(f"{res['seconds']} s (augment + embed {res['prepare_seconds']} s)")
 
 
-def run(args, w: Path, vlm, seed: int) -> dict:
+def run(args, w: Workdir, vlm, seed: int) -> dict:
     t0 = time.perf_counter()
-    res = syn2real_retrieval(w, w / "data", vlm, load_embeddings(w / "emb" / "nerf.safetensors"),
-                             load_embeddings(args.views or w / "emb" / "views-gt"), args.split,
+    res = syn2real_retrieval(w.root, w.data, vlm, load_embeddings(w.nerf_embeddings),
+                             load_embeddings(args.views or w.gt_view_embeddings), args.split,
                              seed=seed, epochs=args.epochs, lr=args.lr,
                              controlnet_views=args.controlnet_views)
     res["seconds"] = round(time.perf_counter() - t0, 1)
-    (w / "syn2real" / f"results-{vlm.name.replace('@', '-')}-seed{seed}.json").write_text(
+    (w.syn2real / f"results-{vlm.name.replace('@', '-')}-seed{seed}.json").write_text(
         json.dumps(res, indent=2))
     return res
 

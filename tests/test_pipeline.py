@@ -63,3 +63,24 @@ def test_markers_written_before_the_digest_stay_cached(tmp_path):
     StageRunner(tmp_path, echo=lambda m: None).run_all([a, b])
     assert calls == ["a", "b"]
     assert "upstream" in json.loads((tmp_path / ".stages" / "b.json").read_text())
+
+
+def test_stage_cached_by_its_outputs_writes_no_marker(tmp_path):
+    """Evaluation steps: done() checks their outputs; no marker can go stale."""
+    out = tmp_path / "out.txt"
+    calls = []
+
+    def make():
+        calls.append("make")
+        out.write_text("x")
+
+    s = Stage("make-out", "write out.txt", make, done=out.is_file)
+    lines: list[str] = []
+    runner = StageRunner(tmp_path, echo=lines.append)
+    assert not runner.run(s).cached and calls == ["make"]
+    assert not (tmp_path / ".stages").exists()
+    assert runner.run(s).cached and calls == ["make"]
+    assert lines[-1] == "make-out: cached (write out.txt)"
+    out.unlink()  # the output went away: the stage runs again
+    assert not runner.run(s).cached and calls == ["make", "make"]
+    assert "cached" in runner.timing_table()

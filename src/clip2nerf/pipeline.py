@@ -1,12 +1,19 @@
-"""Cached, resumable, timed stages for multi-step jobs (the demo, evaluation runs).
+"""The one stage cache: cached, resumable, timed stages of the demo and of ``clip2nerf eval``.
 
-A stage is finished when its marker file ``<workdir>/.stages/<name>.json`` exists; the marker
-is written atomically only after the stage's function returned, so a killed run redoes the
-interrupted stage (whose own steps resume from their per-item files) and nothing before it.
-The marker records the stage's parameters; changing them reruns the stage. Within
-``run_all`` it also records a digest of the markers of the stages before it, so a stage that
-reruns (new parameters, a deleted marker) reruns everything after it too: nothing downstream
-is kept from older inputs.
+A stage is cached in one of two ways:
+
+- by a **marker** (the demo's stages): it is finished when ``<workdir>/.stages/<name>.json``
+  exists and records the same parameters. The marker is written atomically only after the
+  stage's function returned, so a killed run redoes the interrupted stage (whose own steps
+  resume from their per-item files) and nothing before it. Within ``run_all`` it also records
+  a digest of the markers of the stages before it, so a stage that reruns (new parameters, a
+  deleted marker) reruns everything after it too: nothing downstream is kept from older
+  inputs.
+- by **its outputs** (the evaluation's steps, ``Stage.done``): it is finished when ``done()``
+  says its files in the workdir are there and were made for the current inputs (space, ids,
+  config); no marker is written, so none can go stale.
+
+Both are announced, timed and listed in ``timing_table`` alike.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from clip2nerf.utils.io import atomic_write_json
+from clip2nerf.workdir import Workdir
 
 
 @dataclass
@@ -33,6 +41,8 @@ class Stage:
         run: the work; returns an optional JSON-serialisable summary kept in the marker.
         params: what the result depends on; a different value invalidates the marker.
         estimate_s: rough duration on 2 CPU cores, announced up front.
+        done: when given, the stage is cached by its outputs: it is skipped when ``done()``
+            is true, and no marker is written (``params`` are then unused).
     """
 
     name: str
@@ -40,6 +50,7 @@ class Stage:
     run: Callable[[], Any]
     params: dict[str, Any] = field(default_factory=dict)
     estimate_s: float = 0.0
+    done: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -55,7 +66,7 @@ class StageRunner:
 
     def __init__(self, workdir: str | Path, echo: Callable[[str], None] | None = None):
         self.workdir = Path(workdir)
-        self.marker_dir = self.workdir / ".stages"
+        self.marker_dir = Workdir(self.workdir).stages
         self.results: list[StageResult] = []
         self.echo = echo or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
@@ -72,6 +83,8 @@ class StageRunner:
         return h.hexdigest()[:16]
 
     def is_done(self, stage: Stage, upstream: str | None = None) -> bool:
+        if stage.done is not None:
+            return bool(stage.done())
         path = self.marker(stage)
         if not path.exists():
             return False
@@ -89,9 +102,9 @@ class StageRunner:
         """Run ``stage`` unless its marker matches its params (and ``upstream``, when given)."""
         prefix = f"[{index}/{total}] " if index is not None and total else ""
         if self.is_done(stage, upstream):
-            saved = json.loads(self.marker(stage).read_text())
+            saved = {} if stage.done is not None else json.loads(self.marker(stage).read_text())
             summary = saved.get("summary")
-            if upstream is not None and "upstream" not in saved:
+            if upstream is not None and stage.done is None and "upstream" not in saved:
                 atomic_write_json(self.marker(stage), {**saved, "upstream": upstream})
             self.echo(f"{prefix}{stage.name}: cached ({stage.description})")
             result = StageResult(stage.name, 0.0, True, summary)
@@ -100,10 +113,11 @@ class StageRunner:
             start = time.perf_counter()
             summary = stage.run()
             seconds = time.perf_counter() - start
-            marker = {"params": stage.params, "seconds": seconds, "summary": summary}
-            if upstream is not None:
-                marker["upstream"] = upstream
-            atomic_write_json(self.marker(stage), marker)
+            if stage.done is None:
+                marker = {"params": stage.params, "seconds": seconds, "summary": summary}
+                if upstream is not None:
+                    marker["upstream"] = upstream
+                atomic_write_json(self.marker(stage), marker)
             self.echo(f"{prefix}{stage.name}: done in {_fmt_seconds(seconds)}")
             result = StageResult(stage.name, seconds, False, summary)
         self.results.append(result)

@@ -81,6 +81,36 @@ def test_rerun_reuses_every_artefact(report, world):
     assert not any("train" in m and "done" in m for m in logs)
 
 
+@pytest.mark.slow
+def test_workdir_layout_is_the_one_earlier_versions_wrote(report):
+    """Embeddings and mapper folders under the names main at 9680dbb used, so the workdirs it
+    wrote are reused (views (1, 2) + N = 4)."""
+    paths, _ = report
+    w = paths.workdir
+    for rel in ("emb/nerf.safetensors", "emb/views-gt", "emb/views-rendered",
+                "emb/captions.safetensors", "rendered", "report/results.json"):
+        assert (w / rel).exists(), rel
+    assert sorted(p.name for p in (w / "mappers").iterdir()) == sorted(
+        ["clip2nerf-gt", "clip2nerf-rendered", "clip2nerf-gt-multimodal"]
+        + [f"nerf2clip-{src}-{n}" for src in ("gt", "rendered") for n in (1, 2, 4)])
+
+
+@pytest.mark.slow
+def test_recall_wider_than_the_gallery_is_left_out_and_said_so(report):
+    """The tiny world's test split has 4 objects: in a one-row-per-object gallery a query has
+    3 neighbours once its own object is excluded, so recall@5 and @10 are left out (not
+    reported as a narrower recall) and the report says why; the 'all' galleries (one row per
+    view, 16 rows) have 12 and keep every k."""
+    _, path = report
+    res = json.loads((path.parent / "results.json").read_text())
+    n = res["single_view"]["n_queries"]
+    assert n == 4
+    for row in res["single_view"]["table3"] + res["text"]["table5"]:
+        per_view = row.get("rows", n) > n
+        assert set(row["recall"]) == ({"1", "5", "10"} if per_view else {"1"}), row
+    assert "R@k shown as '-'" in path.read_text()
+
+
 def test_query_object_is_excluded_from_the_gallery():
     """Queries equal to their own gallery row would always hit themselves; excluded, the
     recall equals a brute-force nearest *other* object."""

@@ -1,18 +1,8 @@
 """What ``clip2nerf eval`` reads, where it caches, and how it measures.
 
-Workdir layout (the demo lays out its stages the same way; any input path can be given
-explicitly instead)::
-
-    W/data/                        the dataset (clip2nerf format)             [input]
-    W/nerfs/                       <object_id>.safetensors from `clip2nerf fit` [input]
-    W/nf2vec/                      trained nf2vec model folder                  [input]
-    W/emb/nerf.safetensors         nf2vec embeddings of every NeRF              [made if missing]
-    W/emb/views-gt/                VLM embeddings of the ground-truth views     [made if missing]
-    W/rendered/                    the dataset's views rendered from the NeRFs  [made if missing]
-    W/emb/views-rendered/          VLM embeddings of the rendered views         [made if missing]
-    W/emb/captions.safetensors     VLM embeddings of the captions (n, 1, d)     [made if missing]
-    W/mappers/<name>/              mapping networks trained on the train split  [made if missing]
-    W/report/                      report.md, results.json, PNG figures         [output]
+Workdir layout: ``clip2nerf.workdir`` (shared with the demo, the tour and the service). The
+evaluation reads W/data, W/nerfs and W/nf2vec (each can be given explicitly instead), makes
+what is missing of W/emb, W/rendered and W/mappers, and writes W/report.
 """
 
 from __future__ import annotations
@@ -23,16 +13,20 @@ from typing import Any
 
 from clip2nerf.classes import ZERO_SHOT_TEMPLATE
 
-DATA = "data"
-NERFS = "nerfs"
-NF2VEC = "nf2vec"
-EMB_NERF = "emb/nerf.safetensors"
-EMB_VIEWS_GT = "emb/views-gt"
-EMB_VIEWS_RENDERED = "emb/views-rendered"
-EMB_CAPTIONS = "emb/captions.safetensors"
-RENDERED = "rendered"
-MAPPERS = "mappers"
-REPORT = "report"
+# The former names of these workdir paths (relative strings), for callers that import them.
+from clip2nerf.workdir import (  # noqa: F401
+    DATA,
+    EMB_CAPTIONS,
+    EMB_NERF,
+    EMB_VIEWS_GT,
+    EMB_VIEWS_RENDERED,
+    MAPPERS,
+    NERFS,
+    NF2VEC,
+    RENDERED,
+    REPORT,
+    Workdir,
+)
 
 
 @dataclass
@@ -40,7 +34,7 @@ class EvalPaths:
     """Inputs and the cache/output folder of one evaluation run."""
 
     workdir: Path
-    """Cache and output folder (see the module docstring for its layout)."""
+    """Cache and output folder (layout: ``clip2nerf.workdir.Workdir``)."""
     data: Path | None = None
     """Dataset folder [default: W/data]."""
     nerfs: Path | None = None
@@ -50,9 +44,10 @@ class EvalPaths:
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
-        self.data = Path(self.data) if self.data else self.workdir / DATA
-        self.nerfs = Path(self.nerfs) if self.nerfs else self.workdir / NERFS
-        self.nf2vec = Path(self.nf2vec) if self.nf2vec else self.workdir / NF2VEC
+        self.layout = Workdir(self.workdir)  # every path of W (the inputs may lie elsewhere)
+        self.data = Path(self.data) if self.data else self.layout.data
+        self.nerfs = Path(self.nerfs) if self.nerfs else self.layout.nerfs
+        self.nf2vec = Path(self.nf2vec) if self.nf2vec else self.layout.nf2vec
 
     def __getitem__(self, rel: str) -> Path:
         return self.workdir / rel

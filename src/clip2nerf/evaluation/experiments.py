@@ -5,6 +5,8 @@ query; mappers were trained on the train split. In retrieval the queried object 
 from the gallery (all of its rows in the per-view galleries). Random view choices come from
 ``cfg.seed`` and are shared by every row of a table; multi-view query sets are nested.
 Times are medians over repeats of the real per-item path (rendering included for baselines).
+A recall@k whose k is wider than the neighbours left once the query's own object is excluded
+(tiny galleries) is left out of the results and shown as "-" (``utils.recall``, ``too_wide``).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import numpy as np
 
 from clip2nerf.evaluation.config import EvalConfig
 from clip2nerf.evaluation.prepare import Artefacts, view_counts
-from clip2nerf.index import Gallery, accuracy, classify_1nn, recall_at_k, time_call
+from clip2nerf.index import Gallery, accuracy, classify_1nn, time_call
 from clip2nerf.utils.embeddings import l2_normalize
+from clip2nerf.workdir import clip2nerf_spec, nerf2clip_spec
 
 KS = (1, 5, 10)
 
@@ -40,10 +43,6 @@ def _median_ms(fns: list, repeats: int) -> float:
     return 1000.0 * statistics.mean(time_call(f, repeats=repeats, warmup=1) for f in fns)
 
 
-def _ks(width: int) -> tuple[int, ...]:
-    return tuple(k for k in KS if k <= width)
-
-
 # --------------------------------------------------------------------------- classification
 
 def zero_shot(art: Artefacts, cfg: EvalConfig, log=print) -> dict[str, Any]:
@@ -63,7 +62,7 @@ def zero_shot(art: Artefacts, cfg: EvalConfig, log=print) -> dict[str, Any]:
     ablation = []
     for src in ("gt", "rendered"):
         for n in counts:
-            mapper = art.mappers[f"nerf2clip-{src}-{n}"]
+            mapper = art.mapper(nerf2clip_spec(src, n))
             pred, _ = zero_shot_labels(nerf_test.vectors, mapper, prompts, classes)
             row = {"source": src, "views": n, "accuracy": accuracy(pred, truth)}
             if val:
@@ -167,7 +166,7 @@ def _zero_shot_timings(art, cfg, prompts, classes, counts, chosen, oracle, log) 
         return run
 
     for src in ("gt", "rendered"):
-        mapper = art.mappers[f"nerf2clip-{src}-{chosen[src]}"]
+        mapper = art.mapper(nerf2clip_spec(src, chosen[src]))
         out[f"nerf2clip-{src}"] = _median_ms([mapped_fn(j, mapper) for j in range(len(test))],
                                              max(cfg.timing_repeats, 5))
 
@@ -182,7 +181,7 @@ def _zero_shot_timings(art, cfg, prompts, classes, counts, chosen, oracle, log) 
 
     from clip2nerf.apps import ZeroShotClassifier
 
-    clf = ZeroShotClassifier(art.nf2vec, art.mappers[f"nerf2clip-gt-{chosen['gt']}"], art.vlm,
+    clf = ZeroShotClassifier(art.nf2vec, art.mapper(nerf2clip_spec("gt", chosen["gt"])), art.vlm,
                              classes, cfg.template, cfg.device)
     all_sources = [sources[i] for i in art.splits[cfg.split]]
     log(f"timing nerf2clip from NeRF files: one at a time, and a folder of "
@@ -241,9 +240,9 @@ def _galleries(art: Artefacts, test: list[str]) -> dict[str, Gallery]:
 
 def _recall(gallery: Gallery, queries: np.ndarray, ids: list[str], labels: list[str]
             ) -> dict[int, float]:
-    """recall@1/5/10 with each query's own object excluded from the gallery."""
-    found, _ = gallery.search(queries, max(KS), exclude_ids=ids)
-    return recall_at_k(labels, gallery.labels_of(found), _ks(found.shape[1]))
+    """recall@1/5/10 with each query's own object excluded from the gallery; a k wider than
+    the gallery less the query's object is left out (shown as "-")."""
+    return gallery.recall(queries, ids, labels, KS, too_wide="omit")
 
 
 def single_view_retrieval(art: Artefacts, cfg: EvalConfig, log=print) -> dict[str, Any]:
@@ -273,8 +272,9 @@ def single_view_retrieval(art: Artefacts, cfg: EvalConfig, log=print) -> dict[st
                      "ms": timed(g, None), "mb": g.nbytes / 2**20, "rows": len(g)})
     g = galleries["nf2vec"]
     for src in ("gt", "rendered"):
-        mapper = art.mappers[f"clip2nerf-{src}"]
-        rows.append({"method": f"clip2nerf {'GT' if src == 'gt' else 'rendered'}",
+        spec = clip2nerf_spec(src)
+        mapper = art.mapper(spec)
+        rows.append({"method": spec.label,
                      "recall": _recall(g, mapper.map(q_vlm), test, labels),
                      "ms": timed(g, mapper), "mb": g.nbytes / 2**20, "rows": len(g)})
     return {"table3": rows, "n_queries": len(test), "query_views": pick.tolist(),
@@ -301,9 +301,9 @@ def multiview_retrieval(art: Artefacts, cfg: EvalConfig) -> dict[str, Any]:
     for n in view_counts(cfg, art.n_views):
         picked = np.take_along_axis(gt, order[:, :n, None], axis=1)  # (q, n, d)
         for src in ("gt", "rendered"):
-            mapper = art.mappers[f"clip2nerf-{src}"]
-            r = _recall(galleries["nf2vec"], mapper.map_multiview(picked), test, labels)
-            curves.setdefault(f"clip2nerf {'GT' if src == 'gt' else 'rendered'}", []).append(
+            spec = clip2nerf_spec(src)
+            r = _recall(galleries["nf2vec"], art.mapper(spec).map_multiview(picked), test, labels)
+            curves.setdefault(spec.label, []).append(
                 {"views": n, "recall": r})
         r = _recall(galleries["GT mean"], mean_of_views(gt, order, n), test, labels)
         curves.setdefault("VLM GT mean (mean query)", []).append({"views": n, "recall": r})
@@ -319,10 +319,10 @@ def text_retrieval(art: Artefacts, cfg: EvalConfig) -> dict[str, Any]:
     rows = [{"method": "VLM GT mean", "recall": _recall(galleries["GT mean"], q, test, labels)},
             {"method": "VLM rendered mean",
              "recall": _recall(galleries["rendered mean"], q, test, labels)}]
-    for name, label in (("clip2nerf-gt", "clip2nerf GT"),
-                        ("clip2nerf-gt-multimodal", "clip2nerf GT multimodal")):
-        rows.append({"method": label, "recall": _recall(galleries["nf2vec"],
-                                                        art.mappers[name].map(q), test, labels)})
+    for spec in (clip2nerf_spec("gt"), clip2nerf_spec("gt", multimodal=True)):
+        rows.append({"method": spec.label, "recall": _recall(galleries["nf2vec"],
+                                                             art.mapper(spec).map(q), test,
+                                                             labels)})
     return {"table5": rows}
 
 
@@ -340,7 +340,7 @@ def retrieval_examples(art: Artefacts, cfg: EvalConfig, rendered_root, n_queries
     pick = view_orders(len(test), art.n_views, cfg.seed, salt=3)[:, 0]  # Table 3's queries
     rows = np.linspace(0, len(test) - 1, min(n_queries, len(test))).astype(int)
     gallery = Gallery.from_table(art.nerf.subset(test))
-    mapper = art.mappers["clip2nerf-gt"]
+    mapper = art.mapper(clip2nerf_spec("gt"))
     q = mapper.map(gt[rows, pick[rows]])
     found, scores = gallery.search(q, k, exclude_ids=[test[r] for r in rows])
     rendered = open_dataset(rendered_root)

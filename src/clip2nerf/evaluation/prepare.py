@@ -1,7 +1,8 @@
 """The artefacts the experiments read, made once and cached in the workdir (resumable stages).
 
-Every stage reuses what exists: embeddings, rendered views and mappers already in the workdir
-are checked (space, ids) and kept; the rest is computed with the stage packages' own APIs.
+Every step is a ``clip2nerf.pipeline.Stage`` cached by its outputs: embeddings, rendered views
+and mappers already in the workdir are checked (space, ids, config) and kept; the rest is
+computed with the stage packages' own APIs. Paths: ``clip2nerf.workdir``.
 """
 
 from __future__ import annotations
@@ -14,17 +15,10 @@ from typing import Any
 import numpy as np
 
 from clip2nerf.errors import UserError
-from clip2nerf.evaluation.config import (
-    EMB_CAPTIONS,
-    EMB_NERF,
-    EMB_VIEWS_GT,
-    EMB_VIEWS_RENDERED,
-    MAPPERS,
-    RENDERED,
-    EvalConfig,
-    EvalPaths,
-)
+from clip2nerf.evaluation.config import EvalConfig, EvalPaths
+from clip2nerf.pipeline import Stage, StageRunner
 from clip2nerf.utils.embeddings import EmbeddingTable, load_embeddings
+from clip2nerf.workdir import MapperSpec, clip2nerf_spec, nerf2clip_spec
 
 
 @dataclass
@@ -46,9 +40,14 @@ class Artefacts:
     splits: dict[str, list[str]]
     """train / val / test object ids (those with a NeRF)."""
     mappers: dict[str, Any]
-    """name -> FeatureMapper: clip2nerf-{gt,rendered,gt-multimodal}, nerf2clip-{gt,rendered}-{n}."""
+    """``MapperSpec.folder_name`` -> FeatureMapper: clip2nerf-{gt,rendered,gt-multimodal},
+    nerf2clip-{gt,rendered}-{n} (look one up with ``mapper(spec)``)."""
     n_views: int
     """N, views per object."""
+
+    def mapper(self, spec: MapperSpec) -> Any:
+        """The trained mapper of ``spec``."""
+        return self.mappers[spec.folder_name]
 
 
 def view_counts(cfg: EvalConfig, n_views: int) -> list[int]:
@@ -56,9 +55,11 @@ def view_counts(cfg: EvalConfig, n_views: int) -> list[int]:
     return sorted({v for v in cfg.views if 1 <= v < n_views} | {n_views})
 
 
-def mapper_names(counts: list[int]) -> list[str]:
-    names = ["clip2nerf-gt", "clip2nerf-rendered", "clip2nerf-gt-multimodal"]
-    return names + [f"nerf2clip-{src}-{n}" for src in ("gt", "rendered") for n in counts]
+def mapper_specs(counts: list[int]) -> list[MapperSpec]:
+    """The mappers the experiments use: clip2nerf on GT and rendered views, multimodal on GT;
+    nerf2clip on GT and rendered views with each view count."""
+    specs = [clip2nerf_spec("gt"), clip2nerf_spec("rendered"), clip2nerf_spec("gt", True)]
+    return specs + [nerf2clip_spec(src, n) for src in ("gt", "rendered") for n in counts]
 
 
 def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = print,
@@ -75,26 +76,27 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     ds = open_dataset(paths.data)
     nf2vec = Nf2vec.from_pretrained(paths.nf2vec, cfg.device)
     vlm = load_vlm(cfg.vlm, device=cfg.device) if isinstance(cfg.vlm, str) else cfg.vlm
-    runner = _Runner(log)
+    runner = StageRunner(paths.workdir, echo=log)
+    w = paths.layout
 
     def embed_nerfs() -> dict:
         from clip2nerf.nf2vec import embed_nerfs as _embed
 
         table = _embed(nf2vec, paths.nerfs, device=cfg.device, progress=progress)
-        table.save(paths[EMB_NERF])
+        table.save(w.nerf_embeddings)
         return {"n": len(table)}
 
     def nerf_table_ok() -> bool:
         try:
-            table = load_embeddings(paths[EMB_NERF], expect_space=nf2vec.space)
+            table = load_embeddings(w.nerf_embeddings, expect_space=nf2vec.space)
         except UserError:
             return False
         files = {str(p) for p in find_nerf_files(paths.nerfs)}
         return set(table.extra.get("sources", [])) == files
 
-    if not nerf_table_ok():
-        runner.run("embed-nerfs", "nf2vec embeddings of every NeRF", embed_nerfs)
-    nerf = load_embeddings(paths[EMB_NERF], expect_space=nf2vec.space)
+    runner.run(Stage("embed-nerfs", "nf2vec embeddings of every NeRF", embed_nerfs,
+                     done=nerf_table_ok))
+    nerf = load_embeddings(w.nerf_embeddings, expect_space=nf2vec.space)
     ids = [i for i in ds.object_ids() if i in set(nerf.ids)]
     if not ids:
         raise UserError(f"no object of {paths.data} has a NeRF in {paths.nerfs}")
@@ -112,34 +114,39 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
 
     from clip2nerf.vlm import embed_views
 
-    def views(data: Path, rel: str):
-        return lambda: len(embed_views(data, paths[rel], vlm, progress=progress,
+    def views(data: Path, out: Path):
+        return lambda: len(embed_views(data, out, vlm, progress=progress,
                                        log=log, overwrite=True))
 
-    def views_ok(rel: str) -> bool:
-        try:
-            t = load_embeddings(paths[rel], expect_space=vlm.space)
-        except UserError:
-            return False
-        return set(ids) <= set(t.ids)
+    def views_ok(out: Path) -> Callable[[], bool]:
+        def ok() -> bool:
+            try:
+                t = load_embeddings(out, expect_space=vlm.space)
+            except UserError:
+                return False
+            return set(ids) <= set(t.ids)
+        return ok
 
-    if not views_ok(EMB_VIEWS_GT):
-        runner.run("embed-views-gt", f"{vlm.name} embeddings of the ground-truth views",
-                   views(paths.data, EMB_VIEWS_GT))
+    runner.run(Stage("embed-views-gt", f"{vlm.name} embeddings of the ground-truth views",
+                     views(paths.data, w.gt_view_embeddings), done=views_ok(w.gt_view_embeddings)))
 
     def render() -> dict:
         from clip2nerf.nerf.render_dataset import render_dataset
 
-        render_dataset(paths.nerfs, paths.data, paths[RENDERED], ids=ids,
+        render_dataset(paths.nerfs, paths.data, w.rendered_views, ids=ids,
                        n_samples=cfg.render_samples, device=cfg.device, progress=progress)
         return {"n": len(ids)}
 
-    if not views_ok(EMB_VIEWS_RENDERED):
-        runner.run("render-views", "render every dataset view from the NeRFs", render)
-        runner.run("embed-views-rendered", f"{vlm.name} embeddings of the rendered views",
-                   views(paths[RENDERED], EMB_VIEWS_RENDERED))
-    views_gt = load_embeddings(paths[EMB_VIEWS_GT], expect_space=vlm.space).subset(ids)
-    views_rendered = load_embeddings(paths[EMB_VIEWS_RENDERED], expect_space=vlm.space).subset(ids)
+    # The rendered views are needed only to embed them: both steps are done once their
+    # embeddings are.
+    rendered_ok = views_ok(w.rendered_view_embeddings)
+    runner.run(Stage("render-views", "render every dataset view from the NeRFs", render,
+                     done=rendered_ok))
+    runner.run(Stage("embed-views-rendered", f"{vlm.name} embeddings of the rendered views",
+                     views(w.rendered_views, w.rendered_view_embeddings), done=rendered_ok))
+    views_gt = load_embeddings(w.gt_view_embeddings, expect_space=vlm.space).subset(ids)
+    views_rendered = load_embeddings(w.rendered_view_embeddings,
+                                     expect_space=vlm.space).subset(ids)
 
     def captions() -> dict:
         texts = [ds.get(i).caption or "" for i in ids]
@@ -149,43 +156,21 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
                             "the text-retrieval experiment needs captions")
         emb = vlm.embed_texts(texts)[:, None, :]
         EmbeddingTable(emb, ids, nerf.labels, vlm.space, {"texts": texts}).save(
-            paths[EMB_CAPTIONS])
+            w.caption_embeddings)
         return {"n": len(ids)}
 
-    try:
-        caps = load_embeddings(paths[EMB_CAPTIONS], expect_space=vlm.space)
-        ok = set(ids) <= set(caps.ids)
-    except UserError:
-        ok = False
-    if not ok:
-        runner.run("embed-captions", f"{vlm.name} embeddings of the captions", captions)
-    caps = load_embeddings(paths[EMB_CAPTIONS], expect_space=vlm.space).subset(ids)
+    runner.run(Stage("embed-captions", f"{vlm.name} embeddings of the captions", captions,
+                     done=views_ok(w.caption_embeddings)))
+    caps = load_embeddings(w.caption_embeddings, expect_space=vlm.space).subset(ids)
 
     n_views = int(views_gt.vectors.shape[1])
     counts = view_counts(cfg, n_views)
     mappers = {}
-    for name in mapper_names(counts):
-        mappers[name] = _mapper(name, paths, cfg, runner, nerf, views_gt, views_rendered, caps,
-                                splits, n_views, progress)
+    for spec in mapper_specs(counts):
+        mappers[spec.folder_name] = _mapper(spec, paths, cfg, runner, nerf, views_gt,
+                                            views_rendered, caps, splits, n_views, progress)
     return Artefacts(ds, nf2vec, vlm, nerf, views_gt, views_rendered, caps, splits, mappers,
                      n_views)
-
-
-class _Runner:
-    """Announces and times each step. The workdir's files are the cache (checked before each
-    step: space, ids, config), so no separate markers can go stale."""
-
-    def __init__(self, log: Callable[[str], None]):
-        self.echo = log
-
-    def run(self, name: str, description: str, fn: Callable[[], Any]) -> Any:
-        import time
-
-        self.echo(f"{name}: {description}")
-        t0 = time.perf_counter()
-        out = fn()
-        self.echo(f"{name}: done in {time.perf_counter() - t0:.1f} s")
-        return out
 
 
 def _split_ids(ds, split: str) -> list[str]:
@@ -195,36 +180,42 @@ def _split_ids(ds, split: str) -> list[str]:
         return []
 
 
-def _mapper(name: str, paths: EvalPaths, cfg: EvalConfig, runner, nerf, views_gt,
-            views_rendered, caps, splits, n_views: int, progress: bool):
-    """Load ``W/mappers/<name>`` if trained for these models and data, else train it."""
+def _mapper(spec: MapperSpec, paths: EvalPaths, cfg: EvalConfig, runner: StageRunner, nerf,
+            views_gt, views_rendered, caps, splits, n_views: int, progress: bool):
+    """Load ``W/mappers/<spec.folder_name>`` if trained for these models and data, else
+    train it."""
+    import shutil
+
     from clip2nerf.mapping import FeatureMapper, MapperConfig, TrainConfig, train_mapper
     from clip2nerf.mapping.data import ids_fingerprint
     from clip2nerf.mapping.train import is_trained
 
-    parts = name.split("-")
-    direction, source = parts[0], parts[1]
-    multimodal = name.endswith("multimodal")
-    n = int(parts[2]) if direction == "nerf2clip" else None
-    views = views_gt if source == "gt" else views_rendered
+    direction, multimodal = spec.direction, spec.multimodal
+    views = views_gt if spec.views == "gt" else views_rendered
     epochs = cfg.clip2nerf_epochs if direction == "clip2nerf" else cfg.nerf2clip_epochs
     lr = cfg.clip2nerf_lr if direction == "clip2nerf" else cfg.nerf2clip_lr
+    # nerf2clip on all N views is stored as "every view" (n_views None), as before.
     config = MapperConfig(direction=direction, vlm_space=views.space, vlm_dim=views.dim,
-                          nf2vec_space=nerf.space, nf2vec_dim=nerf.dim, views_source=source,
-                          n_views=None if n == n_views else n, multimodal=multimodal,
+                          nf2vec_space=nerf.space, nf2vec_dim=nerf.dim, views_source=spec.views,
+                          n_views=None if spec.n_views == n_views else spec.n_views,
+                          multimodal=multimodal,
                           train=TrainConfig.paper(direction, epochs=epochs, lr=lr,
                                                   seed=cfg.seed))
-    folder = paths[MAPPERS] / name
+    folder = paths.layout.mapper(spec)
     expected = {**config.to_dict(), "train_ids_sha1": ids_fingerprint(splits["train"])}
-    # Weights and config.json are written only when training ends: present = finished.
-    if is_trained(folder):
+    loaded: list[Any] = []
+
+    def trained_for_these_inputs() -> bool:
+        # Weights and config.json are written only when training ends: present = finished.
+        if not is_trained(folder):
+            return False
         model = FeatureMapper.from_pretrained(folder, device=cfg.device)
         if model.config.to_dict() == expected:
-            return model
+            loaded.append(model)
+            return True
         runner.echo(f"{folder}: trained with other settings or data; retraining")
-        import shutil
-
         shutil.rmtree(folder)
+        return False
 
     def train() -> dict:
         args = (config, nerf, views, splits["train"], splits["val"] or None,
@@ -233,13 +224,13 @@ def _mapper(name: str, paths: EvalPaths, cfg: EvalConfig, runner, nerf, views_gt
             res = train_mapper(*args, progress=progress)  # resumes an interrupted run
         except UserError:
             # A checkpoint of other settings or data: start this mapper over.
-            import shutil
-
             shutil.rmtree(folder)
             res = train_mapper(*args, progress=progress)
         last = res.history[-1] if res.history else {}
         return {k: v for k, v in last.items() if isinstance(v, float) and np.isfinite(v)}
 
-    runner.run(f"train-{name}", f"train {name} ({config.train.epochs} epochs, lr "
-               f"{config.train.lr:g}) on {len(splits['train'])} objects", train)
-    return FeatureMapper.from_pretrained(folder, device=cfg.device)
+    name = spec.folder_name
+    runner.run(Stage(f"train-{name}", f"train {name} ({config.train.epochs} epochs, lr "
+                     f"{config.train.lr:g}) on {len(splits['train'])} objects", train,
+                     done=trained_for_these_inputs))
+    return loaded[0] if loaded else FeatureMapper.from_pretrained(folder, device=cfg.device)

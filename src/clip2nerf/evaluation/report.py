@@ -154,6 +154,12 @@ def write_report(res: dict[str, Any], out_dir: str | Path,
         "Queries: each test object's caption (dataset metadata), the object itself excluded.",
         "",
     ]
+    recalls = [r["recall"] for r in [*sv["table3"], *tx["table5"]]] + \
+        [p["recall"] for pts in res["multi_view"]["fig7"].values() for p in pts]
+    if any(k not in r for r in recalls for k in (1, 5, 10)):
+        lines += ["R@k shown as '-': the gallery holds fewer than k objects (rows) besides the "
+                  "query's own, so there is no k-th neighbour; such k are left out rather than "
+                  "reported as a narrower recall.", ""]
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(lines))
     return path

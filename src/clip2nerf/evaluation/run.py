@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from clip2nerf.evaluation.config import REPORT, EvalConfig, EvalPaths
+from clip2nerf.evaluation.config import EvalConfig, EvalPaths
 from clip2nerf.evaluation.experiments import (
     multiview_retrieval,
     single_view_retrieval,
@@ -17,6 +17,7 @@ from clip2nerf.evaluation.experiments import (
 from clip2nerf.evaluation.prepare import Artefacts, prepare
 from clip2nerf.evaluation.report import findings, write_report
 from clip2nerf.utils.io import atomic_write_json
+from clip2nerf.workdir import clip2nerf_spec, nerf2clip_spec
 
 OFFLINE_NOTE = ("This is the project's offline LiT-style model (frozen all-MiniLM-L6-v2 text "
                 "tower + an image tower trained on this project's synthetic renders; see its "
@@ -69,8 +70,8 @@ def run_eval(paths: EvalPaths, cfg: EvalConfig, command: str = "",
     art = prepare(paths, cfg, log, progress)
     res = run_experiments(art, cfg, log)
     ds = art.dataset
-    c2n = art.mappers["clip2nerf-gt"].config.train
-    n2c = art.mappers[f"nerf2clip-gt-{art.n_views}"].config.train
+    c2n = art.mapper(clip2nerf_spec("gt")).config.train
+    n2c = art.mapper(nerf2clip_spec("gt", art.n_views)).config.train
     res["meta"] = {
         "vlm": art.vlm.name, "vlm_dim": art.vlm.dim,
         "vlm_note": vlm_note(art.vlm),
@@ -103,13 +104,12 @@ def run_eval(paths: EvalPaths, cfg: EvalConfig, command: str = "",
             paths.workdir, paths.data, art.vlm, art.nerf, art.views_gt, cfg.split,
             seed=cfg.seed, epochs=c2n.epochs, lr=c2n.lr,
             controlnet_views=cfg.controlnet_views, log=log)
-    out = paths[REPORT]
+    out = paths.layout.report
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", res)
-    from clip2nerf.evaluation.config import RENDERED
     from clip2nerf.evaluation.experiments import retrieval_examples
 
-    examples = retrieval_examples(art, cfg, paths[RENDERED])
+    examples = retrieval_examples(art, cfg, paths.layout.rendered_views)
     path = write_report(res, out, examples)
     if "syn2real" in res:
         from clip2nerf.evaluation.syn2real import syn2real_markdown

@@ -21,9 +21,9 @@ import numpy as np
 
 from clip2nerf.errors import UserError
 from clip2nerf.utils.embeddings import EmbeddingTable
+from clip2nerf.workdir import Workdir
 
 KS = (1, 5, 10)
-SYN2REAL = "syn2real"
 
 
 def _flat(table: EmbeddingTable) -> tuple[np.ndarray, list[str], list[str]]:
@@ -34,11 +34,8 @@ def _flat(table: EmbeddingTable) -> tuple[np.ndarray, list[str], list[str]]:
 
 
 def _recall(gallery, q, ids, labels) -> dict[int, float]:
-    from clip2nerf.index.metrics import recall_at_k
-
-    found, _ = gallery.search(q, max(KS), exclude_ids=ids)
-    ks = tuple(k for k in KS if k <= found.shape[1])  # tiny galleries have fewer neighbours
-    return recall_at_k(labels, gallery.labels_of(found), ks)
+    # tiny galleries have fewer neighbours than 10: those ks are left out (shown as "-")
+    return gallery.recall(q, ids, labels, KS, too_wide="omit")
 
 
 def syn2real_retrieval(workdir: str | Path, data: str | Path, vlm, nerf: EmbeddingTable,
@@ -60,7 +57,7 @@ def syn2real_retrieval(workdir: str | Path, data: str | Path, vlm, nerf: Embeddi
 
     if views_gt.space != vlm.space:
         raise UserError(f"view embeddings are {views_gt.space!r} but the VLM is {vlm.space!r}")
-    root = Path(workdir) / SYN2REAL
+    root = Workdir(workdir).syn2real
     ds = open_dataset(data)
     evals = split.split("+")
     eval_ids = [i for s in evals for i in ds.object_ids(s)]

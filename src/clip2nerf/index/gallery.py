@@ -44,6 +44,7 @@ from clip2nerf.errors import UserError
 from clip2nerf.utils import bounds
 from clip2nerf.utils.embeddings import EmbeddingTable, embedding_files, l2_normalize, read_header
 from clip2nerf.utils.io import atomic_dir, atomic_write_json, read_json
+from clip2nerf.utils.recall import TooWide
 
 GALLERY_FORMAT = "clip2nerf-gallery"
 GALLERY_VERSION = 1
@@ -353,19 +354,21 @@ class Gallery:
 
     def recall(self, queries: np.ndarray, query_ids: Sequence[str], query_labels: Sequence[str],
                ks: Sequence[int] = (1, 5, 10), exclude_self: bool = True,
-               space: str | None = None) -> dict[int, float]:
+               space: str | None = None, too_wide: TooWide = "error") -> dict[int, float]:
         """recall@k of ``queries: (q, d)`` by class (paper §4), each query's own object excluded.
 
         ``query_ids[i]`` is the object query ``i`` was made from; with ``exclude_self`` its rows
-        are removed from the gallery for that query, as in the paper.
+        are removed from the gallery for that query, as in the paper. ``too_wide``: what a k
+        wider than the gallery (less each query's own rows) gives: ``"error"`` a ValueError,
+        ``"omit"`` no entry for that k (see ``clip2nerf.utils.recall.recall_at_k``).
         """
-        from clip2nerf.index.metrics import recall_at_k
+        from clip2nerf.utils.recall import recall_at_k
 
         if len(query_ids) != len(queries) or len(query_labels) != len(queries):
             raise UserError(f"{len(queries)} queries but {len(query_ids)} ids and "
                             f"{len(query_labels)} labels")
         ids, _ = self.search(queries, max(ks), list(query_ids) if exclude_self else None, space)
-        return recall_at_k(query_labels, self.labels_of(ids), ks)
+        return recall_at_k(query_labels, self.labels_of(ids), ks, too_wide)
 
     def labels_of(self, ids: np.ndarray) -> np.ndarray:
         """Class labels of an id array (any shape); ``""`` stays ``""``."""

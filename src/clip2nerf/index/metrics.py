@@ -7,34 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from clip2nerf.utils.embeddings import l2_normalize
+from clip2nerf.utils.recall import recall_at_k  # the one recall@k (below mapping and index)
 
-
-def recall_at_k(query_labels: Sequence[str], retrieved_labels: np.ndarray,
-                ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
-    """Share of queries with at least one of their first k neighbours in their class.
-
-    Args:
-        query_labels: (q,) class of each query.
-        retrieved_labels: (q, width) classes of each query's neighbours, best first.
-        ks: cut-offs; each must be <= width (a silent clamp would overstate the cut-off).
-
-    Returns:
-        {k: recall in [0, 1]}.
-    """
-    ql = np.asarray(query_labels, dtype=object)
-    rl = np.asarray(retrieved_labels, dtype=object)
-    if rl.ndim != 2 or len(rl) != len(ql):
-        raise ValueError(f"retrieved_labels must be (q={len(ql)}, width), got {rl.shape}")
-    if len(ql) == 0:
-        raise ValueError("recall@k of zero queries is undefined")
-    hits = rl == ql[:, None]
-    out = {}
-    for k in ks:
-        if not 1 <= k <= rl.shape[1]:
-            raise ValueError(f"recall@{k} needs at least {k} neighbours per query, "
-                             f"got {rl.shape[1]}")
-        out[int(k)] = float(hits[:, :k].any(axis=1).mean())
-    return out
+__all__ = ["accuracy", "classify_1nn", "recall_at_k"]
 
 
 def accuracy(predicted: Sequence[str], truth: Sequence[str]) -> float:

@@ -66,20 +66,11 @@ def class_recall_at_1(pred: np.ndarray, pair_object: np.ndarray, gallery: np.nda
     Only queries whose class has another object in the gallery count (the others cannot be
     right); NaN when there are none (e.g. one val object per class) or no labels.
     """
-    lab = np.asarray(labels)
+    from clip2nerf.utils.recall import dense_recall_at_k
+
     if len(gallery) < 2 or not any(labels):
         return float("nan")
-    classes, counts = np.unique(lab, return_counts=True)
-    answerable = np.isin(lab[pair_object], classes[counts > 1])
-    if not answerable.any():
-        return float("nan")
-    p = pred / np.maximum(np.linalg.norm(pred, axis=1, keepdims=True), 1e-12)
-    g = gallery / np.maximum(np.linalg.norm(gallery, axis=1, keepdims=True), 1e-12)
-    sims = p[answerable] @ g.T
-    own = pair_object[answerable]
-    sims[np.arange(len(own)), own] = -np.inf
-    nearest = sims.argmax(axis=1)
-    return float((lab[nearest] == lab[own]).mean())
+    return dense_recall_at_k(pred, gallery, pair_object, labels, (1,), answerable_only=True)[1]
 
 
 def _answerable_val(val: PairSet | None, train: PairSet) -> PairSet | None:

@@ -1,6 +1,7 @@
 """A servable NeRF catalogue on disk, with atomic, versioned updates.
 
-A catalogue lives in a workdir ``W`` (a finished ``clip2nerf demo`` workdir is one)::
+A catalogue lives in a workdir ``W`` (a finished ``clip2nerf demo`` workdir is one; its
+layout: ``clip2nerf.workdir``)::
 
     W/nf2vec/  W/vlm/  W/mappers/...   the models (paths in W/catalogue/catalogue.json, or the
                                        demo's layout when that file is absent)
@@ -41,8 +42,9 @@ import numpy as np
 from clip2nerf.errors import UserError
 from clip2nerf.serve.limits import valid_id
 from clip2nerf.utils.io import atomic_write_json, atomic_write_text, read_json
+from clip2nerf.workdir import CATALOGUE as CATALOGUE_DIR  # noqa: F401 (its former name)
+from clip2nerf.workdir import MAPPERS, SEARCH_MAPPER, Workdir, nerf2clip_spec
 
-CATALOGUE_DIR = "catalogue"
 CONFIG_NAME = "catalogue.json"
 POINTER_NAME = "CURRENT"
 VERSIONS_DIR = "versions"
@@ -63,8 +65,8 @@ class CatalogueModels:
     """Where a catalogue's models are: paths relative to the workdir (or absolute)."""
 
     nf2vec: str = "nf2vec"
-    clip2nerf: str = "mappers/clip2nerf-gt-multimodal"
-    nerf2clip: str = "mappers/nerf2clip-gt-12"
+    clip2nerf: str = f"{MAPPERS}/{SEARCH_MAPPER.folder_name}"
+    nerf2clip: str = f"{MAPPERS}/{nerf2clip_spec('gt', 12).folder_name}"
     vlm: str = "vlm"
     """A ``--vlm`` spec: a model folder (relative to the workdir), ``offline`` or a hub id."""
     classes: list[str] = field(default_factory=list)
@@ -118,7 +120,8 @@ class Catalogue:
         self.workdir = Path(workdir).resolve()
         if not self.workdir.is_dir():
             raise UserError(f"--workdir {workdir}: no such folder (run `clip2nerf demo` first)")
-        self.root = self.workdir / CATALOGUE_DIR
+        self.layout = Workdir(self.workdir)
+        self.root = self.layout.catalogue
 
     # -- paths ---------------------------------------------------------------------------
     @property
@@ -150,15 +153,14 @@ class Catalogue:
         if path.is_file():
             return CatalogueModels.from_dict(read_json(path, "catalogue description"), str(path))
         m = CatalogueModels()
-        mappers = self.workdir / "mappers"
-        n2c = sorted(mappers.glob("nerf2clip-gt-*"), key=_trailing_int) if mappers.is_dir() \
-            else []
-        if n2c:
-            m.nerf2clip = self.relative(n2c[-1])  # the most views: the demo tour's choice
-        if not (self.workdir / m.clip2nerf).is_dir() and mappers.is_dir():
-            c2n = sorted(mappers.glob("clip2nerf-*"))
+        w = self.layout
+        n2c = w.nerf2clip_most_views("gt")  # the most views: the demo tour's choice
+        if n2c is not None:
+            m.nerf2clip = self.relative(w.mapper(n2c))
+        if not (self.workdir / m.clip2nerf).is_dir():
+            c2n = [s for s in w.mapper_specs() if s.direction == "clip2nerf"]
             if c2n:
-                m.clip2nerf = self.relative(c2n[0])
+                m.clip2nerf = self.relative(w.mapper(c2n[0]))
         missing = [f"{n} ({self.workdir / getattr(m, n)})" for n in ("nf2vec", "clip2nerf",
                                                                      "nerf2clip")
                    if not (self.workdir / getattr(m, n)).is_dir()]
@@ -174,10 +176,10 @@ class Catalogue:
     def classes(self, models: CatalogueModels) -> list[str]:
         if models.classes:
             return list(models.classes)
-        if (self.workdir / "data" / "dataset.json").is_file():
+        if (self.layout.data / "dataset.json").is_file():
             from clip2nerf.data.layouts import open_dataset
 
-            classes = open_dataset(self.workdir / "data").classes
+            classes = open_dataset(self.layout.data).classes
             if classes:
                 return list(classes)
         from clip2nerf.apps import default_classes
@@ -197,7 +199,7 @@ class Catalogue:
 
     def has_version(self) -> bool:
         """Whether there is anything to serve yet (an update, or the demo's gallery)."""
-        return self.pointer.is_file() or (self.workdir / "gallery" / "gallery.json").is_file()
+        return self.pointer.is_file() or (self.layout.gallery / "gallery.json").is_file()
 
     def pointer_stamp(self) -> tuple[int, int, int] | None:
         """A cheap fingerprint of CURRENT (inode, size, mtime): it changes on every switch."""
@@ -213,7 +215,7 @@ class Catalogue:
 
         name = name or self.current_name()
         if name == BASE_VERSION:
-            folder = self.workdir / "gallery"
+            folder = self.layout.gallery
             if not (folder / "gallery.json").is_file():
                 raise UserError(f"--workdir {self.workdir}: no gallery ({folder}); finish "
                                 "`clip2nerf demo` or add NeRFs with `clip2nerf catalogue add`")
@@ -227,12 +229,14 @@ class Catalogue:
 
     def _base_entries(self, gallery) -> dict[str, dict[str, Any]]:
         """Entries of the demo gallery: its recorded sources, classes and dataset captions."""
+        from clip2nerf.nerf.manifest import nerf_path
+
         sources = gallery.extra.get("sources") or {}
         captions: dict[str, str] = {}
-        if (self.workdir / "data" / "dataset.json").is_file():
+        if (self.layout.data / "dataset.json").is_file():
             from clip2nerf.data.layouts import open_dataset
 
-            ds = open_dataset(self.workdir / "data")
+            ds = open_dataset(self.layout.data)
             for oid in gallery.ids:
                 with contextlib.suppress(Exception):
                     cap = ds.get(oid).caption
@@ -242,7 +246,7 @@ class Catalogue:
         for oid, label in zip(gallery.ids, gallery.labels, strict=True):
             src = sources.get(oid)
             candidates = [self.resolve(src)] if src else []
-            candidates.append(self.workdir / "nerfs" / f"{oid}.safetensors")
+            candidates.append(nerf_path(self.layout.nerfs, oid))
             # only files inside the workdir are served (see nerf_file)
             path = next((c for c in candidates
                          if c.resolve().is_relative_to(self.workdir) and c.is_file()), None)
@@ -313,11 +317,6 @@ class Catalogue:
         for tmp in self.versions.glob(".v*.tmp"):  # left by a killed update
             if tmp.is_dir():
                 shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _trailing_int(p: Path) -> int:
-    m = re.search(r"(\d+)$", p.name)
-    return int(m.group(1)) if m else -1
 
 
 def _empty_gallery(nf2vec):

@@ -1,0 +1,154 @@
+"""The demo's tour: the applications on a finished workdir, printed and drawn as PNG strips.
+
+Zero-shot labels of the evaluated NeRFs from their weights alone, text and photo searches over
+the workdir's gallery, and one generation from text. Reads the workdir's models and gallery
+(``clip2nerf.workdir``), writes ``W/tour/`` (PNG strips and the caches that make a rerun
+cheap: text embeddings, thumbnails, the generated views).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clip2nerf.utils.io import atomic_write_json, file_digest
+from clip2nerf.workdir import SEARCH_MAPPER, Workdir, nerf2clip_spec
+
+TEXT_QUERIES = ("a 3d model of a car", "a jet plane", "a couch", "an office seat",
+                "a sailing boat", "a computer monitor")
+"""Tour queries: one prompt in the paper's form, then paraphrases that avoid class names."""
+
+GENERATE_TEXT = "a 3d model of a chair"
+
+TEXT_EMBEDDINGS = ".text_embeddings.safetensors"
+THUMBS = ".thumbs"
+GENERATE_KEY = ".generate_text.json"
+
+
+@dataclass
+class TourResult:
+    """What the tour found (the CI test checks it)."""
+
+    labels: list[dict[str, Any]]
+    """Zero-shot labels of the evaluated NeRFs: object_id, truth, label, score."""
+    text_hits: dict[str, list[dict[str, Any]]]
+    image_query: dict[str, Any]
+    pngs: list[str]
+
+    @property
+    def label_accuracy(self) -> float:
+        return sum(r["label"] == r["truth"] for r in self.labels) / max(len(self.labels), 1)
+
+
+def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str = "cpu",
+             echo: Callable[[str], None] = print) -> TourResult:
+    """Zero-shot labels of ``eval_ids``, text and photo searches, one generation; prints and
+    writes PNGs under ``W/tour``. ``device``: a resolved torch device name."""
+    import numpy as np
+
+    from clip2nerf.apps import (
+        classify_nerfs,
+        generate,
+        load_mapper,
+        render_nerf_view,
+        resolve_source,
+        search,
+        strip_png,
+        text_tile,
+    )
+    from clip2nerf.data.layouts import open_dataset
+    from clip2nerf.index import Gallery
+    from clip2nerf.mapping.model import WEIGHTS_NAME
+    from clip2nerf.nerf.manifest import nerf_path
+    from clip2nerf.nf2vec import Nf2vec
+    from clip2nerf.utils.threads import set_threads
+    from clip2nerf.vlm import TextEmbeddingCache, load_vlm
+
+    w = workdir if isinstance(workdir, Workdir) else Workdir(Path(workdir))
+    set_threads(1)
+    dev = str(device)
+    ds = open_dataset(w.data)
+    w.tour.mkdir(parents=True, exist_ok=True)
+    # Prompts and queries are the same on every run: keep their embeddings, so a cached
+    # rerun does not load the text tower at all.
+    vlm = TextEmbeddingCache(load_vlm(str(w.vlm), device=dev), w.tour / TEXT_EMBEDDINGS)
+    nf2vec = Nf2vec.from_pretrained(w.nf2vec, dev)
+    n_views = ds.get(ds.object_ids()[0]).n_views
+    nerf2clip = load_mapper(w.mapper(nerf2clip_spec("gt", n_views)), "nerf2clip", vlm, nf2vec)
+    clip2nerf = load_mapper(w.mapper(SEARCH_MAPPER), "clip2nerf", vlm, nf2vec)
+    gallery = Gallery.load(w.gallery)
+    say = echo
+    pngs: list[str] = []
+
+    def thumb(hit) -> np.ndarray | None:
+        src = resolve_source(hit, w.nerfs)
+        return None if src is None else render_nerf_view(src, resolution=96, device=dev,
+                                                         cache_dir=w.tour / THUMBS)
+
+    # 1. zero-shot labels, no rendering
+    files = [nerf_path(w.nerfs, i) for i in eval_ids]
+    labels = classify_nerfs(files, nf2vec, nerf2clip, vlm, classes=ds.classes, device=dev)
+    rows = [{"object_id": c.object_id, "truth": c.stored_class, "label": c.label,
+             "score": c.score} for c in labels]
+    acc = sum(r["label"] == r["truth"] for r in rows) / len(rows)
+    say(f"\nZero-shot labels of {len(rows)} held-out NeRFs from their weights alone "
+        f"(nf2vec -> nerf2clip -> nearest 'a 3d model of a ...'): {acc:.0%} correct")
+    for r in rows[: min(8, len(rows))]:
+        mark = "ok " if r["label"] == r["truth"] else "   "
+        say(f"  {mark}{r['object_id']:<18} -> {r['label']:<11} (truth {r['truth']}, "
+            f"score {r['score']:.2f})")
+
+    # 2. text queries, including paraphrases without the class name
+    text_hits: dict[str, list[dict[str, Any]]] = {}
+    say(f"\nTop-5 NeRFs for text queries (gallery: {len(gallery)} held-out NeRFs):")
+    for q in TEXT_QUERIES:
+        hits = search(gallery, clip2nerf, vlm, text=q, k=5)
+        text_hits[q] = [{"object_id": h.object_id, "label": h.label, "score": h.score}
+                        for h in hits]
+        say(f"  {q!r:<24} " + ", ".join(f"{h.object_id}({h.score:.2f})" for h in hits))
+        out = w.tour / f"text_{q.replace(' ', '_')}.png"
+        strip_png([text_tile(q, 96)] + [thumb(h) for h in hits],
+                  ["query"] + [f"{h.rank}. {h.label}" for h in hits], out)
+        pngs.append(str(out))
+
+    # 3. a held-out ground-truth view used as a photo
+    test_id = ds.object_ids("test")[0]
+    obj = ds.get(test_id)
+    photo = obj.load_view(obj.n_views // 2)
+    hits = search(gallery, clip2nerf, vlm, images=[photo], k=5)
+    say(f"\nTop-5 NeRFs for a photo of {test_id} (a held-out view):")
+    say("  " + ", ".join(f"{h.object_id}({h.score:.2f})" for h in hits))
+    out = w.tour / "photo_query.png"
+    strip_png([photo] + [thumb(h) for h in hits],
+              [f"photo: {obj.class_name}"] + [f"{h.rank}. {h.label}" for h in hits], out)
+    pngs.append(str(out))
+    image_query = {"object_id": test_id, "class": obj.class_name,
+                   "hits": [{"object_id": h.object_id, "label": h.label, "score": h.score}
+                            for h in hits]}
+
+    # 4. generation from text: clip2nerf -> nf2vec decoder -> rendered views. Rendering
+    # the decoder is the tour's slowest step: a rerun with the same models reuses it.
+    out = w.tour / "generate_text.png"
+    key = {"text": GENERATE_TEXT, "nf2vec": nf2vec.space, "vlm": vlm.space,
+           "clip2nerf": file_digest(w.mapper(SEARCH_MAPPER) / WEIGHTS_NAME),
+           "views": 6, "resolution": 96}
+    key_file = w.tour / GENERATE_KEY
+    if not (out.is_file() and key_file.is_file() and _read_key(key_file) == key):
+        gen = generate(nf2vec, clip2nerf, vlm, text=GENERATE_TEXT, n_views=6,
+                       resolution=96, device=dev)
+        strip_png([text_tile(GENERATE_TEXT, 96)] + list(gen.views),
+                  ["text"] + [f"view {i + 1}" for i in range(len(gen.views))], out)
+        atomic_write_json(key_file, key)
+    pngs.append(str(out))
+    say(f"\nGenerated views of {GENERATE_TEXT!r} (clip2nerf -> nf2vec decoder): {out}")
+    return TourResult(rows, text_hits, image_query, pngs)
+
+
+def _read_key(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -210,12 +210,17 @@ def ensemble_figures(demos: list[Any]) -> dict[str, float]:
     import numpy as np
 
     from clip2nerf.apps import prompt_embeddings
+    from clip2nerf.apps.ensemble import (
+        EnsembleMember,
+        ensemble_scores,
+        ensemble_zero_shot_labels,
+    )
     from clip2nerf.data.dataset import open_dataset
     from clip2nerf.evaluation.config import EMB_CAPTIONS, EMB_NERF, EMB_VIEWS_GT
     from clip2nerf.evaluation.experiments import view_orders
-    from clip2nerf.index import accuracy, classify_1nn
+    from clip2nerf.index import accuracy
     from clip2nerf.mapping import FeatureMapper
-    from clip2nerf.utils.embeddings import l2_normalize, load_embeddings
+    from clip2nerf.utils.embeddings import load_embeddings
     from clip2nerf.vlm import load_vlm
 
     first = demos[0]
@@ -229,26 +234,26 @@ def ensemble_figures(demos: list[Any]) -> dict[str, float]:
     pick = view_orders(len(ids), n_views, first.cfg.seed, salt=3)[:, 0]
     q_img = gt[np.arange(len(ids)), pick]
     q_txt = load_embeddings(first.w / EMB_CAPTIONS).subset(ids).vectors[:, 0]
-    mapped, sims = [], {"img": [], "txt": [], "txt_mm": []}
+    members, members_mm = [], []
     for d in demos:
         nerf = load_embeddings(d.w / EMB_NERF).subset(ids).vectors
         m = d.w / "mappers"
-        mapped.append(FeatureMapper.from_pretrained(m / f"nerf2clip-gt-{n_views}").map(nerf))
-        c2n = FeatureMapper.from_pretrained(m / "clip2nerf-gt")
-        mm = FeatureMapper.from_pretrained(m / "clip2nerf-gt-multimodal")
-        sims["img"].append(c2n.map(q_img) @ nerf.T)
-        sims["txt"].append(c2n.map(q_txt) @ nerf.T)
-        sims["txt_mm"].append(mm.map(q_txt) @ nerf.T)
-    pred, _ = classify_1nn(l2_normalize(np.mean(mapped, axis=0)), prompts, list(ds.classes))
+        n2c = FeatureMapper.from_pretrained(m / f"nerf2clip-gt-{n_views}")
+        members.append(EnsembleMember(nerf, n2c, FeatureMapper.from_pretrained(m / "clip2nerf-gt")))
+        members_mm.append(EnsembleMember(
+            nerf, n2c, FeatureMapper.from_pretrained(m / "clip2nerf-gt-multimodal")))
+    pred, _ = ensemble_zero_shot_labels(members, prompts, list(ds.classes))
     lab = np.asarray(labels, dtype=object)
 
-    def r1(score_list) -> float:
-        sc = np.mean(score_list, axis=0)
+    def r1(sc: np.ndarray) -> float:
+        sc = sc.copy()
         np.fill_diagonal(sc, -np.inf)  # the query's own object is excluded, as in the eval
         return float((lab[sc.argmax(axis=1)] == lab).mean())
 
-    return {"zs_nerf2clip": accuracy(pred, labels), "img_clip2nerf": r1(sims["img"]),
-            "txt_clip2nerf": r1(sims["txt"]), "txt_clip2nerf_mm": r1(sims["txt_mm"])}
+    return {"zs_nerf2clip": accuracy(pred, labels),
+            "img_clip2nerf": r1(ensemble_scores(members, q_img)),
+            "txt_clip2nerf": r1(ensemble_scores(members, q_txt)),
+            "txt_clip2nerf_mm": r1(ensemble_scores(members_mm, q_txt))}
 
 
 ENSEMBLE_FIGURES = ("zs_nerf2clip", "img_clip2nerf", "txt_clip2nerf", "txt_clip2nerf_mm")

@@ -218,6 +218,7 @@ class Demo:
         train_cfg = dataclasses.replace(train_cfg, **{"seed": self.cfg.seed,
                                                      **DEMO_NF2VEC_RECIPE[self.cfg.preset],
                                                      **self.cfg.nf2vec_overrides})
+        self._drop_stale_nf2vec(model_cfg, train_cfg)
         nerf_set = load_nerf_set(self.nerfs, model_cfg.nerf, progress=False,
                                  splits=dataset_splits(self.data))
         set_threads(default_threads(cap=2))  # like `clip2nerf nf2vec train --threads 2`
@@ -225,6 +226,28 @@ class Demo:
                                resolve_device(self.cfg.device), progress=True)
         last = history[-1] if history else {}
         return {"epochs": last.get("epoch"), "val_psnr": last.get("val_psnr")}
+
+    def _drop_stale_nf2vec(self, model_cfg, train_cfg) -> None:
+        """Remove ``W/nf2vec`` when it was trained with another recipe (e.g. by an older demo,
+        before ``DEMO_NF2VEC_RECIPE``): the stage reruns because its params changed, and
+        training would refuse to resume another configuration's run."""
+        import shutil
+
+        from clip2nerf.nf2vec.config import Nf2vecConfig, TrainConfig
+        from clip2nerf.utils.io import read_json
+
+        history = self.nf2vec_dir / "history.json"
+        if not history.is_file():
+            return
+        try:
+            saved = read_json(history)
+            same = (TrainConfig.from_dict(saved["train_config"]) == train_cfg and
+                    Nf2vecConfig.from_dict(saved["model_config"]) == model_cfg)
+        except (UserError, KeyError, TypeError, ValueError):
+            same = False
+        if not same:
+            self.echo(f"{self.nf2vec_dir}: trained with another recipe; training it again")
+            shutil.rmtree(self.nf2vec_dir)
 
     def _vlm(self) -> dict[str, Any]:
         from clip2nerf.vlm import OfflineTrainConfig, prepare_offline

@@ -25,6 +25,11 @@ Figures (the evaluated objects are the demo's held-out split):
   searches (clip2nerf GT multimodal): its six text queries with the right class first and in
   the top 5, and its photo query with the right class in the top 5.
 
+`--ensemble K` adds the spread of K-seed ensembles (the seeds in consecutive disjoint groups:
+`--seeds 0 1 2 3 4 5 6 7 8 --ensemble 3` gives three ensembles). `--fit-seed S` fits the
+base's NeRFs with fitting seed S (one base workdir per fitting seed): the spread over fitting
+seeds is one run per base.
+
 Levers (step 3 of issue 13) are passed as overrides, e.g. `--nf2vec epochs=120` or
 `--eval nerf2clip_epochs=1000`; runs with overrides go to their own `--tag` folder. A recipe
 that changes only the evaluation/mappers reuses each seed's nf2vec of the default recipe.
@@ -85,13 +90,17 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def ensure_base(workdir: Path, preset: str, workers: int, upto: str | None = None) -> Any:
+def ensure_base(workdir: Path, preset: str, workers: int, upto: str | None = None,
+                fit_seed: int | None = None) -> Any:
     """Run (or find cached) the demo's stages in the base workdir, all or up to ``upto``;
-    returns the Demo."""
+    returns the Demo. ``fit_seed``: the NeRFs' fitting seed (FitConfig.seed: their shared
+    initialisation and ray order), default the demo's seed (0)."""
     from clip2nerf.demo import Demo, DemoConfig
 
     # The demo's stages; the evaluation measures what the spread needs (1 and N views).
     extra = TINY_DEMO if preset == "tiny" else {"eval_overrides": dict(SEED_EVAL)}
+    if fit_seed is not None:
+        extra = {**extra, "fit_overrides": {**extra.get("fit_overrides", {}), "seed": fit_seed}}
     demo = Demo(DemoConfig(workdir=workdir, preset=preset, workers=workers, **extra),
                 echo=lambda m: print(m, file=sys.stderr, flush=True))
     stages = demo.stages()
@@ -170,7 +179,7 @@ def tour_figures(demo: Any) -> dict[str, float]:
     query (a held-out view) has its class in the top 5."""
     from clip2nerf.apps import search
     from clip2nerf.apps.tour import TEXT_QUERIES
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.index import Gallery
     from clip2nerf.mapping import FeatureMapper
     from clip2nerf.utils.embeddings import load_embeddings
@@ -206,11 +215,16 @@ def ensemble_figures(demos: list[Any]) -> dict[str, float]:
     import numpy as np
 
     from clip2nerf.apps import prompt_embeddings
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.apps.ensemble import (
+        EnsembleMember,
+        ensemble_scores,
+        ensemble_zero_shot_labels,
+    )
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.evaluation.experiments import view_orders
-    from clip2nerf.index import accuracy, classify_1nn
+    from clip2nerf.index import accuracy
     from clip2nerf.mapping import FeatureMapper
-    from clip2nerf.utils.embeddings import l2_normalize, load_embeddings
+    from clip2nerf.utils.embeddings import load_embeddings
     from clip2nerf.utils.recall import nearest_others, recall_at_k
     from clip2nerf.vlm import load_vlm
     from clip2nerf.workdir import clip2nerf_spec, nerf2clip_spec
@@ -226,30 +240,49 @@ def ensemble_figures(demos: list[Any]) -> dict[str, float]:
     pick = view_orders(len(ids), n_views, demos[0].cfg.seed, salt=3)[:, 0]
     q_img = gt[np.arange(len(ids)), pick]
     q_txt = load_embeddings(first.caption_embeddings).subset(ids).vectors[:, 0]
-    mapped, sims = [], {"img": [], "txt": [], "txt_mm": []}
+    members, members_mm = [], []
     for d in demos:
         w = d.workdir
         nerf = load_embeddings(w.nerf_embeddings).subset(ids).vectors
-        mapped.append(FeatureMapper.from_pretrained(w.mapper(nerf2clip_spec("gt", n_views)))
-                      .map(nerf))
-        c2n = FeatureMapper.from_pretrained(w.mapper(clip2nerf_spec("gt")))
-        mm = FeatureMapper.from_pretrained(w.mapper(clip2nerf_spec("gt", multimodal=True)))
-        sims["img"].append(c2n.map(q_img) @ nerf.T)
-        sims["txt"].append(c2n.map(q_txt) @ nerf.T)
-        sims["txt_mm"].append(mm.map(q_txt) @ nerf.T)
-    pred, _ = classify_1nn(l2_normalize(np.mean(mapped, axis=0)), prompts, list(ds.classes))
+        n2c = FeatureMapper.from_pretrained(w.mapper(nerf2clip_spec("gt", n_views)))
+        members.append(EnsembleMember(
+            nerf, n2c, FeatureMapper.from_pretrained(w.mapper(clip2nerf_spec("gt")))))
+        members_mm.append(EnsembleMember(nerf, n2c, FeatureMapper.from_pretrained(
+            w.mapper(clip2nerf_spec("gt", multimodal=True)))))
+    pred, _ = ensemble_zero_shot_labels(members, prompts, list(ds.classes))
     lab = np.asarray(labels, dtype=object)
 
-    def r1(score_list) -> float:
-        sc = np.mean(score_list, axis=0)  # query i is object i, excluded as in the eval
+    def r1(sc: np.ndarray) -> float:
+        # query i is object i, excluded as in the eval
         return recall_at_k(lab, lab[nearest_others(sc, np.arange(len(sc)), 1)], (1,))[1]
 
-    return {"zs_nerf2clip": accuracy(pred, labels), "img_clip2nerf": r1(sims["img"]),
-            "txt_clip2nerf": r1(sims["txt"]), "txt_clip2nerf_mm": r1(sims["txt_mm"])}
+    return {"zs_nerf2clip": accuracy(pred, labels),
+            "img_clip2nerf": r1(ensemble_scores(members, q_img)),
+            "txt_clip2nerf": r1(ensemble_scores(members, q_txt)),
+            "txt_clip2nerf_mm": r1(ensemble_scores(members_mm, q_txt))}
 
 
-def table(per_seed: dict[int, dict[str, float]]) -> str:
-    seeds = sorted(per_seed)
+ENSEMBLE_FIGURES = ("zs_nerf2clip", "img_clip2nerf", "txt_clip2nerf", "txt_clip2nerf_mm")
+"""Figures an ensemble recomputes; the others (VLM baselines and galleries, the oracle) are
+its first seed's, whose query views the ensemble uses."""
+
+
+def ensemble_spread(demos: dict[int, Any], per_seed: dict[int, dict[str, float]], k: int
+                    ) -> dict[str, dict[str, float]]:
+    """The ensemble recipe as its own spread: the seeds in consecutive disjoint groups of
+    ``k`` (a left-over group smaller than ``k`` is dropped), one ensemble per group
+    (``ensemble_figures``); keyed ``"s0+s1+..."``."""
+    seeds = list(demos)
+    out = {}
+    for g in range(len(seeds) // k):
+        group = seeds[g * k:(g + 1) * k]
+        ens = ensemble_figures([demos[s] for s in group])
+        out["+".join(map(str, group))] = {**per_seed[group[0]], **ens}
+    return out
+
+
+def table(per_seed: dict[Any, dict[str, float]]) -> str:
+    seeds = sorted(per_seed) if all(isinstance(s, int) for s in per_seed) else list(per_seed)
     head = ("| figure | mean | min | max | " + " | ".join(f"seed {s}" for s in seeds) + " |")
     lines = [head, "|---|---|---|---|" + "---|" * len(seeds)]
     for key, label in FIGURES:
@@ -278,7 +311,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval", nargs="*", default=[], metavar="KEY=VALUE",
                     help="EvalConfig overrides (JSON values), e.g. nerf2clip_epochs=1000")
     ap.add_argument("--workers", type=int, default=2, help="NeRF-fitting processes (base)")
+    ap.add_argument("--fit-seed", type=int, default=None,
+                    help="fitting seed of the base's NeRFs (their shared initialisation and "
+                         "ray order; default the demo's, 0). A base workdir holds one fitting "
+                         "seed: give each its own --workdir (copy the base's data/ and "
+                         ".stages/synth.json to skip synthesis)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--ensemble", type=int, default=0, metavar="K",
+                    help="also print the spread of K-seed ensembles: the seeds in consecutive "
+                         "disjoint groups of K (nerf2clip outputs and clip2nerf cosine scores "
+                         "averaged over a group's nf2vec + mapper models); VLM and oracle rows "
+                         "are each group's first seed's")
     ap.add_argument("--nf2vec-only", action="store_true",
                     help="fit the base if needed, train the seeds' nf2vec models and stop "
                          "(e.g. while the base's own evaluation still runs; a rerun resumes)")
@@ -290,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(f"{args.workdir}-spread") / args.tag
     t0 = time.perf_counter()
     base = ensure_base(args.workdir, args.preset, args.workers,
-                       upto="fit" if args.nf2vec_only else None)
+                       upto="fit" if args.nf2vec_only else None, fit_seed=args.fit_seed)
     if args.nf2vec_only:
         for s in args.seeds:
             run_seed(base, out / f"seed-{s}", s, nf2vec_over, eval_over, args.preset, True)
@@ -309,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         print("[ensemble] " + ", ".join(f"{k} {v:.3f}" for k, v in ens.items()),
               file=sys.stderr, flush=True)
     n = {int(v["n_objects"]) for v in per_seed.values()}
-    print(f"Spread over seeds {args.seeds} ({args.preset}, base {args.workdir}, recipe "
+    fit = "" if args.fit_seed is None else f", fitting seed {args.fit_seed}"
+    print(f"Spread over seeds {args.seeds} ({args.preset}, base {args.workdir}{fit}, recipe "
           f"'{args.tag}': nf2vec {nf2vec_over or 'demo'}, eval {eval_over or 'demo'}); "
           f"{'/'.join(map(str, sorted(n)))} evaluated objects; {time.perf_counter() - t0:.0f} s")
     print(table(per_seed))
@@ -319,11 +363,23 @@ def main(argv: list[str] | None = None) -> int:
               "mean of cosine scores across nf2vec spaces; first seed's query views):")
         for k, v in ens.items():
             print(f"  {labels[k]}: {100 * v:.1f}%")
+    ens_spread = None
+    if args.ensemble > 1:
+        from clip2nerf.demo import Demo, DemoConfig
+
+        demos = {s: Demo(DemoConfig(workdir=out / f"seed-{s}", preset=args.preset, seed=s),
+                         echo=lambda m: None) for s in args.seeds}
+        ens_spread = ensemble_spread(demos, per_seed, args.ensemble)
+        if ens_spread:
+            print(f"\nEnsembles of {args.ensemble} seeds (disjoint groups; rows other than "
+                  f"{', '.join(ENSEMBLE_FIGURES)} are the group's first seed's):")
+            print(table(ens_spread))
     if args.json:
         args.json.write_text(json.dumps({"preset": args.preset, "tag": args.tag,
                                          "nf2vec": nf2vec_over, "eval": eval_over,
                                          "per_seed": per_seed,
-                                         "ensemble": ens if len(args.seeds) > 1 else None},
+                                         "ensemble": ens if len(args.seeds) > 1 else None,
+                                         "ensemble_groups": ens_spread},
                                         indent=1))
     return 0
 

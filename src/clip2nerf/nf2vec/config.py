@@ -197,6 +197,15 @@ class TrainConfig:
     """Occupancy grid of the decoded field used to render it (cells per axis)."""
     seed: int = 0
     """Seed of the initialisation and the sampling."""
+    weight_noise: float = 0.0
+    """Weight-space augmentation (distill loss): the encoder reads each training NeRF's
+    weights plus Gaussian noise of this std relative to the NeRF's RMS weight (all-zero rows
+    stay zero); the decoder still distils the clean NeRF (``clip2nerf.nf2vec.augment``).
+    0 (default, as nf2vec): off."""
+    permute_units: bool = False
+    """Weight-space augmentation (distill loss): the encoder reads each training NeRF with its
+    hidden units randomly permuted (the same field; ``clip2nerf.nf2vec.augment``). Off by
+    default, as in nf2vec."""
 
     FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
         "epochs": (1, 1_000_000), "batch_size": (1, 1 << 16), "n_points": (1, 1 << 22),
@@ -204,7 +213,8 @@ class TrainConfig:
         "rgb_weight": (0.0, 1e6), "fg_weight": (0.0, 1e6), "bg_weight": (0.0, 1e6),
         "alpha_step": (1e-9, 10.0), "fg_alpha": (0.0, 1.0), "sigma_max": (1e-9, 1e9),
         "val_every": (1, 1_000_000), "val_views": (1, 1024), "val_resolution": (8, 4096),
-        "max_val_nerfs": (0, 1 << 20), "val_grid_resolution": (1, 512), "seed": (0, 2**32 - 1)}
+        "max_val_nerfs": (0, 1 << 20), "val_grid_resolution": (1, 512), "seed": (0, 2**32 - 1),
+        "weight_noise": (0.0, 100.0)}
     """Ranges checked when read from a preset file."""
 
     def to_dict(self) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from clip2nerf.errors import UserError
 from clip2nerf.nerf.occupancy import OccupancyGrid
 from clip2nerf.nerf.rays import default_intrinsics, rays_from_camera
 from clip2nerf.nerf.render import render_rays
+from clip2nerf.nf2vec.augment import augment_matrices
 from clip2nerf.nf2vec.config import Nf2vecConfig, TrainConfig
 from clip2nerf.nf2vec.embed import embed_matrices
 from clip2nerf.nf2vec.model import CONFIG_NAME, Nf2vec
@@ -55,7 +56,8 @@ HISTORY_NAME = "history.json"
 
 
 def distill_loss(model: Nf2vec, matrices: torch.Tensor, points: torch.Tensor,
-                 cfg: TrainConfig, occupied: torch.Tensor | None = None) -> torch.Tensor:
+                 cfg: TrainConfig, occupied: torch.Tensor | None = None,
+                 encoder_input: torch.Tensor | None = None) -> torch.Tensor:
     """Field-distillation loss of one batch.
 
     Args:
@@ -63,6 +65,8 @@ def distill_loss(model: Nf2vec, matrices: torch.Tensor, points: torch.Tensor,
         points: (batch, n, 3) sample points.
         occupied: (batch, n) bool, whether each point is in an occupied cell of its NeRF's
             grid; the NeRF's density counts as 0 elsewhere (as when it is rendered).
+        encoder_input: what the encoder reads instead of ``matrices`` (weight-space
+            augmentation, ``clip2nerf.nf2vec.augment``); the targets stay ``matrices``.
     Returns:
         () weighted MSE of ``log(1 + sigma)`` (capped at ``sigma_max``) plus colour (colour only
         where the NeRF has matter).
@@ -75,7 +79,8 @@ def distill_loss(model: Nf2vec, matrices: torch.Tensor, points: torch.Tensor,
         w = torch.where(fg, cfg.fg_weight, cfg.bg_weight)
         cap = math.log1p(cfg.sigma_max)
         target = torch.log1p(sigma_t).clamp(max=cap)
-    cond = model.decoder.condition(model.encoder(matrices), centered=False)
+    enc_in = matrices if encoder_input is None else encoder_input
+    cond = model.decoder.condition(model.encoder(enc_in), centered=False)
     raw = model.decoder.raw(cond, points)
     # log(1 + sigma) with sigma = exp(x + bias) is softplus(x + bias): smooth, and faint fog
     # (sigma ~ 0.3 everywhere, invisible in opacity at one step yet grey over a whole ray)
@@ -277,7 +282,11 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
                 pts = sample_points(train_set, rows, cfg.n_points, cfg.occupied_fraction,
                                     generator).to(device)
                 occ = occupied_mask(train_set, rows, pts)
-                loss = distill_loss(model, matrices, pts, cfg, occ)
+                enc_in = None
+                if cfg.weight_noise > 0 or cfg.permute_units:
+                    enc_in = augment_matrices(matrices, model_config.nerf, cfg.weight_noise,
+                                              cfg.permute_units, generator)
+                loss = distill_loss(model, matrices, pts, cfg, occ, enc_in)
             else:
                 loss = render_loss(model, train_set, rows, matrices, cfg, generator)
             optimizer.zero_grad(set_to_none=True)

@@ -86,6 +86,11 @@ class EvalConfig:
     throughput_files: int = 1000
     """NeRF files in the folder classified by Table 1's batched row (copies of the evaluated
     NeRFs' files in a temporary folder); 0 leaves the row out."""
+    paper_gallery_objects: int = 4000
+    """Objects per gallery in Table 3's timing at the paper's scale (the evaluated objects'
+    gallery rows repeated up to this many objects); 0 leaves it out. About the paper's test
+    gallery: its Table 3 sizes (8 MB of 512-d CLIP means, 271 MB of 36 views each, 15 MB of
+    1024-d nf2vec rows, float32) each give 3.7k-3.9k objects."""
     render_samples: int = 128
     """Samples along the box diagonal when rendering views from NeRFs (baselines, 'rendered')."""
     device: str = "cpu"

@@ -298,7 +298,9 @@ def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
     torch.manual_seed(cfg.seed)
     nerf_field = NerfField(nerf_config).to(device)
     nerf_field.limit_frequencies(cfg.max_frequencies)
-    opt = torch.optim.Adam(nerf_field.parameters(), lr=cfg.lr, eps=1e-15)
+    # foreach: one multi-tensor update instead of a Python loop over the weights (torch
+    # defaults to the loop on CPU); bit-identical weights (checked on small objects).
+    opt = torch.optim.Adam(nerf_field.parameters(), lr=cfg.lr, eps=1e-15, foreach=True)
     gamma = (cfg.lr_final / cfg.lr) ** (1.0 / max(cfg.steps, 1))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
     grid = hull

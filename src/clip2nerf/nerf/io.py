@@ -146,6 +146,54 @@ def _config_from_json(text: str) -> NerfConfig:
     return NerfConfig.from_dict(json.loads(text))
 
 
+def _check_header(header: dict[str, str], where: str, expected_config: NerfConfig | None
+                  ) -> tuple[NerfConfig, dict[str, Any]]:
+    """The NeRF file's architecture and metadata from its safetensors header; NerfFileError
+    (prefixed by ``where``) for another format, an unsupported version, a bad config/meta
+    header, or an architecture other than ``expected_config`` (when given)."""
+    if header.get("format") != NERF_FORMAT:
+        raise NerfFileError(f"{where}: format is {header.get('format')!r}, expected "
+                            f"{NERF_FORMAT!r} (write NeRFs with `clip2nerf fit`)")
+    from clip2nerf.utils.pretrained import check_format_version
+
+    version = check_format_version(header.get("format_version", ""), NERF_FORMAT_VERSION, where,
+                                   "NeRF file", NerfFileError,
+                                   "upgrade clip2nerf or refit the NeRF")
+    if version < 1:
+        raise NerfFileError(f"{where}: format version {version} is not supported (this "
+                            f"clip2nerf reads version {NERF_FORMAT_VERSION})")
+    try:
+        config = _config_from_json(header["config"])
+        meta = json.loads(header.get("meta", "{}"))
+        if not isinstance(meta, dict):
+            raise ValueError("meta is not a JSON object")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NerfFileError(f"{where}: bad config/meta header ({exc})") from None
+    if expected_config is not None and config != expected_config:
+        raise NerfFileError(f"{where}: architecture is {config.describe()} with aabb "
+                            f"{list(config.aabb)}, expected {expected_config.describe()} with "
+                            f"aabb {list(expected_config.aabb)} (refit it with the default "
+                            "NerfConfig)")
+    return config, meta
+
+
+def _check_grid_spec(header: dict[str, str], grid_spec: tuple[str, tuple[int, ...]], where: str
+                     ) -> int:
+    """The grid resolution; NerfFileError unless the stored grid's ``(dtype, shape)`` fits it."""
+    try:
+        r = int(header["occupancy_resolution"])
+        if not 1 <= r <= 1024:
+            raise ValueError(r)
+    except (KeyError, ValueError):
+        raise NerfFileError(f"{where}: occupancy grid without a valid "
+                            "occupancy_resolution header (1 to 1024)") from None
+    need = -(-r**3 // 8)
+    if grid_spec != ("U8", (need,)):
+        raise NerfFileError(f"{where}: occupancy is {grid_spec[0]} {grid_spec[1]}, expected "
+                            f"U8 (uint8) ({need},) for resolution {r}")
+    return r
+
+
 def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None = None,
               occupancy: bool = True) -> NerfFile:
     """Read and validate a NeRF file.
@@ -181,43 +229,11 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise NerfFileError(f"{where} is not a readable safetensors file (truncated or "
                             f"corrupt?): {exc}") from None
-    if header.get("format") != NERF_FORMAT:
-        raise NerfFileError(f"{where}: format is {header.get('format')!r}, expected "
-                            f"{NERF_FORMAT!r} (write NeRFs with `clip2nerf fit`)")
-    from clip2nerf.utils.pretrained import check_format_version
-
-    version = check_format_version(header.get("format_version", ""), NERF_FORMAT_VERSION, where,
-                                   "NeRF file", NerfFileError,
-                                   "upgrade clip2nerf or refit the NeRF")
-    if version < 1:
-        raise NerfFileError(f"{where}: format version {version} is not supported (this "
-                            f"clip2nerf reads version {NERF_FORMAT_VERSION})")
-    try:
-        config = _config_from_json(header["config"])
-        meta = json.loads(header.get("meta", "{}"))
-        if not isinstance(meta, dict):
-            raise ValueError("meta is not a JSON object")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise NerfFileError(f"{where}: bad config/meta header ({exc})") from None
-    if expected_config is not None and config != expected_config:
-        raise NerfFileError(f"{where}: architecture is {config.describe()} with aabb "
-                            f"{list(config.aabb)}, expected {expected_config.describe()} with "
-                            f"aabb {list(expected_config.aabb)} (refit it with the default "
-                            "NerfConfig)")
+    config, meta = _check_header(header, where, expected_config)
     _check_weights(tensors, config, where)
     grid = None
     if grid_spec is not None:
-        try:
-            r = int(header["occupancy_resolution"])
-            if not 1 <= r <= 1024:
-                raise ValueError(r)
-        except (KeyError, ValueError):
-            raise NerfFileError(f"{where}: occupancy grid without a valid "
-                                "occupancy_resolution header (1 to 1024)") from None
-        need = -(-r**3 // 8)
-        if grid_spec != ("U8", (need,)):
-            raise NerfFileError(f"{where}: occupancy is {grid_spec[0]} {grid_spec[1]}, expected "
-                                f"U8 (uint8) ({need},) for resolution {r}")
+        r = _check_grid_spec(header, grid_spec, where)
     if "occupancy" in tensors:
         packed = tensors["occupancy"]
         lo, hi = config.aabb
@@ -227,3 +243,63 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
         _check_padding(padding, config, where)
     state_dict = {k: v for k, v in tensors.items() if k not in ("occupancy", PADDING_KEY)}
     return NerfFile(path, config, state_dict, grid, meta, padding)
+
+
+@dataclass
+class NerfWeights:
+    """A NeRF file's weights as numpy arrays, read without the occupancy grid
+    (``load_nerf_weights``): what embedding many NeRFs needs."""
+
+    path: Path
+    config: NerfConfig
+    weights: list[np.ndarray]
+    """``layers.{i}.weight`` in layer order, float32, shapes ``config.layer_shapes()``."""
+    meta: dict[str, Any]
+    output_padding: np.ndarray | None = None
+
+    @property
+    def object_id(self) -> str:
+        return str(self.meta.get("object_id", ""))
+
+    @property
+    def class_name(self) -> str:
+        return str(self.meta.get("class_name", "unknown"))
+
+
+def load_nerf_weights(path: str | os.PathLike[str], expected_config: NerfConfig | None = None
+                      ) -> NerfWeights:
+    """``load_nerf(path, expected_config, occupancy=False)`` as numpy arrays, at a fraction of
+    its per-file cost (no torch tensor per weight): the same checks, the same errors
+    (``NerfFileError``), the same weight values."""
+    from safetensors import SafetensorError, safe_open
+
+    path = path if isinstance(path, Path) else Path(path)
+    name = str(path)
+    where = f"NeRF file {name}"
+    if not os.path.isfile(name):
+        raise NerfFileError(f"{where} not found")
+    try:
+        with safe_open(name, framework="np") as fh:
+            header = fh.metadata() or {}
+            keys = fh.keys()
+            arrays = {k: fh.get_tensor(k) for k in keys if k != "occupancy"}
+            grid_spec = None
+            if "occupancy" in keys:
+                grid_slice = fh.get_slice("occupancy")
+                grid_spec = (grid_slice.get_dtype(), tuple(grid_slice.get_shape()))
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError):
+        # e.g. a dtype numpy lacks (bfloat16): load_nerf says what is wrong, as for any file
+        nf = load_nerf(path, expected_config, occupancy=False)
+        return NerfWeights(path, nf.config, [nf.state_dict[f"layers.{i}.weight"].numpy()
+                                             for i in range(len(nf.config.layer_shapes()))],
+                           nf.meta, None if nf.output_padding is None
+                           else nf.output_padding.numpy())
+    config, meta = _check_header(header, where, expected_config)
+    _check_weights({k: torch.from_numpy(a) for k, a in arrays.items()}, config, where)
+    if grid_spec is not None:
+        _check_grid_spec(header, grid_spec, where)
+    padding = arrays.get(PADDING_KEY)
+    if padding is not None:
+        _check_padding(torch.from_numpy(padding), config, where)
+    weights = [arrays[f"layers.{i}.weight"] for i in range(len(config.layer_shapes()))]
+    return NerfWeights(path, config, weights, meta, padding)

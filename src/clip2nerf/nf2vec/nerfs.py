@@ -11,14 +11,21 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from clip2nerf.errors import UserError
 from clip2nerf.nerf.config import NerfConfig
 from clip2nerf.nerf.encoding import frequency_encode, normalize_to_box
 from clip2nerf.nerf.field import density_activation
-from clip2nerf.nerf.io import load_nerf
-from clip2nerf.nf2vec.layout import matrix_to_weights, output_rows, state_dict_to_matrix
+from clip2nerf.nerf.io import load_nerf, load_nerf_weights
+from clip2nerf.nf2vec.layout import (
+    block_rows,
+    matrix_shape,
+    matrix_to_weights,
+    output_rows,
+    state_dict_to_matrix,
+)
 
 
 @dataclass
@@ -187,10 +194,21 @@ def _matrix(nf, config: NerfConfig, output_padding: bool) -> torch.Tensor:
     return mat
 
 
-def _read_one(path: Path, config: NerfConfig, output_padding: bool
-              ) -> tuple[torch.Tensor, str, str]:
-    nf = load_nerf(path, expected_config=config, occupancy=False)
-    return _matrix(nf, config, output_padding), nf.object_id or path.stem, nf.class_name
+def _read_into(out: np.ndarray, path: Path, config: NerfConfig, output_padding: bool
+               ) -> tuple[str, str]:
+    """Read one NeRF file's weights (``load_nerf_weights``) straight into ``out``, its
+    zero-filled ``(rows, hidden)`` slot: the matrix ``load_nerf`` + ``_matrix`` give, without a
+    tensor per weight or a concatenation. Returns its object id (file stem when none) and class."""
+    nf = load_nerf_weights(path, expected_config=config)
+    blocks = block_rows(config)
+    start = 0
+    for i, (w, (used, padded)) in enumerate(zip(nf.weights, blocks, strict=True)):
+        out[start:start + used] = w if i == len(blocks) - 1 else w.T
+        start += padded
+    if output_padding and nf.output_padding is not None:
+        first = output_rows(config).stop
+        out[first:first + nf.output_padding.shape[0]] = nf.output_padding
+    return nf.object_id or path.stem, nf.class_name
 
 
 def read_weight_matrices(files: list[Path] | list[str], config: NerfConfig | None = None,
@@ -199,24 +217,29 @@ def read_weight_matrices(files: list[Path] | list[str], config: NerfConfig | Non
     """Read many NeRF files' weights (each validated like ``load_nerf``; grids skipped;
     ``output_padding`` as in ``load_nerf_set``).
 
-    Files are read by ``workers`` threads (or the given ``concurrent.futures`` ``pool``): a
-    file read is mostly I/O and safetensors' native code, so threads overlap them.
+    Each file goes straight into its slot of one preallocated array. Files are read by
+    ``workers`` threads (or the given ``concurrent.futures`` ``pool``).
     """
     from concurrent.futures import ThreadPoolExecutor
 
     config = config or NerfConfig()
-    paths = [Path(f) for f in files]
+    paths = [f if isinstance(f, Path) else Path(f) for f in files]
+    if not paths:
+        return WeightMatrices(torch.zeros(0, 0, 0), [], [], [])
+    out = np.zeros((len(paths), *matrix_shape(config)), dtype=np.float32)
+
+    def read(i: int) -> tuple[str, str]:
+        return _read_into(out[i], paths[i], config, output_padding)
+
     if pool is None and workers > 1 and len(paths) > 1:
         with ThreadPoolExecutor(max_workers=workers) as own:
-            rows = list(own.map(lambda p: _read_one(p, config, output_padding), paths))
+            rows = list(own.map(read, range(len(paths))))
     elif pool is not None:
-        rows = list(pool.map(lambda p: _read_one(p, config, output_padding), paths))
+        rows = list(pool.map(read, range(len(paths))))
     else:
-        rows = [_read_one(p, config, output_padding) for p in paths]
-    if not rows:
-        return WeightMatrices(torch.zeros(0, 0, 0), [], [], [])
-    return WeightMatrices(torch.stack([r[0] for r in rows]), [r[1] for r in rows],
-                          [r[2] for r in rows], [str(p) for p in paths])
+        rows = [read(i) for i in range(len(paths))]
+    return WeightMatrices(torch.from_numpy(out), [r[0] for r in rows], [r[1] for r in rows],
+                          [str(p) for p in paths])
 
 
 def batched_nerf_forward(matrices: torch.Tensor, xyz: torch.Tensor, config: NerfConfig

@@ -40,8 +40,22 @@ class NerfFileError(UserError):
     """A NeRF file is missing, corrupt or of another architecture; the message names it."""
 
 
+class _NamedByMeta:
+    """``object_id`` and ``class_name`` from a NeRF file's ``meta`` header."""
+
+    meta: dict[str, Any]
+
+    @property
+    def object_id(self) -> str:
+        return str(self.meta.get("object_id", ""))
+
+    @property
+    def class_name(self) -> str:
+        return str(self.meta.get("class_name", "unknown"))
+
+
 @dataclass
-class NerfFile:
+class NerfFile(_NamedByMeta):
     """A loaded NeRF: architecture, weights, occupancy grid and metadata."""
 
     path: Path | None
@@ -51,14 +65,6 @@ class NerfFile:
     meta: dict[str, Any] = field(default_factory=dict)
     output_padding: torch.Tensor | None = None
     """Imported tiny-cuda-nn NeRFs only: their padded output rows (see module docstring)."""
-
-    @property
-    def object_id(self) -> str:
-        return str(self.meta.get("object_id", ""))
-
-    @property
-    def class_name(self) -> str:
-        return str(self.meta.get("class_name", "unknown"))
 
     @property
     def field(self) -> NerfField:
@@ -246,7 +252,7 @@ def load_nerf(path: str | os.PathLike[str], expected_config: NerfConfig | None =
 
 
 @dataclass
-class NerfWeights:
+class NerfWeights(_NamedByMeta):
     """A NeRF file's weights as numpy arrays, read without the occupancy grid
     (``load_nerf_weights``): what embedding many NeRFs needs."""
 
@@ -256,14 +262,6 @@ class NerfWeights:
     """``layers.{i}.weight`` in layer order, float32, shapes ``config.layer_shapes()``."""
     meta: dict[str, Any]
     output_padding: np.ndarray | None = None
-
-    @property
-    def object_id(self) -> str:
-        return str(self.meta.get("object_id", ""))
-
-    @property
-    def class_name(self) -> str:
-        return str(self.meta.get("class_name", "unknown"))
 
 
 def load_nerf_weights(path: str | os.PathLike[str], expected_config: NerfConfig | None = None

@@ -300,7 +300,7 @@ def paper_scale_timing(art: Artefacts, cfg: EvalConfig, test: list[str], images:
     rows = []
     for name, gname, mapper in (("VLM GT mean", "GT mean", None),
                                 ("VLM GT all", "GT all", None),
-                                ("clip2nerf GT", "nf2vec", art.mappers["clip2nerf-gt"])):
+                                ("clip2nerf GT", "nf2vec", art.mapper(clip2nerf_spec("gt")))):
         small = galleries[gname]
         vec = small.index.reconstruct_n(0, small.index.ntotal)  # flat: the stored unit rows
         per = len(small) // len(test)  # rows per object

@@ -120,8 +120,10 @@ def encoded_chunks(index: Any, files: Sequence[Path], space: str, keep: set[str]
                        Path(f).stat().st_mtime_ns] for f in files],
             "keep": hashlib.sha256(json.dumps(sorted(keep)).encode()).hexdigest()
             if keep is not None else None}
-    if parts.exists() and (not (parts / "plan.json").is_file()
-                           or read_json(parts / "plan.json", "shard plan") != plan):
+    if parts.exists() and not (parts / "plan.json").is_file():
+        raise UserError(f"{parts} exists but is not a shard folder of `clip2nerf index` (no "
+                        "plan.json); move it away or choose another --out")
+    if parts.exists() and read_json(parts / "plan.json", "shard plan") != plan:
         shutil.rmtree(parts)  # another build's parts: start over
     parts.mkdir(parents=True, exist_ok=True)
     index_file = parts / TRAINED_NAME

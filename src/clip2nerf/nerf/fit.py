@@ -242,7 +242,16 @@ def _refine_grid(nerf_field: NerfField, hull: OccupancyGrid, density: torch.Tens
 def fit_object(record: ObjectRecord, nerf_config: NerfConfig | None = None,
                fit_config: FitConfig | None = None, device: torch.device | str = "cpu",
                views: ObjectViews | None = None) -> FitResult:
-    """Fit a NeRF to one object's views and measure it on held-out views."""
+    """Fit a NeRF to one object's views and measure it on held-out views. The fit seeds
+    torch's RNG with ``FitConfig.seed`` inside a fork, so the caller's RNG state is unchanged."""
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        return _fit_object(record, nerf_config, fit_config, device, views)
+
+
+def _fit_object(record: ObjectRecord, nerf_config: NerfConfig | None,
+                fit_config: FitConfig | None, device: torch.device,
+                views: ObjectViews | None) -> FitResult:
     nerf_config = nerf_config or NerfConfig(aabb=record.aabb)
     cfg = fit_config or FitConfig()
     device = torch.device(device)

@@ -222,6 +222,9 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
         raise UserError(f"--stop-after {stop_after}: must be at least 1 (epochs of this run)")
     if not (math.isfinite(train_config.lr) and train_config.lr > 0):
         raise UserError(f"--lr {train_config.lr}: must be a finite number > 0")
+    if train_config.loss != "distill" and (train_config.weight_noise or train_config.permute_units):
+        raise UserError("weight_noise / permute_units augment the distill loss only; the render "
+                        "loss would ignore them (set loss to 'distill' or turn them off)")
     device = torch.device(device)
     cfg = train_config
     out_dir = Path(out_dir)

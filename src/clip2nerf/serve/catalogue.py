@@ -288,18 +288,6 @@ class Catalogue:
         n = max([int(current[1:]), *existing]) + 1
         return f"v{n:06d}"
 
-    def commit(self, vectors: np.ndarray, ids: list[str], entries: dict[str, dict[str, Any]],
-               space: str, config: Any = None) -> str:
-        """Write a new version and switch CURRENT to it; returns its name."""
-        from clip2nerf.index import Gallery
-
-        if not ids:
-            raise UserError("a catalogue cannot become empty; keep at least one NeRF")
-        labels = [str(entries[i].get("class", "")) for i in ids]
-        gallery = Gallery.from_vectors(vectors, ids, labels, space, config,
-                                       {"entries": {i: entries[i] for i in ids}})
-        return self.publish(gallery)
-
     def publish(self, gallery: Any) -> str:
         """Save a built gallery as the next version and switch CURRENT to it."""
         name = self._next_name(self.current_name())

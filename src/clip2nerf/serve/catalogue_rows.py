@@ -64,6 +64,11 @@ def _model(model: Any, device: str) -> Any:
     return _MODELS[key]
 
 
+MAX_SOURCE_BYTES = 64 << 20
+"""Largest NeRF file ``catalogue add`` reads whole (ours are ~0.1-1 MB); larger sources must be
+embeddings tables, which are read through their header."""
+
+
 def _safetensors_metadata(data: bytes) -> dict[str, Any]:
     """The ``__metadata__`` of a safetensors file held in memory ({} when not one)."""
     if len(data) < 8:
@@ -104,7 +109,18 @@ def add_shard(shard: Shard, model: Any, root: str, staging: str, device: str, sp
     for name in shard.items:
         path = Path(name)
         try:
-            data = path.read_bytes()  # the one read of the source
+            if path.stat().st_size > MAX_SOURCE_BYTES:
+                # only an embeddings table may be this large: its header says whether it is one
+                with path.open("rb") as fh:
+                    data = fh.read(8)
+                    data += fh.read(min(struct.unpack("<Q", data)[0], 100 << 20)
+                                    if len(data) == 8 else 0)
+                if _safetensors_metadata(data).get("format") != EMBEDDINGS_FORMAT:
+                    raise UserError(f"{path}: {path.stat().st_size} bytes is too large for a NeRF "
+                                    f"file (at most {MAX_SOURCE_BYTES >> 20} MiB); give NeRF "
+                                    "files or clip2nerf embeddings tables")
+            else:
+                data = path.read_bytes()  # the one read of the source
         except OSError as exc:
             raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
         if _safetensors_metadata(data).get("format") == EMBEDDINGS_FORMAT:
@@ -150,6 +166,12 @@ def add_shard(shard: Shard, model: Any, root: str, staging: str, device: str, sp
 
 
 def _concat(tables: list[EmbeddingTable]) -> EmbeddingTable:
+    dims = {t.vectors.shape[1] for t in tables}
+    if len(dims) > 1:
+        files = sorted({f for t in tables for f in t.extra["files"] if f})
+        raise UserError(f"catalogue add: embeddings of different sizes {sorted(dims)} in one "
+                        f"shard (tables {files[:3]}); give tables made with the catalogue's "
+                        "nf2vec model")
     ids = [i for t in tables for i in t.ids]
     extra = {k: [v for t in tables for v in t.extra[k]] for k in ("sources", "captions",
                                                                     "files")}
@@ -238,13 +260,22 @@ def version_rows(cat: Any, version: Any) -> list[str]:
 
 
 def keep_rows(cat: Any, staged: Sequence[Path]) -> list[str]:
-    """Move staged shard tables into ``W/catalogue/rows`` (named by plan and shard)."""
+    """Link (or copy) staged shard tables into ``W/catalogue/rows`` (named by plan and shard).
+    The staged files stay until the new version is published (``remove_staging``), so an add
+    that fails after this point still finds its shards for the rerun."""
     out: list[str] = []
     dest = cat.root / ROWS_DIR
     dest.mkdir(parents=True, exist_ok=True)
     for p in staged:
         rel = f"{ROWS_DIR}/{p.parent.name}-{p.name}"
-        os.replace(p, cat.root / rel)
+        target = cat.root / rel
+        tmp = target.with_name(target.name + ".linking")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(p, tmp)
+        except OSError:  # a file system without hard links
+            shutil.copy2(p, tmp)
+        os.replace(tmp, target)
         out.append(rel)
     return out
 
@@ -306,6 +337,6 @@ def prune_rows(cat: Any) -> None:
 
 
 def remove_staging(staged: Sequence[Path]) -> None:
-    """Remove the (now empty) staging folder of a committed add."""
+    """Remove the staging folder of a committed add (its tables are in ``rows/``)."""
     for folder in {p.parent for p in staged}:
         shutil.rmtree(folder, ignore_errors=True)

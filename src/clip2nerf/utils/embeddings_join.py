@@ -29,6 +29,8 @@ from clip2nerf.utils.embeddings import (
 )
 from clip2nerf.utils.io import atomic_path
 
+SAFETENSORS_MAX_HEADER = 100_000_000
+"""safetensors refuses to read a header larger than this (bytes)."""
 
 def _extra(path: Path) -> dict[str, Any]:
     from safetensors import safe_open
@@ -87,6 +89,11 @@ def join_embedding_files(files: Sequence[str | Path], out: str | Path,
         "dtype": "F32", "shape": shape, "data_offsets": [0, nbytes]}},
         separators=(",", ":")).encode()
     header += b" " * (-len(header) % 8)
+    if len(header) > SAFETENSORS_MAX_HEADER:
+        raise UserError(f"joining {len(paths)} shards: the ids, labels and per-row extras of "
+                        f"{len(ids)} rows make a {len(header) >> 20} MB header, over safetensors' "
+                        f"{SAFETENSORS_MAX_HEADER // 10**6} MB limit; keep the shards as a folder "
+                        "of tables (`clip2nerf index` reads folders) instead of one file")
     del ids, meta
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:

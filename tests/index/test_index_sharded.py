@@ -94,3 +94,16 @@ def test_index_cli_on_ray_retries_and_matches_local(tmp_path, ray_local):
     for name in ("index.faiss", "gallery.json"):
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes()
     assert not (tmp_path / "ray.parts").exists()
+
+
+def test_a_foreign_parts_folder_is_refused_not_deleted(tmp_path):
+    from clip2nerf.errors import UserError
+
+    emb = _shards(tmp_path / "emb")
+    parts = tmp_path / "g.parts"
+    parts.mkdir()
+    (parts / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="plan.json"):
+        Gallery.from_embeddings(emb, config=GalleryConfig("flat"),
+                                executor=ExecutorConfig("local", shard_size=3), parts=parts)
+    assert (parts / "notes.txt").read_text() == "mine"

@@ -146,3 +146,16 @@ def test_render_grid_png(toy_dataset, tmp_path, capsys):
         assert im.height >= 2 * 20  # NeRF row + ground-truth row
     code, cap = run(["render", str(tmp_path / "nope.safetensors"), "--out", str(png)], capsys)
     assert code == 2 and "not found" in cap.err
+
+
+def test_fit_leaves_the_callers_rng_alone_and_repeats_by_seed(toy_dataset):
+    rec = open_dataset(toy_dataset).get("obj000")
+    cfg = FitConfig(steps=4, rays_per_step=64)
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    a = fit_object(rec, fit_config=cfg)
+    assert torch.equal(torch.rand(3), expected)
+    b = fit_object(rec, fit_config=cfg)
+    for (k, x), y in zip(a.field.state_dict().items(), b.field.state_dict().values(), strict=True):
+        assert torch.equal(x, y), k

@@ -91,6 +91,9 @@ def test_colour_options_train_with_both_losses(nerf_dir, tmp_path):
     hist = train_nf2vec(nerf_dir, tmp_path / "d", model_cfg, cfg, progress=False, log=_quiet)
     assert hist[-1]["loss"] < 0.7 * hist[0]["loss"]  # seeds 0-3: 0.51-0.60
     render = dataclasses.replace(cfg, loss="render", epochs=2, n_points=512)
+    with pytest.raises(UserError, match="distill loss only"):  # it would silently not augment
+        train_nf2vec(nerf_dir, tmp_path / "x", model_cfg,
+                     dataclasses.replace(render, weight_noise=0.1), progress=False, log=_quiet)
     hist = train_nf2vec(nerf_dir, tmp_path / "r", model_cfg, render, progress=False, log=_quiet)
     assert all(np.isfinite(h["loss"]) for h in hist)
     # rgb_weight scales the colour term alone

@@ -151,3 +151,36 @@ def test_catalogue_add_on_ray_retries_matches_local_and_resumes(fresh, ray_local
     with pytest.raises(UserError, match="nan.safetensors.*NaN"):
         add_nerfs(again_r, [nan], nf2vec=fresh["model"], thumbnails=False,
                   executor=ExecutorConfig("ray", max_retries=3))
+
+
+def test_a_failed_publish_keeps_the_staged_shards_for_the_rerun(fresh, monkeypatch):
+    w = fresh["workdir"]
+    files = fresh["spare"][:2]
+    before = Catalogue(w).load_version().name
+    real_publish = Catalogue.publish
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    embedded = []
+    real = rows_mod.add_shard
+    monkeypatch.setattr(rows_mod, "add_shard", lambda *a, **k: embedded.append(1) or real(*a, **k))
+    monkeypatch.setattr(Catalogue, "publish", broken)
+    with pytest.raises(OSError):
+        add_nerfs(w, files, nf2vec=fresh["model"], thumbnails=False)
+    assert embedded  # the shards were embedded once
+    staged = list((w / "catalogue" / "staging").rglob("shard-*.safetensors"))
+    assert staged  # still there for the rerun
+    assert Catalogue(w).load_version().name == before  # nothing published
+    monkeypatch.setattr(Catalogue, "publish", real_publish)
+    embedded.clear()
+    rep = add_nerfs(w, files, nf2vec=fresh["model"], thumbnails=False)
+    assert len(rep.added) == 2 and not embedded  # the rerun reused the staged shards
+
+
+def test_an_oversized_non_table_source_is_refused(fresh, tmp_path, monkeypatch):
+    big = tmp_path / "big.safetensors"
+    big.write_bytes(b"\0" * 64)
+    monkeypatch.setattr(rows_mod, "MAX_SOURCE_BYTES", 32)
+    with pytest.raises(UserError, match="too large for a NeRF file"):
+        add_nerfs(fresh["workdir"], [big], nf2vec=fresh["model"], thumbnails=False)

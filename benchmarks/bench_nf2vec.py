@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from clip2nerf.utils.recall import dense_recall_at_k
+
 
 def _recall_at_1(x: np.ndarray, labels: list[str]) -> float:
-    sims = x @ x.T
-    np.fill_diagonal(sims, -np.inf)
-    nn = sims.argmax(1)
-    return float(np.mean([labels[i] == labels[j] for i, j in enumerate(nn)]))
+    """recall@1 of each row among the others (its own object excluded)."""
+    return dense_recall_at_k(x, x, np.arange(len(x)), labels, (1,))[1]
 
 
 class _Rows(list):

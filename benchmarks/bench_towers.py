@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from clip2nerf.augment import augment_photo
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.classes import ZERO_SHOT_TEMPLATE
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.vlm.offline import OfflineVLMConfig
 from clip2nerf.vlm.train_offline import OfflineTrainConfig, prepare_offline
 
-TEMPLATE = "a 3d model of a {}"
+TEMPLATE = ZERO_SHOT_TEMPLATE
 TOWERS = ("knn", "knn+photo", "cnn", "cnn+photo", "cnn+bg", "cnn+photo+bg")
 
 

@@ -187,7 +187,7 @@ class Demo:
         training would refuse to resume another configuration's run."""
         import shutil
 
-        from clip2nerf.nf2vec.config import Nf2vecConfig, TrainConfig
+        from clip2nerf.nf2vec.train import same_configs
         from clip2nerf.utils.io import read_json
 
         history = self.workdir.nf2vec / "history.json"
@@ -195,9 +195,9 @@ class Demo:
             return
         try:
             saved = read_json(history)
-            same = (TrainConfig.from_dict(saved["train_config"]) == train_cfg and
-                    Nf2vecConfig.from_dict(saved["model_config"]) == model_cfg)
-        except (UserError, KeyError, TypeError, ValueError):
+            same = same_configs({"model": saved["model_config"], "train": saved["train_config"]},
+                                model_cfg, train_cfg)
+        except (UserError, KeyError, TypeError):
             same = False
         if not same:
             self.echo(f"{self.workdir.nf2vec}: trained with another recipe; training it again")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clip2nerf.classes import ZERO_SHOT_TEMPLATE
 from clip2nerf.utils.io import atomic_write_json, file_digest
 from clip2nerf.workdir import SEARCH_MAPPER, Workdir, nerf2clip_spec
 
@@ -40,7 +41,11 @@ class TourResult:
 
     @property
     def label_accuracy(self) -> float:
-        return sum(r["label"] == r["truth"] for r in self.labels) / max(len(self.labels), 1)
+        return _label_accuracy(self.labels)
+
+
+def _label_accuracy(rows: Sequence[dict[str, Any]]) -> float:
+    return sum(r["label"] == r["truth"] for r in rows) / max(len(rows), 1)
 
 
 def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str = "cpu",
@@ -93,9 +98,10 @@ def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str
     labels = classify_nerfs(files, nf2vec, nerf2clip, vlm, classes=ds.classes, device=dev)
     rows = [{"object_id": c.object_id, "truth": c.stored_class, "label": c.label,
              "score": c.score} for c in labels]
-    acc = sum(r["label"] == r["truth"] for r in rows) / len(rows)
+    acc = _label_accuracy(rows)
     say(f"\nZero-shot labels of {len(rows)} held-out NeRFs from their weights alone "
-        f"(nf2vec -> nerf2clip -> nearest 'a 3d model of a ...'): {acc:.0%} correct")
+        f"(nf2vec -> nerf2clip -> nearest {ZERO_SHOT_TEMPLATE.format('...')!r}): "
+        f"{acc:.0%} correct")
     for r in rows[: min(8, len(rows))]:
         mark = "ok " if r["label"] == r["truth"] else "   "
         say(f"  {mark}{r['object_id']:<18} -> {r['label']:<11} (truth {r['truth']}, "

@@ -184,7 +184,7 @@ class _Validator:
         return float(np.mean(scores))
 
 
-def _same_configs(saved: Any, model_config: Nf2vecConfig, cfg: TrainConfig) -> bool:
+def same_configs(saved: Any, model_config: Nf2vecConfig, cfg: TrainConfig) -> bool:
     """Compare as configs, not raw dicts: fields added later take their defaults."""
     try:
         return (Nf2vecConfig.from_dict(saved["model"]) == model_config
@@ -250,7 +250,7 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
     ckpt_path = out_dir / CHECKPOINT_NAME
     if ckpt_path.is_file():
         ckpt = load_checkpoint(ckpt_path, "nf2vec training")
-        if not _same_configs(ckpt.config, model_config, cfg):
+        if not same_configs(ckpt.config, model_config, cfg):
             raise UserError(f"{out_dir} holds a run with another configuration "
                             f"({_saved_name(out_dir)}); use another "
                             "--out, or the same preset and options to resume")

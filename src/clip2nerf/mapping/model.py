@@ -65,14 +65,16 @@ class FeatureMapper(nn.Module):
             raise UserError(f"{self.config.direction}: input embeddings contain NaN or infinity")
         device = next(self.parameters()).device
         was_training = self.training
-        self.eval()
+        if was_training:  # (a mode switch walks every module: skipped when already eval)
+            self.eval()
         out = []
         for start in range(0, len(x), batch_size):
             y = self(torch.from_numpy(x[start:start + batch_size]).to(device))
             if self.config.normalize_output:
                 y = torch.nn.functional.normalize(y, dim=-1)
             out.append(y.cpu().numpy())
-        self.train(was_training)
+        if was_training:
+            self.train()
         res = np.concatenate(out) if out else np.zeros((0, self.config.out_dim), np.float32)
         return res[0] if squeeze else res
 

@@ -8,6 +8,7 @@ from torch import nn
 from clip2nerf.nerf.config import NerfConfig
 from clip2nerf.nf2vec.config import EncoderConfig
 from clip2nerf.nf2vec.layout import tcnn_matrix
+from clip2nerf.utils.cpu_linear import linear
 
 
 class Nf2vecEncoder(nn.Module):
@@ -70,10 +71,13 @@ class Nf2vecEncoder(nn.Module):
             s = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
             t = bn.bias - bn.running_mean * s
             bias = lin.bias * s + t
-            h = torch.addmm(bias, h, (lin.weight * s[:, None]).t())
+            weight = lin.weight * s[:, None]
             if i == 0 and position is not None:
-                h.view(b, r, -1).add_(position * s)  # in place: h is addmm's fresh output
-            h = torch.relu_(h)
+                h = linear(h, weight, bias)
+                h.view(b, r, -1).add_(position * s)  # in place: h is linear's fresh output
+                h = torch.relu_(h)
+            else:  # oneDNN fuses the ReLU (clip2nerf.utils.cpu_linear)
+                h = linear(h, weight, bias, relu=True)
         return h
 
     def forward(self, matrices: torch.Tensor) -> torch.Tensor:

@@ -45,6 +45,7 @@ def main() -> None:
     from clip2nerf.nerf.render_dataset import render_object_views
     from clip2nerf.nf2vec import Nf2vec
     from clip2nerf.nf2vec.nerfs import find_nerf_files
+    from clip2nerf.utils.cpu_linear import onednn_disabled, onednn_linear_available
     from clip2nerf.utils.embeddings import l2_normalize
     from clip2nerf.utils.threads import set_threads
     from clip2nerf.vlm import load_vlm
@@ -99,11 +100,17 @@ def main() -> None:
     res = time_file_classification(clf, timed, files, args.files, 1)
     wall = time.perf_counter() - t0
     batched = (res["batched_ms"], 1000 * res["cpu_seconds"] / res["files"])
+    with onednn_disabled():  # the same path with torch's addmm (MKL) in the nf2vec encoder
+        plain = time_file_classification(clf, timed, files, args.files, 1)
+    batched_addmm = (plain["batched_ms"], 1000 * plain["cpu_seconds"] / plain["files"])
     rows = [(f"VLM baseline, 1 view (render + {vlm.name.split('@')[0]} + NN)", b1),
             (f"VLM baseline, N = {n_views} views", bn),
             ("nerf2clip from its file (clip2nerf classify FILE)", single),
             (f"nerf2clip batched: folder of {res['files']} files (clip2nerf classify DIR)",
-             batched)]
+             batched),
+            (f"the same, encoder layers through torch's addmm instead of oneDNN"
+             f"{'' if onednn_linear_available() else ' (oneDNN unavailable: both addmm)'}",
+             batched_addmm)]
     print(f"NeRFs: {w.nerfs} ({len(files)} files, copied to {res['files']}); "
           f"{threads} torch thread(s), batch {args.batch_size}, {args.read_workers} read "
           f"threads; load average {load0:.1f} -> {os.getloadavg()[0]:.1f} on "

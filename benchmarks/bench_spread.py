@@ -208,58 +208,22 @@ def tour_figures(demo: Any) -> dict[str, float]:
 
 
 def ensemble_figures(demos: list[Any]) -> dict[str, float]:
-    """One ensemble of the seeds' models (a lever of issue 13, measured post hoc): zero-shot
-    labels from the mean of the seeds' nerf2clip outputs; retrieval ranks by the mean of the
-    seeds' cosine scores (each seed's clip2nerf into its own nf2vec space). Queries are the
-    first seed's (its random query views)."""
-    import numpy as np
+    """One ensemble of the seeds' models (a lever of issue 13): each seed's workdir is a member
+    (``clip2nerf.evaluation.ensemble``, as ``clip2nerf demo --ensemble K`` measures it):
+    zero-shot labels from the mean of the seeds' nerf2clip outputs; retrieval ranks by the
+    mean of the seeds' cosine scores. Queries are the first seed's (its random query views)."""
+    from clip2nerf.evaluation import EvalPaths, prepare
+    from clip2nerf.evaluation.ensemble import ensemble_results, own_member
 
-    from clip2nerf.apps import prompt_embeddings
-    from clip2nerf.apps.ensemble import (
-        EnsembleMember,
-        ensemble_scores,
-        ensemble_zero_shot_labels,
-    )
-    from clip2nerf.data.layouts import open_dataset
-    from clip2nerf.evaluation.experiments import view_orders
-    from clip2nerf.index import accuracy
-    from clip2nerf.mapping import FeatureMapper
-    from clip2nerf.utils.embeddings import load_embeddings
-    from clip2nerf.utils.recall import nearest_others, recall_at_k
-    from clip2nerf.vlm import load_vlm
-    from clip2nerf.workdir import clip2nerf_spec, nerf2clip_spec
+    def artefacts(d):
+        return prepare(EvalPaths(d.cfg.workdir), d._eval_config(), log=lambda m: None,
+                       progress=False)
 
-    first = demos[0].workdir
-    ds = open_dataset(first.data)
-    res = json.loads((first.report / "results.json").read_text())
-    ids, n_views = [i for i in demos[0]._eval_ids()], int(res["meta"]["n_views"])
-    labels = load_embeddings(first.nerf_embeddings).subset(ids).labels
-    vlm = load_vlm(str(first.vlm), device="cpu")
-    prompts = prompt_embeddings(vlm, list(ds.classes), res["meta"]["template"])
-    gt = load_embeddings(first.gt_view_embeddings).subset(ids).vectors
-    pick = view_orders(len(ids), n_views, demos[0].cfg.seed, salt=3)[:, 0]
-    q_img = gt[np.arange(len(ids)), pick]
-    q_txt = load_embeddings(first.caption_embeddings).subset(ids).vectors[:, 0]
-    members, members_mm = [], []
-    for d in demos:
-        w = d.workdir
-        nerf = load_embeddings(w.nerf_embeddings).subset(ids).vectors
-        n2c = FeatureMapper.from_pretrained(w.mapper(nerf2clip_spec("gt", n_views)))
-        members.append(EnsembleMember(
-            nerf, n2c, FeatureMapper.from_pretrained(w.mapper(clip2nerf_spec("gt")))))
-        members_mm.append(EnsembleMember(nerf, n2c, FeatureMapper.from_pretrained(
-            w.mapper(clip2nerf_spec("gt", multimodal=True)))))
-    pred, _ = ensemble_zero_shot_labels(members, prompts, list(ds.classes))
-    lab = np.asarray(labels, dtype=object)
-
-    def r1(sc: np.ndarray) -> float:
-        # query i is object i, excluded as in the eval
-        return recall_at_k(lab, lab[nearest_others(sc, np.arange(len(sc)), 1)], (1,))[1]
-
-    return {"zs_nerf2clip": accuracy(pred, labels),
-            "img_clip2nerf": r1(ensemble_scores(members, q_img)),
-            "txt_clip2nerf": r1(ensemble_scores(members, q_txt)),
-            "txt_clip2nerf_mm": r1(ensemble_scores(members_mm, q_txt))}
+    first = artefacts(demos[0])
+    members = [own_member(first)] + [own_member(artefacts(d)) for d in demos[1:]]
+    ens = ensemble_results(first, demos[0]._eval_config(), members)["rows"][-1]
+    return {"zs_nerf2clip": ens["labels"], "img_clip2nerf": ens["image_r1"],
+            "txt_clip2nerf": ens["text_r1"], "txt_clip2nerf_mm": ens["text_r1_multimodal"]}
 
 
 ENSEMBLE_FIGURES = ("zs_nerf2clip", "img_clip2nerf", "txt_clip2nerf", "txt_clip2nerf_mm")

@@ -46,16 +46,18 @@ mapper seeds 1, 2, 3, 7 (three of the worst with 60, and seed 2, one of the best
 image recall@1 41% vs 36%. ``bench`` (5x the NeRFs, so 5x the steps per epoch) keeps
 60. Not helped (``TrainConfig.weight_noise`` 0.1, ``permute_units``): see the README."""
 
+MAX_ENSEMBLE = 8
+
 # Rough stage durations on a 2-core CPU, per preset, for the announcement at start (small:
 # measured from a fresh clone; bench: measured stage by stage; tiny: measured with the CI
 # test's 300-step fits).
 _ESTIMATES_S: dict[str, dict[str, float]] = {
     "tiny": {"synth": 6, "fit": 180, "nf2vec": 150, "vlm": 6, "eval": 70, "gallery": 1,
-             "tour": 30},
+             "tour": 30, "member": 160},
     "small": {"synth": 15, "fit": 560, "nf2vec": 260, "vlm": 8, "eval": 285, "gallery": 2,
-              "tour": 35},
+              "tour": 35, "member": 170},
     "bench": {"synth": 130, "fit": 2750, "nf2vec": 1020, "vlm": 90, "eval": 1350,
-              "gallery": 5, "tour": 20},
+              "gallery": 5, "tour": 20, "member": 1100},
 }
 
 
@@ -73,6 +75,9 @@ class DemoConfig:
     """Processes that fit NeRFs in parallel on CPU (one per core is fastest)."""
     seed: int = 0
     """Seeds the dataset and every training run."""
+    ensemble: int = 1
+    """nf2vec models (each with its own mappers) whose outputs the tour averages; members
+    after the first are trained with seeds ``seed + 1 ...`` (``clip2nerf.evaluation.ensemble``)."""
     fit_overrides: dict[str, Any] = field(default_factory=dict)
     """FitConfig fields to override (tests shorten fitting on the tiny preset)."""
     nf2vec_overrides: dict[str, Any] = field(default_factory=dict)
@@ -88,6 +93,9 @@ class DemoConfig:
             raise UserError(f"--preset {self.preset!r}: choose tiny, small or bench")
         if self.workers < 1:
             raise UserError(f"--workers {self.workers}: must be >= 1")
+        if not 1 <= self.ensemble <= MAX_ENSEMBLE:
+            raise UserError(f"--ensemble {self.ensemble}: choose 1 (one model) to "
+                            f"{MAX_ENSEMBLE}")
 
 
 class Demo:
@@ -118,7 +126,14 @@ class Demo:
                                "seed": c.seed}, est["eval"]),
             Stage("gallery", "build the faiss gallery of evaluated NeRFs", self._gallery,
                   {}, est["gallery"]),
-        ]
+        ] + ([Stage("ensemble", f"train {c.ensemble - 1} more nf2vec model(s) + mappers "
+                    f"(seed {', '.join(str(c.seed + m) for m in range(1, c.ensemble))}) and "
+                    "compare the ensemble",
+                    self._ensemble,
+                    {"members": c.ensemble, "seed": c.seed,
+                     "nf2vec": {**DEMO_NF2VEC_RECIPE[c.preset], **c.nf2vec_overrides},
+                     "eval": {**DEMO_MAPPER_RECIPE, **c.eval_overrides}},
+                    est["member"] * (c.ensemble - 1))] if c.ensemble > 1 else [])
 
     def _synth(self) -> dict[str, Any]:
         from clip2nerf.data.synth.presets import load_preset
@@ -162,35 +177,39 @@ class Demo:
                 "mean_psnr": statistics.fmean(psnr) if psnr else None}
 
     def _nf2vec(self) -> dict[str, Any]:
+        history = self._train_nf2vec(self.workdir.nf2vec, self.cfg.seed)
+        last = history[-1] if history else {}
+        return {"epochs": last.get("epoch"), "val_psnr": last.get("val_psnr")}
+
+    def _train_nf2vec(self, folder: Path, seed: int) -> list[dict[str, Any]]:
+        """Train (or resume, or find finished) the demo's nf2vec recipe with ``seed`` in
+        ``folder``: the workdir's model and each ensemble member's."""
         from clip2nerf.nf2vec import load_nerf_set, load_preset, train_nf2vec
         from clip2nerf.nf2vec.nerfs import dataset_splits
         from clip2nerf.utils.device import resolve_device
         from clip2nerf.utils.threads import default_threads, set_threads
 
         model_cfg, train_cfg = load_preset("cpu")
-        # The demo's seed seeds nf2vec too (its stage params already record it).
-        train_cfg = dataclasses.replace(train_cfg, **{"seed": self.cfg.seed,
+        train_cfg = dataclasses.replace(train_cfg, **{"seed": seed,
                                                      **DEMO_NF2VEC_RECIPE[self.cfg.preset],
                                                      **self.cfg.nf2vec_overrides})
-        self._drop_stale_nf2vec(model_cfg, train_cfg)
+        self._drop_stale_nf2vec(folder, model_cfg, train_cfg)
         nerf_set = load_nerf_set(self.workdir.nerfs, model_cfg.nerf, progress=False,
                                  splits=dataset_splits(self.workdir.data))
         set_threads(default_threads(cap=2))  # like `clip2nerf nf2vec train --threads 2`
-        history = train_nf2vec(nerf_set, self.workdir.nf2vec, model_cfg, train_cfg,
-                               resolve_device(self.cfg.device), progress=True)
-        last = history[-1] if history else {}
-        return {"epochs": last.get("epoch"), "val_psnr": last.get("val_psnr")}
+        return train_nf2vec(nerf_set, folder, model_cfg, train_cfg,
+                            resolve_device(self.cfg.device), progress=True)
 
-    def _drop_stale_nf2vec(self, model_cfg, train_cfg) -> None:
-        """Remove ``W/nf2vec`` when it was trained with another recipe (e.g. by an older demo,
-        before ``DEMO_NF2VEC_RECIPE``): the stage reruns because its params changed, and
-        training would refuse to resume another configuration's run."""
+    def _drop_stale_nf2vec(self, folder: Path, model_cfg, train_cfg) -> None:
+        """Remove ``folder`` (an nf2vec model) when it was trained with another recipe (e.g. by
+        an older demo, before ``DEMO_NF2VEC_RECIPE``): the stage reruns because its params
+        changed, and training would refuse to resume another configuration's run."""
         import shutil
 
         from clip2nerf.nf2vec.train import same_configs
         from clip2nerf.utils.io import read_json
 
-        history = self.workdir.nf2vec / "history.json"
+        history = folder / "history.json"
         if not history.is_file():
             return
         try:
@@ -200,8 +219,8 @@ class Demo:
         except (UserError, KeyError, TypeError):
             same = False
         if not same:
-            self.echo(f"{self.workdir.nf2vec}: trained with another recipe; training it again")
-            shutil.rmtree(self.workdir.nf2vec)
+            self.echo(f"{folder}: trained with another recipe; training it again")
+            shutil.rmtree(folder)
 
     def _vlm(self) -> dict[str, Any]:
         from clip2nerf.vlm import OfflineTrainConfig, prepare_offline
@@ -240,6 +259,34 @@ class Demo:
                           log=self.echo)
         return {"report": str(report)}
 
+    def _ensemble(self) -> dict[str, Any]:
+        from clip2nerf.evaluation import EvalPaths, prepare
+        from clip2nerf.evaluation.ensemble import (
+            ensemble_results,
+            own_member,
+            prepare_member,
+            write_ensemble_report,
+        )
+        from clip2nerf.utils.threads import set_threads
+
+        cfg = self._eval_config()
+        paths = EvalPaths(self.cfg.workdir)
+        set_threads(1)
+        art = prepare(paths, cfg, log=lambda m: None, progress=False)  # the eval stage's, cached
+        members = [own_member(art)]
+        for m in range(1, self.cfg.ensemble):
+            members.append(prepare_member(art, paths, m, cfg, self._train_nf2vec, self.echo))
+            set_threads(1)  # nf2vec training took two threads; the rest is small (issue 20)
+        results = ensemble_results(art, cfg, members)
+        report = write_ensemble_report(
+            self.workdir.ensemble_report, results,
+            f"clip2nerf demo --workdir {self.cfg.workdir} --preset {self.cfg.preset} "
+            f"--ensemble {self.cfg.ensemble}")
+        for r in results["rows"]:
+            self.echo(f"  {r['model']:<32} labels {r['labels']:.0%}, image R@1 "
+                      f"{r['image_r1']:.0%}, text R@1 {r['text_r1']:.0%}")
+        return {"report": str(report), "rows": results["rows"]}
+
     def _eval_ids(self) -> list[str]:
         from clip2nerf.data.layouts import open_dataset
 
@@ -262,7 +309,7 @@ class Demo:
         from clip2nerf.utils.device import resolve_device
 
         return run_tour(self.workdir, self._eval_ids(), str(resolve_device(self.cfg.device)),
-                        self.echo)
+                        self.echo, ensemble=self.cfg.ensemble)
 
     def run(self) -> TourResult:
         t0 = time.perf_counter()
@@ -281,7 +328,9 @@ class Demo:
                   f"  report    {w.report / 'report.md'}\n"
                   f"  tour PNGs {w.tour}\n"
                   f"  NeRFs     {w.nerfs}   nf2vec {w.nf2vec}   VLM {w.vlm}\n"
-                  f"  gallery   {w.gallery}")
+                  f"  gallery   {w.gallery}"
+                  + (f"\n  ensemble  {w.ensemble_report}" if self.cfg.ensemble > 1
+                     else ""))
         return result
 
 

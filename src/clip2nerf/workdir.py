@@ -14,11 +14,13 @@ the benchmarks cannot disagree on where a thing lives::
     W/emb/views-rendered/          VLM embeddings of the rendered views
     W/emb/captions.safetensors     VLM embeddings of the captions (n, 1, d)
     W/mappers/<MapperSpec.folder_name>/   mapping networks trained on the train split
-    W/report/                      report.md, results.json, PNG figures
+    W/report/                      report.md, results.json, PNG figures (ensemble.md)
     W/syn2real/                    the Table 4 analogue's augmented views and embeddings
     W/gallery/                     faiss gallery of the evaluated NeRFs (the demo's)
     W/tour/                        PNG strips of the tour's results (and its caches)
     W/catalogue/                   the served catalogue's versions (``clip2nerf.serve``)
+    W/ensemble/member-<m>/         ensemble member m >= 1 (``demo --ensemble``): its own nf2vec/,
+                                   emb/nerf.safetensors, mappers/ and .stages/ (a Workdir)
     W/.stages/<stage>.json         finished-stage markers (``clip2nerf.pipeline``)
 
 Adding a mapper variant: a field of :class:`MapperSpec` (and its part of the folder name);
@@ -49,6 +51,8 @@ SYN2REAL = "syn2real"
 GALLERY = "gallery"
 TOUR = "tour"
 CATALOGUE = "catalogue"
+ENSEMBLE = "ensemble"
+ENSEMBLE_REPORT = "ensemble.md"
 STAGES = ".stages"
 
 Direction = Literal["clip2nerf", "nerf2clip"]
@@ -237,6 +241,18 @@ class Workdir:
     @property
     def catalogue(self) -> Path:
         return self.root / CATALOGUE
+
+    @property
+    def ensemble_report(self) -> Path:
+        """Members alone and the ensemble (``clip2nerf demo --ensemble K``)."""
+        return self.report / ENSEMBLE_REPORT
+
+    def ensemble_member(self, m: int) -> Workdir:
+        """Ensemble member ``m``'s workdir: the workdir itself for 0, ``W/ensemble/member-m``
+        after it (only its models and their NeRF embeddings live there)."""
+        if m < 0:
+            raise ValueError(f"ensemble member {m}: must be >= 0")
+        return self if m == 0 else Workdir(self.root / ENSEMBLE / f"member-{m}")
 
     @property
     def stages(self) -> Path:

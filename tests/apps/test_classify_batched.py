@@ -87,3 +87,56 @@ def test_classify_cli_on_a_folder(world, monkeypatch, capsys, tmp_path):
     rc = main(["classify", str(tmp_path), "--nf2vec", str(world["nf2vec"]), "--nerf2clip",
                str(world["mappers"]["nerf2clip"]), "--vlm", "fake"])
     assert rc == 2 and "no *.safetensors" in capsys.readouterr().err
+
+
+def _second_mapper(world):
+    """Another nerf2clip for the same nf2vec model: the first's weights, perturbed."""
+    import torch
+
+    other = load_mapper(world["mappers"]["nerf2clip"], "nerf2clip", world["vlm"], world["model"])
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.5 * p.std() * torch.randn(p.shape, generator=g))
+    return other
+
+
+def test_an_ensemble_labels_by_the_mean_of_its_members_outputs(world):
+    from clip2nerf.utils.embeddings import l2_normalize
+
+    mapper, files = _setup(world)
+    other = _second_mapper(world)
+    clf = ZeroShotClassifier(world["model"], mapper, world["vlm"], CLASSES, batch_size=3,
+                             members=[(world["model"], other)])
+    res = clf.classify_files(files)
+    emb = world["nerf_table"].subset([r.object_id for r in res]).vectors
+    prompts = world["vlm"].embed_texts([f"a 3d model of a {c}" for c in CLASSES])
+    mean = l2_normalize((mapper.map(emb) + other.map(emb)) / 2)
+    sims = mean @ prompts.T
+    assert [r.label for r in res] == [CLASSES[j] for j in sims.argmax(axis=1)]
+    np.testing.assert_allclose([r.score for r in res], sims.max(axis=1), atol=1e-5)
+    # a member repeated is the member itself
+    twice = ZeroShotClassifier(world["model"], mapper, world["vlm"], CLASSES,
+                               members=[(world["model"], mapper)]).classify_files(files)
+    once = ZeroShotClassifier(world["model"], mapper, world["vlm"], CLASSES).classify_files(files)
+    assert [r.label for r in twice] == [r.label for r in once]
+    np.testing.assert_allclose([r.score for r in twice], [r.score for r in once], atol=1e-5)
+
+
+def test_classify_cli_takes_nf2vec_and_nerf2clip_in_pairs(world, monkeypatch, capsys):
+    from tiny_world import FakeVLM
+
+    monkeypatch.setattr("clip2nerf.vlm.load_vlm",
+                        lambda spec, device="auto", batch_size=None: FakeVLM())
+    _, files = _setup(world)
+    pair = ["--nf2vec", str(world["nf2vec"]), "--nerf2clip", str(world["mappers"]["nerf2clip"])]
+    common = ["--vlm", "fake", "--classes", ",".join(CLASSES), "--device", "cpu"]
+    assert main(["classify", str(world["nerfs"]), *pair, *common]) == 0
+    one = capsys.readouterr().out
+    assert main(["classify", str(world["nerfs"]), *pair, *pair, *common]) == 0
+    two = capsys.readouterr().out
+    assert [ln.split()[:2] for ln in two.splitlines()] == [ln.split()[:2]
+                                                           for ln in one.splitlines()]
+    rc = main(["classify", str(world["nerfs"]), *pair, "--nf2vec", str(world["nf2vec"]),
+               *common])
+    assert rc == 2 and "2 --nf2vec but 1 --nerf2clip" in capsys.readouterr().err

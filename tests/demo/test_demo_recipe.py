@@ -23,10 +23,10 @@ def test_nf2vec_of_another_recipe_is_removed_and_the_same_kept(tmp_path):
     now = dataclasses.replace(train_cfg, seed=0, **DEMO_NF2VEC_RECIPE["small"])
     assert now.epochs == 120 and train_cfg.epochs == 60
     _history(demo.workdir.nf2vec, train_cfg, model_cfg)  # the former 60-epoch demo
-    demo._drop_stale_nf2vec(model_cfg, now)
+    demo._drop_stale_nf2vec(demo.workdir.nf2vec, model_cfg, now)
     assert not demo.workdir.nf2vec.exists()
     _history(demo.workdir.nf2vec, now, model_cfg)
-    demo._drop_stale_nf2vec(model_cfg, now)
+    demo._drop_stale_nf2vec(demo.workdir.nf2vec, model_cfg, now)
     assert (demo.workdir.nf2vec / "history.json").is_file()
 
 

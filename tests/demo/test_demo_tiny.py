@@ -80,3 +80,47 @@ def test_second_run_is_all_cached(demo_run):
     assert sum("cached" in line for line in lines) >= 6
     runner = StageRunner(Path(workdir), echo=lambda m: None)
     assert (runner.marker_dir / "eval.json").exists()
+
+
+def test_ensemble_member_zero_matches_the_report_and_the_tour_averages(demo_run):
+    """``--ensemble 2`` on the finished workdir: member 0's own figures are the report's
+    (same mappers, same queries), a second member trains into W/ensemble/member-1 (cut short
+    here), and the tour labels and searches with both."""
+    import json
+
+    from clip2nerf.apps.tour import run_tour
+    from clip2nerf.demo import Demo
+
+    workdir, single, _ = demo_run
+    quick = {**QUICK, "nf2vec_overrides": {"epochs": 3}}
+    lines: list[str] = []
+    demo = Demo(DemoConfig(workdir=workdir, preset="tiny", workers=2, ensemble=2, **quick),
+                echo=lines.append)
+    rows = demo._ensemble()["rows"]
+    assert [r["model"] for r in rows] == ["member 0 alone (seed 0)", "member 1 alone (seed 1)",
+                                          "ensemble of the 2 members"]
+    res = json.loads((workdir / "report" / "results.json").read_text())
+    n = res["meta"]["n_views"]
+    table1 = {r["method"]: r for r in res["zero_shot"]["table1"]}
+    if f"nerf2clip GT (n={n})" in table1:  # the all-views nerf2clip was chosen
+        assert rows[0]["labels"] == pytest.approx(table1[f"nerf2clip GT (n={n})"]["accuracy"])
+    table3 = {r["method"]: r["recall"]["1"] for r in res["single_view"]["table3"]}
+    table5 = {r["method"]: r["recall"]["1"] for r in res["text"]["table5"]}
+    assert rows[0]["image_r1"] == pytest.approx(table3["clip2nerf GT"])
+    assert rows[0]["text_r1"] == pytest.approx(table5["clip2nerf GT"])
+    assert rows[0]["text_r1_multimodal"] == pytest.approx(table5["clip2nerf GT multimodal"])
+    assert (workdir / "ensemble" / "member-1" / "nf2vec" / "config.json").is_file()
+    report = (workdir / "report" / "ensemble.md").read_text()
+    assert report.count("\n| ") == 4 and "ensemble of the 2 members" in report
+
+    # the member's steps are cached on a rerun
+    lines.clear()
+    demo._ensemble()
+    assert sum("cached" in line for line in lines) >= 4, lines
+
+    tour = run_tour(workdir, demo._eval_ids(), "cpu", lines.append, ensemble=2)
+    assert {r["object_id"] for r in tour.labels} == {r["object_id"] for r in single.labels}
+    assert all(len(h) == 5 for h in tour.text_hits.values())
+    assert any("ensemble of 2 nf2vec models" in line for line in lines)
+    with pytest.raises(Exception, match="member 2 is not trained"):
+        run_tour(workdir, demo._eval_ids(), "cpu", lines.append, ensemble=3)

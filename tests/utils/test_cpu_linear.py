@@ -60,3 +60,21 @@ def test_onednn_is_found_in_this_torch_build():
     # torch 2.13.0's CPU wheel (pinned) ships oneDNN: the fast path must not silently vanish.
     assert torch.backends.mkldnn.is_available()
     assert onednn_linear_available()
+
+
+def test_onednn_disabled_takes_the_addmm_path_within_the_block():
+    from clip2nerf.utils import cpu_linear
+
+    x, w, b = _inputs()
+    calls = []
+    real = cpu_linear._OP
+    cpu_linear._OP = lambda *a: calls.append(1) or real(*a)
+    try:
+        with torch.no_grad():
+            with cpu_linear.onednn_disabled():
+                linear(x, w, b)
+            assert calls == []
+            linear(x, w, b)
+        assert calls == [1]
+    finally:
+        cpu_linear._OP = real

@@ -111,12 +111,22 @@ class ZeroShotClassifier:
 
     def __init__(self, nf2vec: Nf2vec, nerf2clip: FeatureMapper, vlm: VisionLanguageModel,
                  classes: Sequence[str] | None = None, template: str = DEFAULT_TEMPLATE,
-                 device: str = "cpu", batch_size: int = 256, read_workers: int = 4):
+                 device: str = "cpu", batch_size: int = 256, read_workers: int = 4,
+                 members: Sequence[tuple[Nf2vec, FeatureMapper]] = ()):
         """``batch_size``: NeRFs per chunk (memory ~ batch_size x 75 kB of weights);
-        ``read_workers``: threads reading files."""
+        ``read_workers``: threads reading files. ``members``: more (nf2vec, nerf2clip) pairs
+        of an ensemble (``clip2nerf.apps.ensemble``; their NeRF architecture must be
+        ``nf2vec``'s): labels then come from the mean of every pair's nerf2clip outputs."""
         from clip2nerf.apps.models import check_mapper
 
-        check_mapper(nerf2clip, "nerf2clip", vlm, nf2vec.space, nf2vec.config.encoder.embed_dim)
+        self.members = [(nf2vec, nerf2clip), *members]
+        for model, mapper in self.members:
+            check_mapper(mapper, "nerf2clip", vlm, model.space, model.config.encoder.embed_dim)
+            if (model.config.nerf != nf2vec.config.nerf
+                    or model.reads_output_padding != nf2vec.reads_output_padding):
+                raise UserError(f"ensemble member {model.space} reads another NeRF "
+                                f"architecture than {nf2vec.space}; every member must read "
+                                "the same NeRF files")
         if batch_size < 1 or read_workers < 1:
             raise UserError("--batch-size and the number of read workers must be >= 1")
         self.nf2vec, self.nerf2clip, self.device = nf2vec, nerf2clip, device
@@ -126,13 +136,21 @@ class ZeroShotClassifier:
 
     def label_matrices(self, matrices) -> tuple[list[str], np.ndarray]:
         """Labels and cosine scores ``(n,)`` of ``matrices: (n, rows, hidden)`` weight matrices."""
+        from clip2nerf.apps.ensemble import EnsembleMember, ensemble_zero_shot_labels
         from clip2nerf.nf2vec import embed_matrices
 
         # Encoder batches of at most 128 NeRFs: larger ones measured slower per NeRF on CPU
         # (activations outgrow the caches).
-        emb = embed_matrices(self.nf2vec, matrices, batch_size=min(self.batch_size, 128),
-                             device=self.device).numpy()
-        return zero_shot_labels(emb, self.nerf2clip, self.prompts, self.classes)
+        def embed(model: Nf2vec) -> np.ndarray:
+            return embed_matrices(model, matrices, batch_size=min(self.batch_size, 128),
+                                  device=self.device).numpy()
+
+        if len(self.members) == 1:
+            return zero_shot_labels(embed(self.nf2vec), self.nerf2clip, self.prompts,
+                                    self.classes)
+        return ensemble_zero_shot_labels([EnsembleMember(embed(model), mapper)
+                                          for model, mapper in self.members],
+                                         self.prompts, self.classes)
 
     def classify_files(self, nerfs: Sequence[str | Path]) -> list[Classification]:
         """Labels of NeRF files and folders of them (see ``expand_nerf_paths``), in order."""

@@ -12,7 +12,8 @@ nf2vec space, so the members are combined where their outputs are comparable:
 
 A member is ``EnsembleMember(nerf_vectors, nerf2clip, clip2nerf)``: the same objects' unit
 nf2vec embeddings under that member's nf2vec model (row order shared by all members) and its
-two mappers. ``benchmarks/bench_spread.py --ensemble K`` measures it.
+two mappers. ``clip2nerf demo --ensemble K`` trains the members (``clip2nerf.evaluation.ensemble``)
+and its tour uses them; ``benchmarks/bench_spread.py --ensemble K`` measures the spread.
 """
 
 from __future__ import annotations

@@ -49,13 +49,15 @@ def _label_accuracy(rows: Sequence[dict[str, Any]]) -> float:
 
 
 def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str = "cpu",
-             echo: Callable[[str], None] = print) -> TourResult:
+             echo: Callable[[str], None] = print, ensemble: int = 1) -> TourResult:
     """Zero-shot labels of ``eval_ids``, text and photo searches, one generation; prints and
-    writes PNGs under ``W/tour``. ``device``: a resolved torch device name."""
+    writes PNGs under ``W/tour``. ``device``: a resolved torch device name. ``ensemble > 1``:
+    labels and searches average the workdir's model and members 1 ... ensemble-1
+    (``Workdir.ensemble_member``); generation uses the workdir's own model."""
     import numpy as np
 
     from clip2nerf.apps import (
-        classify_nerfs,
+        ZeroShotClassifier,
         generate,
         load_mapper,
         render_nerf_view,
@@ -86,6 +88,11 @@ def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str
     clip2nerf = load_mapper(w.mapper(SEARCH_MAPPER), "clip2nerf", vlm, nf2vec)
     gallery = Gallery.load(w.gallery)
     say = echo
+    members = _ensemble_members(w, ensemble, vlm, dev, n_views)
+    if members:
+        members.insert(0, TourModel(nf2vec, nerf2clip, clip2nerf))
+        say(f"\n(ensemble of {len(members)} nf2vec models: labels and searches average "
+            "their outputs)")
     pngs: list[str] = []
 
     def thumb(hit) -> np.ndarray | None:
@@ -95,7 +102,9 @@ def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str
 
     # 1. zero-shot labels, no rendering
     files = [nerf_path(w.nerfs, i) for i in eval_ids]
-    labels = classify_nerfs(files, nf2vec, nerf2clip, vlm, classes=ds.classes, device=dev)
+    labels = ZeroShotClassifier(nf2vec, nerf2clip, vlm, ds.classes, device=dev,
+                                members=[(m.nf2vec, m.nerf2clip) for m in members[1:]]
+                                ).classify_files(files)
     rows = [{"object_id": c.object_id, "truth": c.stored_class, "label": c.label,
              "score": c.score} for c in labels]
     acc = _label_accuracy(rows)
@@ -111,7 +120,8 @@ def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str
     text_hits: dict[str, list[dict[str, Any]]] = {}
     say(f"\nTop-5 NeRFs for text queries (gallery: {len(gallery)} held-out NeRFs):")
     for q in TEXT_QUERIES:
-        hits = search(gallery, clip2nerf, vlm, text=q, k=5)
+        hits = (_ensemble_search(gallery, members, vlm.embed_texts([q]), 5, w) if members
+                else search(gallery, clip2nerf, vlm, text=q, k=5))
         text_hits[q] = [{"object_id": h.object_id, "label": h.label, "score": h.score}
                         for h in hits]
         say(f"  {q!r:<24} " + ", ".join(f"{h.object_id}({h.score:.2f})" for h in hits))
@@ -124,7 +134,8 @@ def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str
     test_id = ds.object_ids("test")[0]
     obj = ds.get(test_id)
     photo = obj.load_view(obj.n_views // 2)
-    hits = search(gallery, clip2nerf, vlm, images=[photo], k=5)
+    hits = (_ensemble_search(gallery, members, vlm.embed_images([photo]), 5, w) if members
+            else search(gallery, clip2nerf, vlm, images=[photo], k=5))
     say(f"\nTop-5 NeRFs for a photo of {test_id} (a held-out view):")
     say("  " + ", ".join(f"{h.object_id}({h.score:.2f})" for h in hits))
     out = w.tour / "photo_query.png"
@@ -151,6 +162,57 @@ def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str
     pngs.append(str(out))
     say(f"\nGenerated views of {GENERATE_TEXT!r} (clip2nerf -> nf2vec decoder): {out}")
     return TourResult(rows, text_hits, image_query, pngs)
+
+
+@dataclass
+class TourModel:
+    """One ensemble member's models."""
+
+    nf2vec: Any
+    nerf2clip: Any
+    clip2nerf: Any
+
+
+def _ensemble_members(w: Workdir, ensemble: int, vlm, device: str, n_views: int
+                      ) -> list[TourModel]:
+    """Members 1 ... ensemble-1, loaded (empty for one model); a missing one is an error."""
+    from clip2nerf.apps import load_mapper
+    from clip2nerf.errors import UserError
+    from clip2nerf.nf2vec import Nf2vec
+
+    out = []
+    for m in range(1, ensemble):
+        mw = w.ensemble_member(m)
+        if not (mw.nf2vec / "config.json").is_file():
+            raise UserError(f"{mw.root}: ensemble member {m} is not trained; run `clip2nerf "
+                            f"demo --workdir {w.root} --ensemble {ensemble}`")
+        nf2vec = Nf2vec.from_pretrained(mw.nf2vec, device)
+        out.append(TourModel(
+            nf2vec, load_mapper(mw.mapper(nerf2clip_spec("gt", n_views)), "nerf2clip", vlm, nf2vec),
+            load_mapper(mw.mapper(SEARCH_MAPPER), "clip2nerf", vlm, nf2vec)))
+    return out
+
+
+def _ensemble_search(gallery, members: Sequence[TourModel], query: Any, k: int, w: Workdir):
+    """Top-``k`` gallery NeRFs by the mean of the members' cosine scores (one VLM query)."""
+    import numpy as np
+
+    from clip2nerf.apps import SearchHit
+    from clip2nerf.apps.ensemble import EnsembleMember, ensemble_scores
+    from clip2nerf.utils.embeddings import load_embeddings
+
+    ids = list(gallery.ids)
+    parts = []
+    for m, model in enumerate(members):
+        table = load_embeddings(w.ensemble_member(m).nerf_embeddings,
+                                expect_space=model.nf2vec.space).subset(ids)
+        parts.append(EnsembleMember(table.vectors, clip2nerf=model.clip2nerf))
+    scores = ensemble_scores(parts, np.asarray(query, dtype=np.float32).mean(axis=0))[0]
+    labels = gallery.labels_of(np.asarray([ids], dtype=object))[0]
+    sources = gallery.extra.get("sources") or {}
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [SearchHit(r + 1, ids[i], str(labels[i]), float(scores[i]), sources.get(ids[i]))
+            for r, i in enumerate(order)]
 
 
 def _read_key(path: Path) -> Any:

@@ -16,10 +16,16 @@ VLM_HELP = ("VLM the nerf2clip mapper was trained with: offline, clip, auto, a m
 
 @click.command(name="classify", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("nerfs", nargs=-1, required=True, type=click.Path(path_type=Path))  # files or folders
-@click.option("--nf2vec", "nf2vec_dir", required=True, type=click.Path(path_type=Path),
-              help="Trained nf2vec model folder (the one the mapper was trained for).")
-@click.option("--nerf2clip", "mapper_dir", required=True, type=click.Path(path_type=Path),
-              help="nerf2clip mapper folder from `clip2nerf map train --direction nerf2clip`.")
+@click.option("--nf2vec", "nf2vec_dirs", required=True, multiple=True,
+              type=click.Path(path_type=Path),
+              help="Trained nf2vec model folder (the one the mapper was trained for). Repeat "
+                   "--nf2vec and --nerf2clip in pairs for an ensemble: labels from the mean of "
+                   "the pairs' nerf2clip outputs (steadier than one model on few training "
+                   "NeRFs; `clip2nerf demo --ensemble K` trains such members).")
+@click.option("--nerf2clip", "mapper_dirs", required=True, multiple=True,
+              type=click.Path(path_type=Path),
+              help="nerf2clip mapper folder from `clip2nerf map train --direction nerf2clip` "
+                   "(one per --nf2vec, in the same order).")
 @click.option("--vlm", "vlm_spec", default="offline", show_default=True, help=VLM_HELP)
 @click.option("--classes", default=None,
               help="Comma-separated class names to choose from [default: the 13 ShapeNet "
@@ -33,7 +39,7 @@ VLM_HELP = ("VLM the nerf2clip mapper was trained with: offline, clip, auto, a m
 @click.option("--threads", type=opt.THREADS, default=0, show_default=True,
               help="CPU threads for the encoder (0 = all available cores).")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-def command(nerfs, nf2vec_dir, mapper_dir, vlm_spec, classes, template, batch_size,
+def command(nerfs, nf2vec_dirs, mapper_dirs, vlm_spec, classes, template, batch_size,
             read_workers, threads, device) -> None:
     """Label NERF files (or folders of them) zero-shot: only their MLP weights are read.
 
@@ -55,15 +61,21 @@ def command(nerfs, nf2vec_dir, mapper_dir, vlm_spec, classes, template, batch_si
         class_list = [c.strip() for c in classes.split(",") if c.strip()]
         if not class_list:
             raise UserError("--classes: give at least one class name")
+    if len(nf2vec_dirs) != len(mapper_dirs):
+        raise UserError(f"{len(nf2vec_dirs)} --nf2vec but {len(mapper_dirs)} --nerf2clip: give "
+                        "one nerf2clip mapper per nf2vec model, in the same order")
     check_template(template)
     files = expand_nerf_paths(nerfs)
     set_threads(threads)
     dev = str(resolve_device(device))
-    model = Nf2vec.from_pretrained(nf2vec_dir, dev)
     vlm = load_vlm(vlm_spec, device=dev)
-    mapper = load_mapper(mapper_dir, "nerf2clip", vlm, model, device=dev)
-    classifier = ZeroShotClassifier(model, mapper, vlm, class_list, template, dev,
-                                    batch_size=batch_size, read_workers=read_workers)
+    pairs = []
+    for nf2vec_dir, mapper_dir in zip(nf2vec_dirs, mapper_dirs, strict=True):
+        model = Nf2vec.from_pretrained(nf2vec_dir, dev)
+        pairs.append((model, load_mapper(mapper_dir, "nerf2clip", vlm, model, device=dev)))
+    classifier = ZeroShotClassifier(*pairs[0], vlm, class_list, template, dev,
+                                    batch_size=batch_size, read_workers=read_workers,
+                                    members=pairs[1:])
     results = classifier.classify_files(files)
     width = max(len(r.path) for r in results)
     known = [r for r in results if r.stored_class not in ("", "unknown")]

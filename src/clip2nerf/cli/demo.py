@@ -21,7 +21,12 @@ from clip2nerf.utils.device import DEVICE_CHOICES
 @click.option("--workers", type=opt.WORKERS, default=2, show_default=True,
               help="Parallel NeRF-fitting processes on CPU (one per core is fastest).")
 @click.option("--seed", type=opt.SEED, default=0, show_default=True)
-def command(workdir: Path, preset: str, device: str, workers: int, seed: int) -> None:
+@click.option("--ensemble", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="nf2vec models (each with its own mappers, seeds SEED, SEED+1, ...) whose "
+                   "outputs the tour averages: steadier labels and search than one model, for "
+                   "~3 min more per extra model on small (see WORKDIR/report/ensemble.md).")
+def command(workdir: Path, preset: str, device: str, workers: int, seed: int,
+            ensemble: int) -> None:
     """Run the whole system on bundled synthetic data and take a short tour.
 
     \b
@@ -32,10 +37,12 @@ def command(workdir: Path, preset: str, device: str, workers: int, seed: int) ->
       vlm      build the offline VLM (frozen MiniLM text tower, train-split views)
       eval     embed everything, train clip2nerf/nerf2clip, write the paper's tables
       gallery  faiss index of the held-out NeRFs
+      ensemble (--ensemble K > 1) K-1 more nf2vec models + mappers, compared in
+               WORKDIR/report/ensemble.md
     Then the tour: zero-shot labels of held-out NeRFs (no rendering), top-5 NeRFs for text
     queries and for a photo, and views generated from a sentence; PNG strips in WORKDIR/tour.
     """
     from clip2nerf.demo import DemoConfig, run_demo
 
     run_demo(DemoConfig(workdir=workdir, preset=preset, device=device,  # type: ignore[arg-type]
-                        workers=workers, seed=seed), echo=lambda m: click.echo(m, err=True))
+                        workers=workers, seed=seed, ensemble=ensemble), echo=lambda m: click.echo(m, err=True))

@@ -107,7 +107,10 @@ def write_report(res: dict[str, Any], out_dir: str | Path,
         "except in the rows 'from its NeRF file' (`clip2nerf classify` on one file: reading "
         "the file included) and 'batched' (`clip2nerf classify` on a folder, end to end: "
         "threaded file reads, batched encoder and nerf2clip, one matrix product against the "
-        "prompts; the folder was just written, so the OS file cache is warm). "
+        "prompts; the folder was just written, so the OS file cache is warm). On CPU the "
+        "nf2vec encoder's layers run through oneDNN's fused linear + ReLU where torch has it "
+        "(`clip2nerf.utils.cpu_linear`; the renderer's matrix products, a seventh of the "
+        "baseline's time, keep torch's). "
         f"nerf2clip's number of training views: GT n={zs['chosen_views']['gt']}, "
         f"rendered n={zs['chosen_views']['rendered']} (selection: {zs['selection']}; the paper "
         "reports its best Table 2 row, i.e. selects on test).",

@@ -35,3 +35,20 @@ def test_stage_params_carry_the_recipe(tmp_path):
     assert stages["nf2vec"].params["overrides"] == {"epochs": 120}
     over = Demo(DemoConfig(workdir=tmp_path, preset="tiny", nf2vec_overrides={"epochs": 60}))
     assert {s.name: s for s in over.stages()}["nf2vec"].params["overrides"] == {"epochs": 60}
+
+
+def test_the_ensemble_stage_exists_only_with_more_than_one_member(tmp_path):
+    import pytest
+
+    from clip2nerf.errors import UserError
+
+    names = [s.name for s in Demo(DemoConfig(workdir=tmp_path, preset="tiny")).stages()]
+    assert "ensemble" not in names
+    stages = {s.name: s for s in Demo(DemoConfig(workdir=tmp_path, preset="tiny",
+                                                 ensemble=3)).stages()}
+    assert list(stages)[-1] == "ensemble"
+    assert stages["ensemble"].params["members"] == 3
+    assert "seed 1, 2" in stages["ensemble"].description
+    for bad in (0, 9):
+        with pytest.raises(UserError, match="--ensemble"):
+            DemoConfig(workdir=tmp_path, ensemble=bad)

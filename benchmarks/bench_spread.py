@@ -280,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
                          "ray order; default the demo's, 0). A base workdir holds one fitting "
                          "seed: give each its own --workdir (copy the base's data/ and "
                          ".stages/synth.json to skip synthesis)")
+    ap.add_argument("--reuse-base", action="store_true",
+                    help="take the base's VLM and view / caption embeddings as they are and run "
+                         "only its synth and fit stages (e.g. a base made by an earlier release, "
+                         "to keep new seeds comparable with its earlier ones)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--ensemble", type=int, default=0, metavar="K",
                     help="also print the spread of K-seed ensembles: the seeds in consecutive "
@@ -297,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(f"{args.workdir}-spread") / args.tag
     t0 = time.perf_counter()
     base = ensure_base(args.workdir, args.preset, args.workers,
-                       upto="fit" if args.nf2vec_only else None, fit_seed=args.fit_seed)
+                       upto="fit" if args.nf2vec_only or args.reuse_base else None,
+                       fit_seed=args.fit_seed)
     if args.nf2vec_only:
         for s in args.seeds:
             run_seed(base, out / f"seed-{s}", s, nf2vec_over, eval_over, args.preset, True)

@@ -38,13 +38,14 @@ against 56% (54-58%) (benchmarks/bench_spread.py, --eval nerf2clip_epochs=500 vs
 DEMO_NF2VEC_RECIPE: dict[str, dict[str, Any]] = {"tiny": {"epochs": 120},
                                                    "small": {"epochs": 120}, "bench": {}}
 """The demo's nf2vec training per preset, over the ``cpu`` preset (60 epochs; ``clip2nerf nf2vec
-train`` keeps it). Issue 13: on ``small``, one model's figures hang on nf2vec's seed (labels
-69-85% over seeds 0-8; five mapper seeds on one nf2vec change nothing). 120 epochs, on nf2vec +
-mapper seeds 1, 2, 3, 7 (three of the worst with 60, and seed 2, one of the best): labels 79%
-(73-85) vs 76% (69-85), image recall@1 63% vs 58%, oracle 90% vs 84%, text recall@1
-(multimodal) 74% vs 70%, for twice the nf2vec time (about +1 min on small); on ``tiny``, seeds 0-2, labels 56% (50-62) vs 56% (54-58),
-image recall@1 41% vs 36%. ``bench`` (5x the NeRFs, so 5x the steps per epoch) keeps
-60. Not helped (``TrainConfig.weight_noise`` 0.1, ``permute_units``): see the README."""
+train`` keeps it). Issue 13, on ``small`` over nf2vec + mapper seeds 0-8 (one set of NeRFs): 120
+epochs against 60 gave image recall@1 62% (54-69) vs 60% (46-65), oracle 89% vs 87%, text
+recall@1 72% vs 70%, and no better zero-shot labels (76% (62-85) vs 77% (69-85): an earlier
+4-seed comparison that favoured 120 for labels was a draw), for twice the nf2vec time (about
++70 s on small). The labels' spread comes from nf2vec's seed, which ``--ensemble K`` averages
+out (README, Status). On ``tiny``, seeds 0-2: labels 56% (50-62) vs 56% (54-58), image recall@1
+41% vs 36%. ``bench`` (5x the NeRFs, so 5x the steps per epoch) keeps 60. Not helped
+(``TrainConfig.weight_noise`` 0.1, ``permute_units``): see the README."""
 
 MAX_ENSEMBLE = 8
 

@@ -93,6 +93,7 @@ def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str
         members.insert(0, TourModel(nf2vec, nerf2clip, clip2nerf))
         say(f"\n(ensemble of {len(members)} nf2vec models: labels and searches average "
             "their outputs)")
+    parts = _ensemble_parts(gallery, members, w) if members else []
     pngs: list[str] = []
 
     def thumb(hit) -> np.ndarray | None:
@@ -120,7 +121,7 @@ def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str
     text_hits: dict[str, list[dict[str, Any]]] = {}
     say(f"\nTop-5 NeRFs for text queries (gallery: {len(gallery)} held-out NeRFs):")
     for q in TEXT_QUERIES:
-        hits = (_ensemble_search(gallery, members, vlm.embed_texts([q]), 5, w) if members
+        hits = (_ensemble_search(gallery, parts, vlm.embed_texts([q]), 5) if members
                 else search(gallery, clip2nerf, vlm, text=q, k=5))
         text_hits[q] = [{"object_id": h.object_id, "label": h.label, "score": h.score}
                         for h in hits]
@@ -134,7 +135,7 @@ def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str
     test_id = ds.object_ids("test")[0]
     obj = ds.get(test_id)
     photo = obj.load_view(obj.n_views // 2)
-    hits = (_ensemble_search(gallery, members, vlm.embed_images([photo]), 5, w) if members
+    hits = (_ensemble_search(gallery, parts, vlm.embed_images([photo]), 5) if members
             else search(gallery, clip2nerf, vlm, images=[photo], k=5))
     say(f"\nTop-5 NeRFs for a photo of {test_id} (a held-out view):")
     say("  " + ", ".join(f"{h.object_id}({h.score:.2f})" for h in hits))
@@ -193,20 +194,27 @@ def _ensemble_members(w: Workdir, ensemble: int, vlm, device: str, n_views: int
     return out
 
 
-def _ensemble_search(gallery, members: Sequence[TourModel], query: Any, k: int, w: Workdir):
-    """Top-``k`` gallery NeRFs by the mean of the members' cosine scores (one VLM query)."""
-    import numpy as np
-
-    from clip2nerf.apps import SearchHit
-    from clip2nerf.apps.ensemble import EnsembleMember, ensemble_scores
+def _ensemble_parts(gallery, members: Sequence[TourModel], w: Workdir) -> list:
+    """Each member's embeddings of the gallery's NeRFs (its own nf2vec space) + clip2nerf."""
+    from clip2nerf.apps.ensemble import EnsembleMember
     from clip2nerf.utils.embeddings import load_embeddings
 
     ids = list(gallery.ids)
-    parts = []
-    for m, model in enumerate(members):
-        table = load_embeddings(w.ensemble_member(m).nerf_embeddings,
-                                expect_space=model.nf2vec.space).subset(ids)
-        parts.append(EnsembleMember(table.vectors, clip2nerf=model.clip2nerf))
+    return [EnsembleMember(load_embeddings(w.ensemble_member(m).nerf_embeddings,
+                                           expect_space=model.nf2vec.space).subset(ids).vectors,
+                           clip2nerf=model.clip2nerf)
+            for m, model in enumerate(members)]
+
+
+def _ensemble_search(gallery, parts: Sequence[Any], query: Any, k: int):
+    """Top-``k`` gallery NeRFs by the mean of the members' cosine scores (one VLM query: the
+    mean of its rows)."""
+    import numpy as np
+
+    from clip2nerf.apps import SearchHit
+    from clip2nerf.apps.ensemble import ensemble_scores
+
+    ids = list(gallery.ids)
     scores = ensemble_scores(parts, np.asarray(query, dtype=np.float32).mean(axis=0))[0]
     labels = gallery.labels_of(np.asarray([ids], dtype=object))[0]
     sources = gallery.extra.get("sources") or {}

@@ -21,11 +21,9 @@ from typing import Any
 import numpy as np
 
 from clip2nerf.apps.ensemble import EnsembleMember
-from clip2nerf.errors import UserError
 from clip2nerf.evaluation.config import EvalConfig, EvalPaths
-from clip2nerf.evaluation.prepare import Artefacts, _mapper
-from clip2nerf.pipeline import Stage, StageRunner
-from clip2nerf.utils.embeddings import load_embeddings
+from clip2nerf.evaluation.prepare import Artefacts, _mapper, embed_nerfs_stage
+from clip2nerf.pipeline import StageRunner
 from clip2nerf.workdir import MapperSpec, clip2nerf_spec, nerf2clip_spec
 
 
@@ -50,8 +48,6 @@ def prepare_member(art: Artefacts, paths: EvalPaths, m: int, cfg: EvalConfig,
     the member with its clip2nerf mapper, and with its multimodal one.
     """
     from clip2nerf.nf2vec import Nf2vec
-    from clip2nerf.nf2vec import embed_nerfs as _embed
-    from clip2nerf.nf2vec.nerfs import find_nerf_files
 
     if m < 1:
         raise ValueError("member 0 is the workdir's own model")
@@ -62,22 +58,9 @@ def prepare_member(art: Artefacts, paths: EvalPaths, m: int, cfg: EvalConfig,
     nf2vec = Nf2vec.from_pretrained(mw.nf2vec, cfg.device)
     runner = StageRunner(mw.root, echo=log)
 
-    def embed() -> dict:
-        table = _embed(nf2vec, nerf_dir, device=cfg.device, progress=progress)
-        table.save(mw.nerf_embeddings)
-        return {"n": len(table)}
-
-    def embedded() -> bool:
-        try:
-            table = load_embeddings(mw.nerf_embeddings, expect_space=nf2vec.space)
-        except UserError:
-            return False
-        return set(table.extra.get("sources", [])) == {str(p) for p in
-                                                        find_nerf_files(nerf_dir)}
-
-    runner.run(Stage("embed-nerfs", f"member {m}: nf2vec embeddings of every NeRF", embed,
-                     done=embedded))
-    nerf = load_embeddings(mw.nerf_embeddings, expect_space=nf2vec.space).subset(art.nerf.ids)
+    nerf = embed_nerfs_stage(runner, nf2vec, nerf_dir, mw.nerf_embeddings, cfg.device,
+                             progress, f"member {m}: nf2vec embeddings of every NeRF"
+                             ).subset(art.nerf.ids)
     member_paths = EvalPaths(mw.root, data=paths.data, nerfs=nerf_dir, nf2vec=mw.nf2vec)
     member_cfg = _with_seed(cfg, seed)
     mappers = {spec.folder_name: _mapper(spec, member_paths, member_cfg, runner, nerf,

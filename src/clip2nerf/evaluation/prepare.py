@@ -67,7 +67,6 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     """Load every artefact from the workdir, making those missing or made for other inputs."""
     from clip2nerf.data.layouts import open_dataset
     from clip2nerf.nf2vec import Nf2vec
-    from clip2nerf.nf2vec.nerfs import find_nerf_files
     from clip2nerf.vlm import load_vlm
 
     for what, p in (("--data", paths.data), ("--nerfs", paths.nerfs), ("--nf2vec", paths.nf2vec)):
@@ -78,25 +77,8 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     vlm = load_vlm(cfg.vlm, device=cfg.device) if isinstance(cfg.vlm, str) else cfg.vlm
     runner = StageRunner(paths.workdir, echo=log)
     w = paths.layout
-
-    def embed_nerfs() -> dict:
-        from clip2nerf.nf2vec import embed_nerfs as _embed
-
-        table = _embed(nf2vec, paths.nerfs, device=cfg.device, progress=progress)
-        table.save(w.nerf_embeddings)
-        return {"n": len(table)}
-
-    def nerf_table_ok() -> bool:
-        try:
-            table = load_embeddings(w.nerf_embeddings, expect_space=nf2vec.space)
-        except UserError:
-            return False
-        files = {str(p) for p in find_nerf_files(paths.nerfs)}
-        return set(table.extra.get("sources", [])) == files
-
-    runner.run(Stage("embed-nerfs", "nf2vec embeddings of every NeRF", embed_nerfs,
-                     done=nerf_table_ok))
-    nerf = load_embeddings(w.nerf_embeddings, expect_space=nf2vec.space)
+    nerf = embed_nerfs_stage(runner, nf2vec, paths.nerfs, w.nerf_embeddings, cfg.device,
+                             progress)
     ids = [i for i in ds.object_ids() if i in set(nerf.ids)]
     if not ids:
         raise UserError(f"no object of {paths.data} has a NeRF in {paths.nerfs}")
@@ -171,6 +153,31 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
                                             views_rendered, caps, splits, n_views, progress)
     return Artefacts(ds, nf2vec, vlm, nerf, views_gt, views_rendered, caps, splits, mappers,
                      n_views)
+
+
+def embed_nerfs_stage(runner: StageRunner, nf2vec: Any, nerfs: Path, out: Path, device: str,
+                      progress: bool, what: str = "nf2vec embeddings of every NeRF"
+                      ) -> EmbeddingTable:
+    """The nf2vec embeddings of every NeRF file in ``nerfs`` as the stage ``embed-nerfs`` of
+    ``runner``, cached while ``out`` holds this model's embeddings of exactly these files."""
+    from clip2nerf.nf2vec import embed_nerfs
+    from clip2nerf.nf2vec.nerfs import find_nerf_files
+
+    def embed() -> dict:
+        table = embed_nerfs(nf2vec, nerfs, device=device, progress=progress)
+        table.save(out)
+        return {"n": len(table)}
+
+    def embedded() -> bool:
+        try:
+            table = load_embeddings(out, expect_space=nf2vec.space)
+        except UserError:
+            return False
+        files = {str(p) for p in find_nerf_files(nerfs)}
+        return set(table.extra.get("sources", [])) == files
+
+    runner.run(Stage("embed-nerfs", what, embed, done=embedded))
+    return load_embeddings(out, expect_space=nf2vec.space)
 
 
 def _split_ids(ds, split: str) -> list[str]:

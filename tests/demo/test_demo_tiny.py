@@ -112,6 +112,7 @@ def test_ensemble_member_zero_matches_the_report_and_the_tour_averages(demo_run)
     assert (workdir / "ensemble" / "member-1" / "nf2vec" / "config.json").is_file()
     report = (workdir / "report" / "ensemble.md").read_text()
     assert report.count("\n| ") == 4 and "ensemble of the 2 members" in report
+    assert "VLM: `offline-" in report and "| nf2vec:" in report
 
     # the member's steps are cached on a rerun
     lines.clear()

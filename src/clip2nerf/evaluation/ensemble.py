@@ -126,11 +126,15 @@ def ensemble_results(art: Artefacts, cfg: EvalConfig,
                 "text_r1": r1(ensemble_scores(plain, q_txt)),
                 "text_r1_multimodal": r1(ensemble_scores(multi, q_txt))}
 
-    rows = [{"model": f"member {m} alone (seed {member_seed(cfg.seed, m)})", **figures([g])}
+    rows = [{"model": f"member {m} alone (seed {member_seed(cfg.seed, m)})",
+             "nf2vec": g[0].nerf2clip.config.nf2vec_space if g[0].nerf2clip else "",
+             **figures([g])}
             for m, g in enumerate(members)]
     if len(members) > 1:
-        rows.append({"model": f"ensemble of the {len(members)} members", **figures(members)})
-    return {"split": cfg.split, "n": len(ids), "members": len(members), "rows": rows}
+        rows.append({"model": f"ensemble of the {len(members)} members", "nf2vec": "all above",
+                     **figures(members)})
+    return {"split": cfg.split, "n": len(ids), "members": len(members), "vlm": art.vlm.name,
+            "rows": rows}
 
 
 def write_ensemble_report(path: Path, results: dict[str, Any], command: str = "") -> Path:
@@ -146,13 +150,16 @@ def write_ensemble_report(path: Path, results: dict[str, Any], command: str = ""
              "of the members' cosine scores (each member maps the query into its own nf2vec "
              "space). Not in the paper, which trains one nf2vec model on ~31k NeRFs: with a "
              "few dozen training NeRFs one model's figures hang on its seed (issue 13).", "",
-             f"One NeRF is {100 / max(n, 1):.1f} points. Image queries: Table 3's (one random "
+             f"VLM: `{results['vlm']}` (what it is: report.md). One NeRF is "
+             f"{100 / max(n, 1):.1f} points. Image queries: Table 3's (one random "
              "ground-truth view per object); text queries: Table 5's (captions); each query's "
              "own object excluded.", "",
-             "| Model | Zero-shot labels (%) | Image R@1 | Text R@1 | Text R@1 (multimodal) |",
-             "|---|---|---|---|---|"]
+             "| Model | nf2vec | Zero-shot labels (%) | Image R@1 | Text R@1 | Text R@1 "
+             "(multimodal) |",
+             "|---|---|---|---|---|---|"]
     for r in results["rows"]:
-        lines.append(f"| {r['model']} | {100 * r['labels']:.1f} | {100 * r['image_r1']:.1f} | "
+        lines.append(f"| {r['model']} | {r['nf2vec']} | {100 * r['labels']:.1f} | "
+                     f"{100 * r['image_r1']:.1f} | "
                      f"{100 * r['text_r1']:.1f} | {100 * r['text_r1_multimodal']:.1f} |")
     if command:
         lines += ["", f"Command: `{command}`"]

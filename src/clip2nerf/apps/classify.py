@@ -139,10 +139,11 @@ class ZeroShotClassifier:
         from clip2nerf.apps.ensemble import EnsembleMember, ensemble_zero_shot_labels
         from clip2nerf.nf2vec import embed_matrices
 
-        # Encoder batches of at most 128 NeRFs: larger ones measured slower per NeRF on CPU
-        # (activations outgrow the caches).
+        # Encoder batches of at most 64 NeRFs: with the oneDNN layers (utils/cpu_linear) a
+        # folder of 1000 files took 0.46 ms per NeRF at 64, 0.50 at 32, 0.55-0.61 at 128, where
+        # each layer's 18 MB output is a fresh mmap that page-faults on every batch.
         def embed(model: Nf2vec) -> np.ndarray:
-            return embed_matrices(model, matrices, batch_size=min(self.batch_size, 128),
+            return embed_matrices(model, matrices, batch_size=min(self.batch_size, 64),
                                   device=self.device).numpy()
 
         if len(self.members) == 1:

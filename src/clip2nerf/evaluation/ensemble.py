@@ -1,6 +1,6 @@
 """Ensembles of nf2vec models in one workdir (issue 13): members, their mappers, their figures.
 
-One model's weights-only figures hang on nf2vec's seed (on ``small``: labels 69-85% over
+One model's weights-only figures hang on nf2vec's seed (on ``small``: labels 62-85% over
 seeds), while averaging a few independently trained models' outputs holds steady. Member 0 is
 the workdir's own model (``W/nf2vec``, ``W/mappers``); member ``m`` (1 ... K-1) is trained with
 seed ``seed + m`` into ``W/ensemble/member-m/`` (its own ``nf2vec/``, ``emb/nerf.safetensors``

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shard_faults import interrupted_at_shard, record_submitted
 
 from clip2nerf.index import Gallery, GalleryConfig
 from clip2nerf.index import sharded as sharded_mod
 from clip2nerf.utils.embeddings import EmbeddingTable
-from clip2nerf.utils.executor import ExecutorConfig, Shard
+from clip2nerf.utils.executor import ExecutorConfig
 
 
 def _shards(folder: Path, per_view: bool = False) -> Path:
@@ -55,26 +56,11 @@ def test_a_rerun_keeps_finished_parts(tmp_path, monkeypatch):
     cfg = GalleryConfig("ivf-sq8", nlist=4, nprobe=4)
     parts = tmp_path / "g.parts"
     ex = ExecutorConfig("local", shard_size=2)
-    real = sharded_mod.encode_shard
-
-    def dies_on_second(shard: Shard, *args):
-        if shard.index == 1:
-            raise KeyboardInterrupt
-        return real(shard, *args)
-
-    monkeypatch.setattr(sharded_mod, "encode_shard", dies_on_second)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at_shard(monkeypatch, sharded_mod, "encode_shard", 1), \
+            pytest.raises(KeyboardInterrupt):
         Gallery.from_embeddings(emb, config=cfg, executor=ex, parts=parts)
     assert sorted(p.name for p in parts.glob("shard-*")) == ["shard-00000.safetensors"]
-    monkeypatch.setattr(sharded_mod, "encode_shard", real)
-    submitted: list[str] = []
-    real_map = sharded_mod.map_shards
-
-    def spy(fn, shards, *args, **kwargs):
-        submitted.extend(s.name for s in shards)
-        return real_map(fn, shards, *args, **kwargs)
-
-    monkeypatch.setattr(sharded_mod, "map_shards", spy)
+    submitted = record_submitted(monkeypatch, sharded_mod)
     got = Gallery.from_embeddings(emb, config=cfg, executor=ex, parts=parts)
     assert submitted == ["shard-00001"]
     _same(Gallery.from_embeddings(emb, config=cfg), got)

@@ -4,12 +4,12 @@ once is retried, the table equals a local run's, and a rerun skips finished shar
 import numpy as np
 import pytest
 from nf2vec_helpers import TINY_MODEL
+from shard_faults import interrupted_at_shard, record_submitted
 
 from clip2nerf.cli.main import main
 from clip2nerf.nf2vec import embed as embed_mod
 from clip2nerf.nf2vec.model import Nf2vec
 from clip2nerf.utils.embeddings import EmbeddingTable
-from clip2nerf.utils.executor import Shard
 
 
 @pytest.mark.slow
@@ -31,28 +31,13 @@ def test_embed_on_ray_retries_matches_local_and_resumes(nerf_dir, tmp_path, ray_
     assert not embed_mod.parts_dir(out).exists()  # joined, then cleaned up
     # An interrupted run: two of three shards finished; the rerun embeds only the third.
     parts = embed_mod.parts_dir(out)
-    real = embed_mod.embed_shard
-
-    def dies_on_third(shard: Shard, *args):
-        if shard.index == 2:
-            raise KeyboardInterrupt
-        return real(shard, *args)
-
-    monkeypatch.setattr(embed_mod, "embed_shard", dies_on_third)
     ex = embed_mod.ExecutorConfig("local", shard_size=3)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at_shard(monkeypatch, embed_mod, "embed_shard", 2), \
+            pytest.raises(KeyboardInterrupt):
         embed_mod.embed_nerfs_sharded(tmp_path / "model", nerf_dir, out, ex, device="cpu")
     assert sorted(p.name for p in parts.glob("shard-*")) == ["shard-00000.safetensors",
                                                              "shard-00001.safetensors"]
-    monkeypatch.setattr(embed_mod, "embed_shard", real)
-    submitted = []
-    real_map = embed_mod.map_shards
-
-    def spy(fn, shards, *args, **kwargs):
-        submitted.extend(s.name for s in shards)
-        return real_map(fn, shards, *args, **kwargs)
-
-    monkeypatch.setattr(embed_mod, "map_shards", spy)
+    submitted = record_submitted(monkeypatch, embed_mod)
     assert main(ray_args) == 0
     assert submitted == ["shard-00002"]
     again = EmbeddingTable.load(out)

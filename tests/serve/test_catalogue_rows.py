@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from serve_world import nerf_with_nan
+from shard_faults import interrupted_at_shard, record_submitted
 
 from clip2nerf.errors import UserError
 from clip2nerf.index import GalleryConfig
@@ -18,7 +19,7 @@ from clip2nerf.serve import Catalogue, add_nerfs, remove_ids
 from clip2nerf.serve import catalogue_rows as rows_mod
 from clip2nerf.serve.catalogue import gallery_vectors
 from clip2nerf.utils.embeddings import EmbeddingTable
-from clip2nerf.utils.executor import ExecutorConfig, Shard
+from clip2nerf.utils.executor import ExecutorConfig
 
 
 def _exact_rows(w: Path) -> tuple[list[str], np.ndarray]:
@@ -120,26 +121,11 @@ def test_catalogue_add_on_ray_retries_matches_local_and_resumes(fresh, ray_local
     for w in (again_l, again_r):  # back to the 12 NeRFs, through the CLI
         assert main(["catalogue", "remove", *[Path(f).stem for f in spare],
                      "--workdir", str(w)]) == 0
-    real = rows_mod.add_shard
-
-    def dies_on_second(shard: Shard, *args):
-        if shard.index == 1:
-            raise KeyboardInterrupt
-        return real(shard, *args)
-
-    monkeypatch.setattr(rows_mod, "add_shard", dies_on_second)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at_shard(monkeypatch, rows_mod, "add_shard", 1), \
+            pytest.raises(KeyboardInterrupt):
         add_nerfs(again_r, spare, nf2vec=fresh["model"], thumbnails=False,
                   executor=ExecutorConfig("local", shard_size=2))
-    monkeypatch.setattr(rows_mod, "add_shard", real)
-    submitted: list[str] = []
-    real_map = rows_mod.map_shards
-
-    def spy(fn, shards, *args, **kwargs):
-        submitted.extend(s.name for s in shards)
-        return real_map(fn, shards, *args, **kwargs)
-
-    monkeypatch.setattr(rows_mod, "map_shards", spy)
+    submitted = record_submitted(monkeypatch, rows_mod)
     assert main(["catalogue", "add", *spare, "--workdir", str(again_r), *opts,
                  "--executor", "ray"]) == 0
     assert submitted == ["shard-00001"]

@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: str | Path, must_succeed: bool = False) -> None:
+    """fsync one file or folder. A path that cannot be opened is skipped; a failed fsync is
+    raised when ``must_succeed`` (file contents), ignored otherwise (folders: some file
+    systems refuse to sync them)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -24,7 +27,8 @@ def _fsync_dir(path: Path) -> None:
     try:
         os.fsync(fd)
     except OSError:
-        pass
+        if must_succeed:
+            raise
     finally:
         os.close(fd)
 
@@ -37,17 +41,9 @@ def _fsync_tree(folder: Path) -> None:
     for root, _dirs, files in os.walk(folder, topdown=False):
         for name in files:
             path = os.path.join(root, name)
-            if os.path.islink(path):
-                continue
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(root))
+            if not os.path.islink(path):
+                _fsync(path, must_succeed=True)
+        _fsync(Path(root))
 
 
 @contextlib.contextmanager
@@ -68,7 +64,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        _fsync(target.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -107,7 +103,7 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Itera
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, old)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        _fsync(target.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:

@@ -14,6 +14,7 @@ writes them to ``W/report/ensemble.md``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,18 +63,12 @@ def prepare_member(art: Artefacts, paths: EvalPaths, m: int, cfg: EvalConfig,
                              progress, f"member {m}: nf2vec embeddings of every NeRF"
                              ).subset(art.nerf.ids)
     member_paths = EvalPaths(mw.root, data=paths.data, nerfs=nerf_dir, nf2vec=mw.nf2vec)
-    member_cfg = _with_seed(cfg, seed)
+    member_cfg = dataclasses.replace(cfg, seed=seed)
     mappers = {spec.folder_name: _mapper(spec, member_paths, member_cfg, runner, nerf,
                                          art.views_gt, art.views_rendered, art.captions,
                                          art.splits, art.n_views, progress)
                for spec in member_specs(art.n_views)}
     return _members(nerf.vectors, mappers, art.n_views)
-
-
-def _with_seed(cfg: EvalConfig, seed: int) -> EvalConfig:
-    import dataclasses
-
-    return dataclasses.replace(cfg, seed=seed)
 
 
 def _members(vectors: np.ndarray, mappers: dict[str, Any], n_views: int

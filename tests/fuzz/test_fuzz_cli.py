@@ -479,7 +479,8 @@ _opts(lambda c: ["fit", "--data", str(c.data()), "--out", str(c.w / "out"), "--o
     ["--samples", "1e9"], ["--samples", "1000000000"], ["--grid", "100000"], ["--grid", "0"],
     ["--seed", str(2**70)], ["--seed", "-1"], ["--steps", "0"], ["--rays", "0"],
     ["--holdout", "-1"], ["--holdout", "4"], ["--holdout", "1000"], ["--workers", "0"],
-    ["--threads", "-1"], ["--limit", "0"],
+    ["--threads", "-1"], ["--limit", "0"], ["--image-size", "0"], ["--image-size", "100000"],
+    ["--image-size", "nan"],
     ["--shard-size", "0"], ["--max-retries", "-1"], ["--max-retries", "1e9"],
     ["--executor", "dask"], ["--ray-address", "auto"],
 ], "fit")

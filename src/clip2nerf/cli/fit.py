@@ -36,6 +36,9 @@ def _parse_ids(values: tuple[str, ...]) -> list[str] | None:
               help="Samples along the box diagonal.")
 @click.option("--grid", "grid_resolution", type=opt.GRID, default=None,
               help="Occupancy grid cells per axis.")
+@click.option("--image-size", "image_size", type=opt.RESOLUTION, default=None,
+              help="Fit at this view side in pixels, at least: larger views are box-downsampled "
+                   "by an integer factor (128 -> 64, 224 -> 112) [default: 64, FitConfig's].")
 @click.option("--holdout", "holdout_views", type=opt.HOLDOUT, default=None,
               help="Views held out per object for the PSNR in the manifest (0: none).")
 @click.option("--seed", type=opt.SEED, default=None, help="Seed of init and ray sampling.")
@@ -49,16 +52,18 @@ def _parse_ids(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @executor_options(default_shard_size=4)
 def command(data, out, objects, split, limit, steps, rays_per_step, lr, n_samples,
-            grid_resolution, holdout_views, seed, device, workers, threads, overwrite, quiet,
-            executor, ray_address, shard_size, max_retries):
+            grid_resolution, image_size, holdout_views, seed, device, workers, threads,
+            overwrite, quiet, executor, ray_address, shard_size, max_retries):
     """Fit NeRFs (the nf2vec architecture) to the multi-view images of a dataset.
 
     \b
     Writes OUT/<object_id>.safetensors (atomically: a file is either complete or absent)
     and OUT/manifest.json with each object's held-out PSNR (whole image and object pixels),
-    fit seconds and steps. Interrupted runs resume: rerun the same command and objects
-    that already have a valid NeRF are skipped. --executor ray fits shards of --shard-size
-    objects as Ray tasks (retried up to --max-retries times; the manifest grows as shards end).
+    fit seconds, steps and the resolution fitted at (views larger than --image-size, such
+    as synth's 128 px views, are box-downsampled first). Interrupted runs resume: rerun the
+    same command and objects that already have a valid NeRF are skipped. --executor ray fits
+    shards of --shard-size objects as Ray tasks (retried up to --max-retries times; the
+    manifest grows as shards end).
     """
     import time
     from pathlib import Path
@@ -77,7 +82,8 @@ def command(data, out, objects, split, limit, steps, rays_per_step, lr, n_sample
         raise UserError("--workers > 1 is for CPU fitting; use --workers 1 with --device cuda")
     overrides = {k: v for k, v in dict(steps=steps, rays_per_step=rays_per_step, lr=lr,
                                        n_samples=n_samples, grid_resolution=grid_resolution,
-                                       holdout_views=holdout_views, seed=seed).items()
+                                       image_size=image_size, holdout_views=holdout_views,
+                                       seed=seed).items()
                  if v is not None}
     cfg = FitConfig(**overrides)
     opt.check_out_dir(out, "--out")
@@ -92,10 +98,12 @@ def command(data, out, objects, split, limit, steps, rays_per_step, lr, n_sample
         ids = ids[:limit]
     if not ids:
         raise UserError(f"no objects to fit in {data} (split {split})")
-    from clip2nerf.nerf.fit import check_holdout
+    from clip2nerf.nerf.fit import check_holdout, fit_downsample_factor
 
     first = ds.get(ids[0])  # fail before fitting anything; every object is checked again
     check_holdout(cfg.holdout_views, first.n_views, first.object_id)
+    w, h = first.intrinsics.width, first.intrinsics.height
+    k = fit_downsample_factor(w, h, cfg.image_size)
     bar = tqdm(total=len(ids), desc="fit", unit="obj", disable=quiet)
     counts = {"fitted": 0, "skipped": 0}
 
@@ -114,8 +122,10 @@ def command(data, out, objects, split, limit, steps, rays_per_step, lr, n_sample
     finally:
         bar.close()
     fitted = [e for e in entries.values() if "psnr" in e]
+    size = (f"{w}x{h} px views fitted at {w // k}x{h // k} ({k}x{k} box-downsampled)" if k > 1
+            else f"fitted at the views' {w}x{h} px")
     msg = (f"{counts['fitted']} fitted, {counts['skipped']} already there, in "
-           f"{time.perf_counter() - t0:.1f} s; NeRFs and manifest.json in {Path(out)}")
+           f"{time.perf_counter() - t0:.1f} s ({size}); NeRFs and manifest.json in {Path(out)}")
     if fitted:
         import statistics
 

@@ -4,6 +4,10 @@ Held-out views (every k-th view, ``FitConfig.holdout_views`` of them) are never 
 fit quality is their PSNR on the whole image and on object pixels (alpha > 0), both after
 compositing on the same background (a white background alone already scores ~14 dB on the
 whole image, so the object-pixel figure is the honest one).
+
+NeRFs are fitted at ``FitConfig.image_size`` (64 px): views larger than that (the synth
+presets' 128 px, which the VLM needs) are box-downsampled by an integer factor first
+(``fit_downsample_factor``, ``downsample_views``); the fit and its PSNR are at that size.
 """
 
 from __future__ import annotations
@@ -83,6 +87,15 @@ class FitConfig:
     """Compute precision of the MLP during training (bf16 via autocast)."""
     seed: int = 0
     """Seed of the weight init and ray sampling (fits are reproducible on one device)."""
+    image_size: int = 64
+    """View side in pixels to fit at, at least: larger views are box-downsampled by the largest
+    integer factor that divides their width and height and keeps the shorter side at least
+    this (128 px -> 64 px; ShapeNetRender's 224 px -> 112 px; pass 224 to fit those as they
+    are); views at or below it are used as they are. Colours are averaged with premultiplied
+    alpha (the same pixels as rendering at this size with 2x2 supersampling, for the synth
+    presets' 128 px views), the intrinsics scaled to match, depth maps keep each block's
+    farthest surface (``downsample_views``). Training rays, the occupancy grid and the
+    held-out PSNR are all at the fitted size (``FitResult.stats['fit_resolution']``)."""
 
 
 @dataclass
@@ -106,8 +119,54 @@ class ObjectViews:
     depths: torch.Tensor | None
 
 
-def load_object_views(record: ObjectRecord, bg_color: float, use_depth: bool) -> ObjectViews:
-    """Read all views of an object (validated by the dataset reader) as float tensors."""
+def fit_downsample_factor(width: int, height: int, image_size: int) -> int:
+    """The box-downsampling factor ``k`` for fitting ``width`` x ``height`` views at
+    ``FitConfig.image_size``: the largest integer dividing both sides with
+    ``min(width, height) / k >= image_size``; 1 (views used as they are) when there is none."""
+    for k in range(min(width, height) // max(int(image_size), 1), 1, -1):
+        if width % k == 0 and height % k == 0:
+            return k
+    return 1
+
+
+def downsample_views(views: ObjectViews, k: int) -> ObjectViews:
+    """``views`` box-downsampled by the integer factor ``k`` (sides must be multiples of it).
+
+    - Colour: the mean of each k x k block of the composited images, which is compositing the
+      premultiplied-alpha mean (``sum(a·rgb) / k²``, alpha the mean coverage): the pixel an
+      area-sampling (supersampled) render at the smaller size would give.
+    - Intrinsics: focal lengths and principal point divided by ``k``: a coarse pixel centre
+      ``u + 0.5`` is the centre of its block, ``k·(u + 0.5)`` in the fine image.
+    - Depth: each block's farthest valid depth (0 only where no sample of the block hit).
+      Fitting reads depth only in fully opaque pixels, as an upper bound of the surface a ray
+      through any point of the pixel meets: hiding grid cells more than a margin behind it
+      (``grid_from_views``' interior margin) and stopping training rays behind it
+      (``FitConfig.depth_cutoff_cells``). The block's farthest depth keeps that bound; its
+      nearest (or the centre's) would hide surface seen through the rest of the pixel at a
+      depth step. (``grid_from_views(carve_free_space=True)``, unused by fitting, would need
+      the nearest instead.)
+    """
+    import torch.nn.functional as F
+
+    if k <= 1:
+        return views
+    _, h, w = views.alphas.shape
+    if h % k or w % k:
+        raise ValueError(f"views of {w}x{h} px cannot be box-downsampled by {k}")
+    images = F.avg_pool2d(views.images.permute(0, 3, 1, 2), k).permute(0, 2, 3, 1)
+    alphas = F.avg_pool2d(views.alphas[:, None], k)[:, 0]
+    depths = None
+    if views.depths is not None:
+        depths = F.max_pool2d(views.depths[:, None], k)[:, 0]
+    intr = views.intrinsics
+    small = Intrinsics(w // k, h // k, intr.fx / k, intr.fy / k, intr.cx / k, intr.cy / k)
+    return ObjectViews(small, images.contiguous(), alphas.contiguous(), views.poses, depths)
+
+
+def load_object_views(record: ObjectRecord, bg_color: float, use_depth: bool,
+                      image_size: int | None = None) -> ObjectViews:
+    """Read all views of an object (validated by the dataset reader) as float tensors, box-
+    downsampled to ``image_size`` as ``FitConfig.image_size`` says (None: as they are)."""
     rgba = torch.from_numpy(record.load_views()).float() / 255.0
     alphas = rgba[..., 3]
     images = rgba[..., :3] * alphas[..., None] + bg_color * (1.0 - alphas[..., None])
@@ -117,8 +176,12 @@ def load_object_views(record: ObjectRecord, bg_color: float, use_depth: bool) ->
         if not torch.isfinite(depths).all() or (depths < 0).any():
             raise DatasetError(f"object {record.object_id}: depth maps contain negative or "
                                "non-finite values")
-    return ObjectViews(record.intrinsics, images, alphas, torch.from_numpy(record.poses()),
-                       depths)
+    views = ObjectViews(record.intrinsics, images, alphas, torch.from_numpy(record.poses()),
+                        depths)
+    if image_size is None:
+        return views
+    intr = record.intrinsics
+    return downsample_views(views, fit_downsample_factor(intr.width, intr.height, image_size))
 
 
 def split_views(n_views: int, holdout: int) -> tuple[list[int], list[int]]:
@@ -258,7 +321,7 @@ def _fit_object(record: ObjectRecord, nerf_config: NerfConfig | None,
     t0 = time.perf_counter()
     c0 = time.process_time()  # CPU time of this process: a load-independent cost figure
     check_holdout(cfg.holdout_views, record.n_views, record.object_id)
-    views = views or load_object_views(record, cfg.bg_color, cfg.use_depth)
+    views = views or load_object_views(record, cfg.bg_color, cfg.use_depth, cfg.image_size)
     train_idx, held_idx = split_views(len(views.poses), cfg.holdout_views)
     lo, hi = nerf_config.aabb
     aabb = torch.tensor([*lo, *hi], dtype=torch.float32)
@@ -357,6 +420,7 @@ def _fit_object(record: ObjectRecord, nerf_config: NerfConfig | None,
         "points_per_second": round(n_points / max(train_seconds, 1e-9)),
         "grid_occupied": round(grid.occupied_fraction(), 5),
         "hull_occupied": round(hull.occupied_fraction(), 5),
+        "fit_resolution": [views.intrinsics.width, views.intrinsics.height],
     }
     if held_idx:
         t1, c1 = time.perf_counter(), time.process_time()

@@ -10,7 +10,7 @@ Layout::
      "nerf_config": {...}, "fit_config": {...},
      "objects": {"<object_id>": {"file": "<object_id>.safetensors", "class_name": ...,
                                  "psnr": ..., "psnr_object": ..., "fit_seconds": ...,
-                                 "steps": ..., ...}},
+                                 "steps": ..., "fit_resolution": [w, h], ...}},
      "summary": {"n_objects", "psnr_mean", "psnr_object_mean", "fit_seconds_median", ...}}
 """
 

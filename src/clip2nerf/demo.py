@@ -53,12 +53,12 @@ MAX_ENSEMBLE = 8
 # measured from a fresh clone; bench: measured stage by stage; tiny: measured with the CI
 # test's 300-step fits).
 _ESTIMATES_S: dict[str, dict[str, float]] = {
-    "tiny": {"synth": 6, "fit": 180, "nf2vec": 150, "vlm": 6, "eval": 70, "gallery": 1,
-             "tour": 30, "member": 160},
-    "small": {"synth": 15, "fit": 560, "nf2vec": 260, "vlm": 8, "eval": 285, "gallery": 2,
-              "tour": 35, "member": 170},
-    "bench": {"synth": 130, "fit": 2750, "nf2vec": 1020, "vlm": 90, "eval": 1350,
-              "gallery": 5, "tour": 20, "member": 1100},
+    "tiny": {"synth": 6, "fit": 180, "nf2vec": 150, "vlm": 2, "eval": 90, "adapted": 30,
+             "gallery": 1, "tour": 30, "member": 160},
+    "small": {"synth": 15, "fit": 560, "nf2vec": 260, "vlm": 2, "eval": 285, "adapted": 90,
+              "gallery": 2, "tour": 35, "member": 170},
+    "bench": {"synth": 130, "fit": 2750, "nf2vec": 1020, "vlm": 2, "eval": 1350,
+              "adapted": 400, "gallery": 5, "tour": 20, "member": 1100},
 }
 
 
@@ -84,7 +84,10 @@ class DemoConfig:
     nf2vec_overrides: dict[str, Any] = field(default_factory=dict)
     """nf2vec TrainConfig fields to override."""
     vlm_overrides: dict[str, Any] = field(default_factory=dict)
-    """Offline VLM OfflineTrainConfig fields to override."""
+    """PretrainedVLMConfig fields to override (e.g. ``backbone``, ``top_t``)."""
+    adapted: bool = True
+    """Also fit the adapted VLM (a head on the train split's views) and evaluate with it,
+    beside the zero-shot report (``W/report/vlm-comparison.md``)."""
     eval_overrides: dict[str, Any] = field(default_factory=dict)
     """EvalConfig fields to override (e.g. mapper epochs)."""
 
@@ -120,11 +123,16 @@ class Demo:
             Stage("nf2vec", "train nf2vec (cpu preset) on the train-split NeRFs", self._nf2vec,
                   {"overrides": {**DEMO_NF2VEC_RECIPE[c.preset], **c.nf2vec_overrides},
                    "seed": c.seed}, est["nf2vec"]),
-            Stage("vlm", "build the offline VLM from train-split views", self._vlm,
-                  {"overrides": c.vlm_overrides, "seed": c.seed}, est["vlm"]),
+            Stage("vlm", "write the zero-shot VLM (ImageNet EfficientNet-Lite + MiniLM, ConSE)",
+                  self._vlm, {"kind": "zeroshot", "overrides": c.vlm_overrides}, est["vlm"]),
             Stage("eval", "embed, train the mapping networks, run the paper's experiments",
                   self._eval, {"overrides": {**DEMO_MAPPER_RECIPE, **c.eval_overrides},
                                "seed": c.seed}, est["eval"]),
+        ] + ([Stage("adapted", "fit the adapted VLM's head on train-split views; evaluate "
+                    "with it beside the zero-shot VLM", self._adapted,
+                    {"overrides": {**DEMO_MAPPER_RECIPE, **c.eval_overrides},
+                     "vlm": c.vlm_overrides, "seed": c.seed}, est["adapted"])]
+             if c.adapted else []) + [
             Stage("gallery", "build the faiss gallery of evaluated NeRFs", self._gallery,
                   {}, est["gallery"]),
         ] + ([Stage("ensemble", f"train {c.ensemble - 1} more nf2vec model(s) + mappers "
@@ -224,12 +232,41 @@ class Demo:
             shutil.rmtree(folder)
 
     def _vlm(self) -> dict[str, Any]:
-        from clip2nerf.vlm import OfflineTrainConfig, prepare_offline
+        import shutil
 
-        tcfg = OfflineTrainConfig(**{"seed": self.cfg.seed, **self.cfg.vlm_overrides})
-        model = prepare_offline(self.workdir.data, self.workdir.vlm, train_cfg=tcfg,
-                                device=self.cfg.device, progress=True, log=self.echo)
+        from clip2nerf.vlm.pretrained import PretrainedVLM, PretrainedVLMConfig
+
+        model = PretrainedVLM(PretrainedVLMConfig(**self.cfg.vlm_overrides),
+                              device=self.cfg.device)
+        if self.workdir.vlm.exists():  # e.g. an older demo's offline model
+            shutil.rmtree(self.workdir.vlm)
+        model.save_pretrained(self.workdir.vlm)
         return {"name": model.name}
+
+    def _adapted(self) -> dict[str, Any]:
+        """The adapted VLM's head (train split), the evaluation with it in ``W/adapted`` (the
+        parent's data, NeRFs, nf2vec and rendered views), and the two side by side."""
+        import dataclasses
+
+        from clip2nerf.evaluation import EvalPaths, run_eval
+        from clip2nerf.evaluation.compare import write_vlm_comparison
+        from clip2nerf.utils.threads import set_threads
+        from clip2nerf.vlm.pretrained import PretrainedVLMConfig, prepare_adapted
+
+        w = self.workdir
+        set_threads(1)
+        model = prepare_adapted(w.data, w.vlm_adapted,
+                                PretrainedVLMConfig(**self.cfg.vlm_overrides),
+                                device=self.cfg.device, progress=True, log=self.echo)
+        paths = EvalPaths(w.adapted.root, data=w.data, nerfs=w.nerfs, nf2vec=w.nf2vec,
+                          rendered=w.rendered_views)
+        cfg = dataclasses.replace(self._eval_config(), vlm=str(w.vlm_adapted))
+        run_eval(paths, cfg, command=f"clip2nerf eval --workdir {w.adapted.root} --data "
+                                     f"{w.data} --nerfs {w.nerfs} --nf2vec {w.nf2vec} --vlm "
+                                     f"{w.vlm_adapted}", log=self.echo)
+        out = write_vlm_comparison(w.report / "results.json",
+                                   w.adapted.report / "results.json", w.vlm_comparison)
+        return {"name": model.name, "report": str(out)}
 
     def _eval_config(self):
         from clip2nerf.evaluation import EvalConfig
@@ -315,8 +352,8 @@ class Demo:
     def run(self) -> TourResult:
         t0 = time.perf_counter()
         self.echo(f"clip2nerf demo: preset '{self.cfg.preset}', workdir {self.cfg.workdir}")
-        self.echo("  synth -> fit NeRFs -> nf2vec -> offline VLM -> mapping networks + paper's "
-                  "tables -> gallery -> tour")
+        self.echo("  synth -> fit NeRFs -> nf2vec -> zero-shot VLM -> mapping networks + "
+                  "paper's tables -> adapted VLM beside it -> gallery -> tour")
         self.runner.run_all(self.stages())
         t_tour = time.perf_counter()
         result = self.tour()
@@ -326,7 +363,9 @@ class Demo:
                   f"{time.perf_counter() - t0:.1f} s)")
         w = self.workdir
         self.echo(f"\nWritten under {w.root}:\n"
-                  f"  report    {w.report / 'report.md'}\n"
+                  f"  report    {w.report / 'report.md'}"
+                  + (f"   zero-shot vs adapted VLM {w.vlm_comparison}\n" if self.cfg.adapted
+                     else "\n") +
                   f"  tour PNGs {w.tour}\n"
                   f"  NeRFs     {w.nerfs}   nf2vec {w.nf2vec}   VLM {w.vlm}\n"
                   f"  gallery   {w.gallery}"

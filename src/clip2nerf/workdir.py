@@ -7,7 +7,12 @@ the benchmarks cannot disagree on where a thing lives::
     W/data/                        the dataset (clip2nerf format)
     W/nerfs/                       <object_id>.safetensors, one fitted NeRF per object
     W/nf2vec/                      trained nf2vec model folder
-    W/vlm/                         the offline VLM (the demo's; ``eval`` takes any ``--vlm``)
+    W/vlm/                         the demo's VLM: the zero-shot pretrained model's config
+                                   (``eval`` takes any ``--vlm``)
+    W/vlm-adapted/                 the adapted VLM (a head fitted on the train split's views)
+    W/adapted/                     the evaluation with the adapted VLM (a Workdir of its own:
+                                   emb/, mappers/, report/; data, NeRFs, nf2vec and rendered
+                                   views are the parent's)
     W/emb/nerf.safetensors         nf2vec embeddings of every NeRF
     W/emb/views-gt/                VLM embeddings of the ground-truth views
     W/rendered/                    the dataset's views rendered from the NeRFs
@@ -40,6 +45,9 @@ DATA = "data"
 NERFS = "nerfs"
 NF2VEC = "nf2vec"
 VLM = "vlm"
+VLM_ADAPTED = "vlm-adapted"
+ADAPTED = "adapted"
+VLM_COMPARISON = "vlm-comparison.md"
 EMB_NERF = "emb/nerf.safetensors"
 EMB_VIEWS_GT = "emb/views-gt"
 EMB_VIEWS_RENDERED = "emb/views-rendered"
@@ -168,6 +176,15 @@ class Workdir:
     def vlm(self) -> Path:
         return self.root / VLM
 
+    @property
+    def vlm_adapted(self) -> Path:
+        return self.root / VLM_ADAPTED
+
+    @property
+    def adapted(self) -> Workdir:
+        """The evaluation with the adapted VLM (its own embeddings, mappers and report)."""
+        return Workdir(self.root / ADAPTED)
+
     # embeddings and rendered views
     @property
     def nerf_embeddings(self) -> Path:
@@ -246,6 +263,11 @@ class Workdir:
     def ensemble_report(self) -> Path:
         """Members alone and the ensemble (``clip2nerf demo --ensemble K``)."""
         return self.report / ENSEMBLE_REPORT
+
+    @property
+    def vlm_comparison(self) -> Path:
+        """The zero-shot and adapted VLMs' findings side by side (the demo's)."""
+        return self.report / VLM_COMPARISON
 
     def ensemble_member(self, m: int) -> Workdir:
         """Ensemble member ``m``'s workdir: the workdir itself for 0, ``W/ensemble/member-m``

@@ -10,7 +10,7 @@ import clip2nerf.cli.options as opt
 from clip2nerf.classes import ZERO_SHOT_TEMPLATE
 from clip2nerf.utils.device import DEVICE_CHOICES
 
-VLM_HELP = ("VLM the nerf2clip mapper was trained with: offline, clip, auto, a model folder or "
+VLM_HELP = ("VLM the nerf2clip mapper was trained with: zeroshot, offline, clip, auto, a model folder or "
             "a hub id (a mapper trained with another VLM is refused).")
 
 
@@ -26,7 +26,7 @@ VLM_HELP = ("VLM the nerf2clip mapper was trained with: offline, clip, auto, a m
               type=click.Path(path_type=Path),
               help="nerf2clip mapper folder from `clip2nerf map train --direction nerf2clip` "
                    "(one per --nf2vec, in the same order).")
-@click.option("--vlm", "vlm_spec", default="offline", show_default=True, help=VLM_HELP)
+@click.option("--vlm", "vlm_spec", default="zeroshot", show_default=True, help=VLM_HELP)
 @click.option("--classes", default=None,
               help="Comma-separated class names to choose from [default: the 13 ShapeNet "
                    "classes of the paper].")

@@ -24,7 +24,7 @@ from clip2nerf.utils.device import DEVICE_CHOICES
 @click.option("--captions", "caption_file", type=click.Path(path_type=Path), default=None,
               help="Use a captioner's caption file (`clip2nerf caption`) as the bank "
                    "[default: the dataset's own captions].")
-@click.option("--vlm", "vlm_spec", default="offline", show_default=True,
+@click.option("--vlm", "vlm_spec", default="zeroshot", show_default=True,
               help="VLM the nerf2clip mapper was trained with.")
 @click.option("--k", type=opt.K, default=3, show_default=True, help="Captions per NeRF.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)

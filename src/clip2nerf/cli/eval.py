@@ -21,8 +21,9 @@ from clip2nerf.utils.device import DEVICE_CHOICES
               help="Folder of fitted NeRF files [default: WORKDIR/nerfs].")
 @click.option("--nf2vec", "nf2vec_dir", type=click.Path(path_type=Path), default=None,
               help="Trained nf2vec model folder [default: WORKDIR/nf2vec].")
-@click.option("--vlm", "vlm_spec", default="offline", show_default=True,
-              help="Vision-language model: offline, clip, auto, a model folder or a hub id.")
+@click.option("--vlm", "vlm_spec", default="zeroshot", show_default=True,
+              help="Vision-language model: zeroshot (pre-trained parts only, never saw the "
+                   "data), a model folder (e.g. W/vlm-adapted), offline, clip, auto or a hub id.")
 @click.option("--split", type=click.Choice(["test", "val", "val+test"]), default="test",
               show_default=True,
               help="Objects evaluated (gallery and queries). val+test suits small datasets whose "

@@ -18,7 +18,7 @@ from clip2nerf.utils.device import DEVICE_CHOICES
               help="Trained nf2vec model folder (its decoder renders the result).")
 @click.option("--clip2nerf", "mapper_dir", required=True, type=click.Path(path_type=Path),
               help="clip2nerf mapper folder trained for this nf2vec model and VLM.")
-@click.option("--vlm", "vlm_spec", default="offline", show_default=True,
+@click.option("--vlm", "vlm_spec", default="zeroshot", show_default=True,
               help="VLM the mapper was trained with (another one is refused).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="PNG to write.")
 @click.option("--views", "n_views", type=opt.VIEWS, default=8, show_default=True,

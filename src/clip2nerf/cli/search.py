@@ -19,7 +19,7 @@ from clip2nerf.utils.device import DEVICE_CHOICES
               help="Gallery folder of nf2vec NeRF embeddings (`clip2nerf index`).")
 @click.option("--clip2nerf", "mapper_dir", required=True, type=click.Path(path_type=Path),
               help="clip2nerf mapper folder (`clip2nerf map train --direction clip2nerf`).")
-@click.option("--vlm", "vlm_spec", default="offline", show_default=True,
+@click.option("--vlm", "vlm_spec", default="zeroshot", show_default=True,
               help="VLM the mapper was trained with (another one is refused).")
 @click.option("--k", type=opt.K, default=5, show_default=True, help="Results to show.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,

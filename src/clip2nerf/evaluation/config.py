@@ -41,6 +41,9 @@ class EvalPaths:
     """Folder of fitted NeRF files [default: W/nerfs]."""
     nf2vec: Path | None = None
     """Trained nf2vec model folder [default: W/nf2vec]."""
+    rendered: Path | None = None
+    """Views rendered from the NeRFs [default: W/rendered]; another evaluation's folder is
+    reused as it is (objects already rendered are skipped)."""
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
@@ -48,6 +51,7 @@ class EvalPaths:
         self.data = Path(self.data) if self.data else self.layout.data
         self.nerfs = Path(self.nerfs) if self.nerfs else self.layout.nerfs
         self.nf2vec = Path(self.nf2vec) if self.nf2vec else self.layout.nf2vec
+        self.rendered = Path(self.rendered) if self.rendered else self.layout.rendered_views
 
     def __getitem__(self, rel: str) -> Path:
         return self.workdir / rel
@@ -57,7 +61,7 @@ class EvalPaths:
 class EvalConfig:
     """How the experiments run. Defaults follow the paper's protocols."""
 
-    vlm: Any = "offline"
+    vlm: Any = "zeroshot"
     """``--vlm`` spec of the vision-language model (see ``clip2nerf vlm --help``), or a loaded
     ``VisionLanguageModel``."""
     split: str = "test"

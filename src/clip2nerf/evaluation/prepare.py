@@ -97,8 +97,15 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     from clip2nerf.vlm import embed_views
 
     def views(data: Path, out: Path):
-        return lambda: len(embed_views(data, out, vlm, progress=progress,
-                                       log=log, overwrite=True))
+        def run() -> int:
+            from clip2nerf.vlm.pretrained import FEATURE_CACHE
+
+            # Pretrained towers keep each view's features for this process: the adapted
+            # model's evaluation then re-reads them instead of running the network again.
+            with FEATURE_CACHE.active():
+                return len(embed_views(data, out, vlm, progress=progress, log=log,
+                                       overwrite=True))
+        return run
 
     def views_ok(out: Path) -> Callable[[], bool]:
         def ok() -> bool:
@@ -115,7 +122,7 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     def render() -> dict:
         from clip2nerf.nerf.render_dataset import render_dataset
 
-        render_dataset(paths.nerfs, paths.data, w.rendered_views, ids=ids,
+        render_dataset(paths.nerfs, paths.data, paths.rendered, ids=ids,
                        n_samples=cfg.render_samples, device=cfg.device, progress=progress)
         return {"n": len(ids)}
 
@@ -125,7 +132,7 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     runner.run(Stage("render-views", "render every dataset view from the NeRFs", render,
                      done=rendered_ok))
     runner.run(Stage("embed-views-rendered", f"{vlm.name} embeddings of the rendered views",
-                     views(w.rendered_views, w.rendered_view_embeddings), done=rendered_ok))
+                     views(paths.rendered, w.rendered_view_embeddings), done=rendered_ok))
     views_gt = load_embeddings(w.gt_view_embeddings, expect_space=vlm.space).subset(ids)
     views_rendered = load_embeddings(w.rendered_view_embeddings,
                                      expect_space=vlm.space).subset(ids)

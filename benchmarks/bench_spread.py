@@ -6,14 +6,14 @@
 The base workdir is a `clip2nerf demo` workdir: the demo's stages are run there first (cached
 if the demo already ran, except the evaluation, which is rerun with 1 and N views only and one
 timing repeat; `--preset tiny` uses the CI demo test's shortened NeRF fits). For each
-seed, a workdir `<out>/seed-<s>` links the base's dataset, NeRFs, offline VLM, rendered views
+seed, a workdir `<out>/seed-<s>` links the base's dataset, NeRFs, zero-shot VLM, rendered views
 and VLM embeddings, then trains nf2vec with that seed and runs the evaluation (the demo's
 mapper recipe, baselines with 1 and N views, one timing repeat) with that seed. What a seed
 changes: nf2vec's initialisation and batch order; the mappers' initialisation and batch order;
 the random query view of each object (image retrieval) and the random view of the 1-view
 baseline. What it does not change: the dataset, the fitted NeRFs (one fit per object) and the
-offline VLM (non-parametric image tower). For the base's own seed without overrides the base's
-nf2vec and mappers are reused (they are what the seed would retrain, bit for bit on one
+zero-shot VLM (pre-trained, nothing fitted; `--vlm adapted` takes the base's adapted head as
+it is). For the base's own seed without overrides the base's nf2vec and mappers are reused (they are what the seed would retrain, bit for bit on one
 machine).
 
 Prints, per figure, the mean, min and max over seeds and each seed's value; --json writes them.
@@ -56,6 +56,8 @@ SEED_EVAL = {"views": (1,), "timing_repeats": 1, "timing_objects": 1}
 # Artefacts that do not depend on nf2vec or the seed: linked from the base workdir.
 SHARED = ("data", "nerfs", "vlm", "rendered_views", "gt_view_embeddings",
           "rendered_view_embeddings", "caption_embeddings")
+# With --vlm adapted these come from the base's adapted evaluation (W/adapted).
+ADAPTED_SHARED = ("gt_view_embeddings", "rendered_view_embeddings", "caption_embeddings")
 # What a seed retrains: nf2vec and everything made from it.
 PER_SEED = ("nf2vec", "nerf_embeddings", "mappers")
 
@@ -118,8 +120,12 @@ def _link(src: Path, dst: Path) -> None:
 
 
 def run_seed(base: Any, out: Path, seed: int, nf2vec_over: dict, eval_over: dict,
-             preset: str, nf2vec_only: bool = False) -> dict[str, float] | None:
-    """Train nf2vec + evaluate with ``seed`` in ``out`` (cached); returns the figures."""
+             preset: str, nf2vec_only: bool = False, vlm: str = "zeroshot"
+             ) -> dict[str, float] | None:
+    """Train nf2vec + evaluate with ``seed`` in ``out`` (cached); returns the figures.
+    ``vlm="adapted"``: the seed's workdir evaluates with the base's adapted VLM (its ``vlm``
+    link points at the base's ``vlm-adapted``, its view and caption embeddings are the base's
+    adapted evaluation's)."""
     from clip2nerf.demo import Demo, DemoConfig
     from clip2nerf.pipeline import StageRunner
     from clip2nerf.workdir import Workdir
@@ -127,10 +133,14 @@ def run_seed(base: Any, out: Path, seed: int, nf2vec_over: dict, eval_over: dict
     out.mkdir(parents=True, exist_ok=True)
     src, dst = base.workdir, Workdir(out)
     for name in SHARED:
-        if getattr(src, name).exists():
-            _link(getattr(src, name), getattr(dst, name))
+        origin = src
+        if vlm == "adapted" and name in ADAPTED_SHARED:
+            origin = src.adapted
+        path = src.vlm_adapted if vlm == "adapted" and name == "vlm" else getattr(origin, name)
+        if path.exists():
+            _link(path, getattr(dst, name))
     base_seed = base.cfg.seed
-    if seed == base_seed and not nf2vec_over and not eval_over:
+    if seed == base_seed and not nf2vec_over and not eval_over and vlm == "zeroshot":
         # What this seed would retrain is the base's own nf2vec and mappers.
         for name in PER_SEED:
             _link(getattr(src, name), getattr(dst, name))
@@ -284,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="take the base's VLM and view / caption embeddings as they are and run "
                          "only its synth and fit stages (e.g. a base made by an earlier release, "
                          "to keep new seeds comparable with its earlier ones)")
+    ap.add_argument("--vlm", choices=["zeroshot", "adapted"], default="zeroshot",
+                    help="the VLM of every seed's evaluation: the zero-shot VLM (the demo's "
+                         "default), or the base's adapted VLM (a head fitted on the train "
+                         "split: not zero-shot); use --tag adapted, nf2vec models are the "
+                         "default tag's")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--ensemble", type=int, default=0, metavar="K",
                     help="also print the spread of K-seed ensembles: the seeds in consecutive "
@@ -296,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     nf2vec_over, eval_over = parse_overrides(args.nf2vec), parse_overrides(args.eval)
-    if (nf2vec_over or eval_over) and args.tag == "default":
-        raise SystemExit("overrides given: name the recipe with --tag")
+    if (nf2vec_over or eval_over or args.vlm != "zeroshot") and args.tag == "default":
+        raise SystemExit("overrides or another --vlm given: name the recipe with --tag")
     out = args.out or Path(f"{args.workdir}-spread") / args.tag
     t0 = time.perf_counter()
     base = ensure_base(args.workdir, args.preset, args.workers,
@@ -309,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     per_seed = {}
     for s in args.seeds:
-        per_seed[s] = run_seed(base, out / f"seed-{s}", s, nf2vec_over, eval_over, args.preset)
+        per_seed[s] = run_seed(base, out / f"seed-{s}", s, nf2vec_over, eval_over, args.preset,
+                               vlm=args.vlm)
         print(f"[seed {s}] " + ", ".join(f"{k} {v:.3f}" for k, v in per_seed[s].items()),
               file=sys.stderr, flush=True)
     if len(args.seeds) > 1:
@@ -323,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     n = {int(v["n_objects"]) for v in per_seed.values()}
     fit = "" if args.fit_seed is None else f", fitting seed {args.fit_seed}"
     print(f"Spread over seeds {args.seeds} ({args.preset}, base {args.workdir}{fit}, recipe "
-          f"'{args.tag}': nf2vec {nf2vec_over or 'demo'}, eval {eval_over or 'demo'}); "
+          f"'{args.tag}': nf2vec {nf2vec_over or 'demo'}, eval {eval_over or 'demo'}, VLM "
+          f"{args.vlm}); "
           f"{'/'.join(map(str, sorted(n)))} evaluated objects; {time.perf_counter() - t0:.0f} s")
     print(table(per_seed))
     if len(args.seeds) > 1:

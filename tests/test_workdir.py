@@ -79,30 +79,35 @@ def test_mapper_folders_present_are_found(tmp_path):
 
 
 def test_demo_workdir_of_main_is_all_cached(tmp_path, monkeypatch):
-    """A finished demo workdir written by main at 9680dbb: under main's recipe every stage is
-    cached (no stage function may run), so a rerun retrains nothing; under today's recipe
-    (nf2vec trained 120 epochs since issue 13) synth and fit stay cached and nf2vec reruns."""
+    """A finished demo workdir written by main at 9680dbb: its stage markers still read, and
+    under main's recipe its synth, fit and nf2vec stages are cached (no stage function may
+    run). Today's recipe makes 128 px views (issue 26), so synth and everything after it run
+    again; the VLM stage changed too (the zero-shot VLM replaced the offline one)."""
     import clip2nerf.demo as demo_module
 
     work = tmp_path / "w"
     shutil.copytree(FIXTURE, work)
     today = Demo(DemoConfig(workdir=work, preset="tiny"), echo=lambda m: None)
     runner = StageRunner(work, echo=lambda m: None)
-    assert [runner.is_done(s) for s in today.stages()[:3]] == [True, True, False]
-    # main's nf2vec recipe: the markers it wrote still match, stage by stage
+    now = today.stages()
+    assert not runner.is_done(now[0]) and not runner.is_done(now[3])  # synth and vlm rerun
+    # main's recipe: the markers it wrote still match, stage by stage
     monkeypatch.setitem(demo_module.DEMO_NF2VEC_RECIPE, "tiny", {})
+    monkeypatch.setattr(Demo, "_synth_params",
+                        lambda self: {"preset": self.cfg.preset, "seed": self.cfg.seed})
     demo = Demo(DemoConfig(workdir=work, preset="tiny"), echo=lambda m: None)
     stages = demo.stages()
-    assert [s.name for s in stages] == ["synth", "fit", "nf2vec", "vlm", "eval", "gallery"]
+    assert [s.name for s in stages] == ["synth", "fit", "nf2vec", "vlm", "eval", "adapted",
+                                        "gallery"]
 
     def must_not_run():
         raise AssertionError("a stage of a finished workdir ran again")
 
-    for s in stages:
+    for s in stages[:3]:
         s.run = must_not_run
-    results = StageRunner(work, echo=lambda m: None).run_all(stages)
+    results = StageRunner(work, echo=lambda m: None).run_all(stages[:3])
     assert all(r.cached for r in results)
-    assert results[-1].summary == {"nerfs": 26}
+    assert not runner.is_done(stages[3])  # main's offline VLM is not today's zero-shot one
     # A changed setting still reruns from that stage on.
     changed = Demo(DemoConfig(workdir=work, preset="tiny", seed=1), echo=lambda m: None)
     runner = StageRunner(work, echo=lambda m: None)

@@ -117,7 +117,7 @@ class Demo:
         c = self.cfg
         return [
             Stage("synth", f"synthesise the '{c.preset}' object dataset", self._synth,
-                  {"preset": c.preset, "seed": c.seed}, est["synth"]),
+                  self._synth_params(), est["synth"]),
             Stage("fit", "fit one NeRF per object", self._fit,
                   {"overrides": c.fit_overrides, "seed": c.seed}, est["fit"]),
             Stage("nf2vec", "train nf2vec (cpu preset) on the train-split NeRFs", self._nf2vec,
@@ -144,7 +144,18 @@ class Demo:
                      "eval": {**DEMO_MAPPER_RECIPE, **c.eval_overrides}},
                     est["member"] * (c.ensemble - 1))] if c.ensemble > 1 else [])
 
+    def _synth_params(self) -> dict[str, Any]:
+        """What the dataset depends on: the preset's view size is part of it (presets moved
+        from 64 px to 128 px views: an older workdir's dataset is made again)."""
+        from clip2nerf.data.synth.presets import load_preset
+
+        p = load_preset(self.cfg.preset)
+        return {"preset": self.cfg.preset, "seed": self.cfg.seed, "res": p["res"],
+                "supersample": p.get("supersample", 2)}
+
     def _synth(self) -> dict[str, Any]:
+        import json
+
         from clip2nerf.data.synth.presets import load_preset
         from clip2nerf.data.synth.writer import SynthConfig, generate_dataset
 
@@ -152,8 +163,15 @@ class Demo:
         syn = SynthConfig(per_class=p["per_class"], views=p["views"], res=p["res"],
                           supersample=p.get("supersample", 2), seed=self.cfg.seed,
                           preset=self.cfg.preset)
+        info = self.workdir.data / "dataset.json"
+        try:  # a dataset of another recipe (e.g. an older demo's 64 px views) is replaced
+            stale = json.loads(info.read_text()).get("config") != syn.to_json()
+        except (OSError, ValueError, AttributeError):
+            stale = False
+        if stale:
+            self.echo(f"{self.workdir.data}: made with other options; making it again")
         report = generate_dataset(self.workdir.data, syn, workers=self.cfg.workers,
-                                  progress=True)
+                                  progress=True, overwrite=stale)
         return {"objects": report.n_objects, "seconds": report.seconds}
 
     def _fit(self) -> dict[str, Any]:

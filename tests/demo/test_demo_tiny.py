@@ -73,6 +73,27 @@ def test_tour_finds_the_right_classes(demo_run):
     assert any(h["label"] == q["class"] for h in q["hits"]), q
 
 
+def test_adapted_vlm_is_evaluated_beside_the_zero_shot_one(demo_run):
+    """The demo's default VLM never saw the data (its config says so and names no dataset);
+    the adapted one is fitted on the train split only, evaluated in W/adapted on the same
+    NeRFs and rendered views, and the comparison page puts both side by side."""
+    import json
+
+    workdir, _, _ = demo_run
+    zs = json.loads((workdir / "vlm" / "config.json").read_text())
+    assert zs["name"].startswith("conse-effnet-") and zs["training"] == {}
+    assert "Trained on no clip2nerf data" in zs["description"]
+    ad = json.loads((workdir / "vlm-adapted" / "config.json").read_text())
+    assert ad["name"].startswith("adapted-effnet-") and ad["training"]["dataset"]["split"] == "train"
+    res = json.loads((workdir / "adapted" / "report" / "results.json").read_text())
+    assert res["meta"]["vlm"] == ad["name"] and "NOT zero-shot" in res["meta"]["vlm_note"]
+    assert not (workdir / "adapted" / "rendered").exists()  # the parent's renders are reused
+    page = (workdir / "report" / "vlm-comparison.md").read_text()
+    assert zs["name"] in page and ad["name"] in page
+    rows = [line for line in page.splitlines() if line.startswith("| zero-shot labels")]
+    assert len(rows) == 4 and all(line.count("|") == 4 for line in rows)
+
+
 def test_second_run_is_all_cached(demo_run):
     workdir, _, _ = demo_run
     lines: list[str] = []
@@ -112,7 +133,7 @@ def test_ensemble_member_zero_matches_the_report_and_the_tour_averages(demo_run)
     assert (workdir / "ensemble" / "member-1" / "nf2vec" / "config.json").is_file()
     report = (workdir / "report" / "ensemble.md").read_text()
     assert report.count("\n| ") == 4 and "ensemble of the 2 members" in report
-    assert "VLM: `offline-" in report and "| nf2vec:" in report
+    assert "VLM: `conse-effnet-" in report and "| nf2vec:" in report
 
     # the member's steps are cached on a rerun
     lines.clear()

@@ -43,6 +43,9 @@ from clip2nerf.utils.device import DEVICE_CHOICES
               help="NeRFs / queries timed per method.")
 @click.option("--timing-repeats", type=opt.TIMING, default=3, show_default=True,
               help="Repeats per timed call (the median is reported).")
+@click.option("--render-size", type=opt.IMAGE_SIZE, default=64, show_default=True,
+              help="Pixels of the views rendered from the NeRFs ('rendered' rows, timed VLM "
+                   "baselines): the size NeRFs are fitted at; the VLM resizes them.")
 @click.option("--samples", type=opt.SAMPLES, default=128, show_default=True,
               help="Samples along the box diagonal when rendering views from NeRFs.")
 @click.option("--seed", type=opt.SEED, default=0, show_default=True)
@@ -59,7 +62,7 @@ from clip2nerf.utils.device import DEVICE_CHOICES
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 def command(workdir, data, nerfs, nf2vec_dir, vlm_spec, split, views, clip2nerf_epochs,
-            nerf2clip_epochs, clip2nerf_lr, nerf2clip_lr, timing_objects, timing_repeats, samples, seed, threads,
+            nerf2clip_epochs, clip2nerf_lr, nerf2clip_lr, timing_objects, timing_repeats, render_size, samples, seed, threads,
             syn2real, controlnet_views, quiet, device) -> None:
     """Reproduce the paper's Tables 1, 2, 3, 5 and Figures 4, 7 on a dataset.
 
@@ -94,7 +97,7 @@ def command(workdir, data, nerfs, nf2vec_dir, vlm_spec, split, views, clip2nerf_
                      clip2nerf_epochs=clip2nerf_epochs, nerf2clip_epochs=nerf2clip_epochs,
                      clip2nerf_lr=clip2nerf_lr, nerf2clip_lr=nerf2clip_lr,
                      timing_objects=timing_objects, timing_repeats=timing_repeats,
-                     render_samples=samples, device=str(resolve_device(device)),
+                     render_samples=samples, render_resolution=render_size, device=str(resolve_device(device)),
                      syn2real=syn2real or controlnet_views is not None,
                      controlnet_views=str(controlnet_views) if controlnet_views else None)
     report = run_eval(paths, cfg, command="clip2nerf eval " + " ".join(sys.argv[2:]),

@@ -97,6 +97,12 @@ class EvalConfig:
     1024-d nf2vec rows, float32) each give 3.7k-3.9k objects."""
     render_samples: int = 128
     """Samples along the box diagonal when rendering views from NeRFs (baselines, 'rendered')."""
+    render_resolution: int | None = 64
+    """Size in pixels of the views rendered from NeRFs (the 'rendered' rows and the timed VLM
+    baselines); None = the dataset's view size. 64 = the size our NeRFs are fitted at
+    (``FitConfig.image_size``): a NeRF holds no detail finer than its training rays, and
+    rendering the dataset's 128 px costs 4x (420 vs 100 CPU-s on small) for an interpolation
+    that the VLM's own resize does as well. The VLM resizes every view to its input size."""
     device: str = "cpu"
     """Torch device of the whole run."""
     syn2real: bool = False

@@ -143,12 +143,16 @@ def _zero_shot_timings(art, cfg, prompts, classes, counts, chosen, oracle, log) 
     recs = [art.dataset.get(i) for i in test]
     out: dict[str, Any] = {"n": len(test), "baseline": {}}
 
+    def intrinsics(rec):  # the size the 'rendered' views were made at (EvalConfig)
+        r = cfg.render_resolution
+        return rec.intrinsics if r is None else rec.intrinsics.scaled(r, r)
+
     def baseline_fn(j: int, n: int):
         poses = recs[j].poses()[order[j, :n]]
+        intr = intrinsics(recs[j])
 
         def run():
-            views = render_object_views(nerfs[j], poses, recs[j].intrinsics, cfg.render_samples,
-                                        cfg.device)
+            views = render_object_views(nerfs[j], poses, intr, cfg.render_samples, cfg.device)
             emb = l2_normalize(art.vlm.embed_images(views).mean(axis=0, keepdims=True))
             return classify_1nn(emb, prompts, classes)
         return run

@@ -123,7 +123,8 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
         from clip2nerf.nerf.render_dataset import render_dataset
 
         render_dataset(paths.nerfs, paths.data, paths.rendered, ids=ids,
-                       n_samples=cfg.render_samples, device=cfg.device, progress=progress)
+                       resolution=cfg.render_resolution, n_samples=cfg.render_samples,
+                       device=cfg.device, progress=progress)
         return {"n": len(ids)}
 
     # The rendered views are needed only to embed them: both steps are done once their

@@ -9,6 +9,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def pytest_configure(config):
+    # pyproject.toml holds the other markers; this one lives here (--strict-markers is on).
+    config.addinivalue_line(
+        "markers", "numerics: compares floats with numbers from another run (a committed "
+        "fixture, a stored reference, another process); CI runs these a second time on "
+        "another instruction set (.ci/run)")
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 

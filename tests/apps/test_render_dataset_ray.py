@@ -13,6 +13,7 @@ from clip2nerf.nerf import render_dataset as rd
 
 
 @pytest.mark.slow
+@pytest.mark.numerics  # compares Ray workers' renders with this process's
 def test_render_views_on_ray(world, tmp_path, ray_local, monkeypatch):
     base = ["render-views", "--nerfs", str(world["nerfs"]), "--data", str(world["data"]),
             "--split", "test", "--samples", "8", "--res", "12", "--quiet", "--device", "cpu"]
@@ -37,6 +38,8 @@ def test_render_views_on_ray(world, tmp_path, ray_local, monkeypatch):
                          for p in (tmp_path / "local" / "objects").rglob("*") if p.is_file())
     ray_files = sorted(p.relative_to(out) for p in (out / "objects").rglob("*") if p.is_file())
     assert ray_files == local_files
+    # Same machine, same kernels (Ray's workers inherit the environment, instruction-set
+    # switches included), one object per render call: the same bytes.
     for rel in local_files:  # PNGs, transforms.json, meta.json (the same NeRF paths)
         assert (out / rel).read_bytes() == (tmp_path / "local" / rel).read_bytes(), rel
     assert open_dataset(out).object_ids() == ids

@@ -67,6 +67,7 @@ def test_a_rerun_keeps_finished_parts(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.numerics  # compares an index encoded by Ray workers with this process's
 def test_index_cli_on_ray_retries_and_matches_local(tmp_path, ray_local):
     from clip2nerf.cli.main import main
 
@@ -77,6 +78,8 @@ def test_index_cli_on_ray_retries_and_matches_local(tmp_path, ray_local):
     assert main([*base, "--out", str(tmp_path / "ray"), "--executor", "ray",
                  "--max-retries", "2"]) == 0
     assert not (ray_local / "shard-00001.fail").exists()  # failed once, then retried
+    # The same rows through the same code on the same machine (Ray's workers inherit the
+    # environment): the same bytes, as in-process shards give (test above).
     for name in ("index.faiss", "gallery.json"):
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes()
     assert not (tmp_path / "ray.parts").exists()

@@ -14,6 +14,7 @@ ev = importlib.import_module("clip2nerf.vlm.embed_views")  # the package exports
 
 
 @pytest.mark.slow
+@pytest.mark.numerics  # compares Ray workers' embeddings with this process's
 def test_embed_views_on_ray(fake_data, tiny_clip_dir, tmp_path, ray_local, monkeypatch):
     base = ["vlm", "embed-views", "--data", str(fake_data), "--vlm", str(tiny_clip_dir),
             "--device", "cpu", "--chunk", "2", "--quiet"]
@@ -41,6 +42,8 @@ def test_embed_views_on_ray(fake_data, tiny_clip_dir, tmp_path, ray_local, monke
     ray = load_embeddings(out)
     assert (ray.ids, ray.labels, ray.space, ray.extra) == (local.ids, local.labels, local.space,
                                                            local.extra)
+    # Same machine, same kernels (Ray's workers inherit the environment, instruction-set
+    # switches included): a few float32 ulps of unit vectors at most (1e-6 = 16 ulps of 1).
     np.testing.assert_allclose(ray.vectors, local.vectors, rtol=0, atol=1e-6)
     for k in range(n_shards):  # same images per forward pass: the same floats
         a = EmbeddingTable.load(out / ev.SHARD_PATTERN.format(k)).vectors

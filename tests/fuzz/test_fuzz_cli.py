@@ -603,6 +603,15 @@ _opts(lambda c: ["vlm", "prepare-offline", "--data", str(c.data()), "--out", str
        ["--channels", "a,b"], ["--channels", "1,2,3,4,5,6,7"], ["--channels", "99999"]],
       "prepare-offline")
 
+_opts(lambda c: ["vlm", "prepare-zeroshot", "--out", str(c.w / "out")],
+      [["--top-t", "0"], ["--top-t", "1001"], ["--top-t", "x"], ["--image-size", "4"],
+       ["--image-size", "100000"], ["--backbone", "lite9"]], "prepare-zeroshot")
+
+_opts(lambda c: ["vlm", "prepare-adapted", "--data", str(c.data()), "--out", str(c.w / "out"),
+                 "--quiet"],
+      [["--ridge", "0"], ["--ridge", "nan"], ["--ridge", "-1"], ["--split", "test"],
+       ["--split", "nosuch"], ["--backbone", "b0"]], "prepare-adapted")
+
 _opts(lambda c: ["vlm", "embed-views", "--data", str(c.data()), "--out", str(c.w / "out"),
                  "--vlm", "fake", "--quiet"], [["--chunk", "0"], ["--batch-size", "0"]],
       "embed-views")
@@ -900,6 +909,31 @@ for _name, _model in {
 }.items():
     CASES.append(Case(f"vlm-embed/offline-{_name}", lambda c, m=_model: [
         "vlm", "embed", "--vlm", str(_offline_model(c, m)), "--text", "hi"]))
+
+
+def _pretrained_model(c: Ctx, edit: dict) -> Path:
+    """A zero-shot VLM folder (config only) with ``edit`` merged into its model config."""
+    folder = c.w / "vlm"
+    folder.mkdir(parents=True)
+    cfg = {"format": "clip2nerf-vlm-pretrained", "version": 1, "name": "x", "description": "",
+           "model": {"backbone": "lite0", "bridge": "conse", "top_t": 10}, "training": {}}
+    cfg["model"].update(edit)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return folder
+
+
+for _name, _model in {
+    "top-t-zero": {"top_t": 0},
+    "top-t-string": {"top_t": "ten"},
+    "backbone-bogus": {"backbone": "resnet"},
+    "bridge-head-without-weights": {"bridge": "head"},
+    "template-without-slot": {"imagenet_template": "a thing"},
+    "image-size-huge": {"image_size": 10**6},
+    "unknown-key": {"colour": "red"},
+    "hand-edited-name": {},
+}.items():
+    CASES.append(Case(f"vlm-embed/pretrained-{_name}", lambda c, m=_model: [
+        "vlm", "embed", "--vlm", str(_pretrained_model(c, m)), "--text", "hi"]))
 
 
 CASES.append(Case("vlm-embed/offline-version-string", lambda c: (

@@ -29,6 +29,12 @@ def _recall_cells(r: dict[int, float]) -> str:
     return " | ".join(_pct(r[k]) if k in r else "-" for k in (1, 5, 10))
 
 
+def _render_size(meta: dict[str, Any]) -> str:
+    size = (meta.get("config") or {}).get("render_resolution")
+    return ("at the dataset's view size" if size is None else
+            f"at {size} px, the size the NeRFs were fitted at; the VLM resizes them")
+
+
 def findings(res: dict[str, Any]) -> list[str]:
     """The paper's expected relative findings, checked on these results (plain statements)."""
     out = []
@@ -99,8 +105,8 @@ def write_report(res: dict[str, Any], out_dir: str | Path,
           f"{'✓' if r['rendering'] else '✗'} | {_pct(r['accuracy'])} | {_ms(r['ms'])} |"
           for r in zs["table1"]],
         "",
-        f"Baseline: mean {meta['vlm']} embedding of n random views rendered from the test NeRF, "
-        "1-NN among the prompt embeddings of "
+        f"Baseline: mean {meta['vlm']} embedding of n random views rendered from the test NeRF "
+        f"({_render_size(meta)}), 1-NN among the prompt embeddings of "
         f"\"{meta['template']}\". Time = rendering n views + VLM encoding + NN (baseline), "
         "nf2vec encoding + mapping + NN (nerf2clip), per NeRF, batch of one, median of "
         f"repeats, mean over {zs['timed_nerfs']} NeRFs; loading the NeRF file is excluded, "

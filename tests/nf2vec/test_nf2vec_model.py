@@ -284,3 +284,16 @@ def test_eval_forward_with_folded_batchnorm_equals_the_modules(row_positions):
         got = enc._rows_inference(x, enc.row_position, b, r)
     torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
     assert not enc.training
+
+
+@pytest.mark.gpu
+def test_embed_on_cuda_matches_cpu():
+    """The encoder on the GPU gives the CPU's embeddings. Tolerance: cuBLAS may use TF32
+    (10-bit mantissa, relative error ~1e-3 per product) in the encoder's matrix products, so
+    unit vectors agree to cosine 0.999, not to float32 rounding."""
+    torch.manual_seed(0)
+    model = Nf2vec(TINY_MODEL).eval()
+    m = _matrices([0, 1, 2])
+    cpu = model.embed(m)
+    gpu = model.to("cuda").embed(m.to("cuda")).cpu()
+    assert (cpu * gpu).sum(-1).min() > 0.999, (cpu * gpu).sum(-1)

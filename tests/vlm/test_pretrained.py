@@ -50,6 +50,22 @@ def test_lite0_weights_are_imagenet_weights(lite0):
     assert got["camera"][0] == "tripod" and got["camera"][1] > 0.5, got
 
 
+@pytest.mark.gpu
+def test_zeroshot_tower_on_cuda_matches_cpu():
+    """The image tower on the GPU: the same ImageNet classes and features as on the CPU.
+    Tolerance: cuDNN convolutions may run in TF32 (relative error ~1e-3 per product), so the
+    pooled features agree to cosine 0.999 rather than to float32 rounding."""
+    from clip2nerf.vlm.factory import load_vlm
+
+    photos = list(_photos().values())
+    cpu_feats, cpu_probs = load_vlm("zeroshot", device="cpu").image_outputs(photos)
+    gpu_feats, gpu_probs = load_vlm("zeroshot", device="cuda").image_outputs(photos)
+    cos = (cpu_feats * gpu_feats).sum(1) / (np.linalg.norm(cpu_feats, axis=1)
+                                            * np.linalg.norm(gpu_feats, axis=1))
+    assert cos.min() > 0.999, cos
+    assert (cpu_probs.argmax(1) == gpu_probs.argmax(1)).all()
+
+
 @pytest.mark.parametrize("variant", ["lite1", "lite2"])
 def test_larger_wheels_fit_their_architecture(variant):
     """Lite1/Lite2's depth and width scaling (stage repeats, rounded channels) matches their

@@ -245,7 +245,8 @@ def _near_silhouette(intrinsics: Intrinsics, alphas: torch.Tensor, poses: torch.
 
     # Footprints are largest for the nearest cells: bound their depth along the viewing axis
     # by the camera-box distance, times 0.8 for points off the axis (cos 37 deg).
-    lo, hi = hull.aabb[:3], hull.aabb[3:]
+    # The views stay on the host; the hull may be on the GPU (`fit --device cuda`).
+    lo, hi = hull.aabb[:3].to(poses.device), hull.aabb[3:].to(poses.device)
     eye = poses[:, :3, 3]
     cam_dist = 0.8 * float((eye - eye.clamp(lo, hi)).norm(dim=-1).min())
     if cam_dist <= 0:  # a camera inside the box: no cheap bound
@@ -359,7 +360,7 @@ def _fit_object(record: ObjectRecord, nerf_config: NerfConfig | None,
         t_back = _behind_surface_bounds(views.intrinsics, views.alphas[train_idx],
                                         views.depths[train_idx],
                                         cfg.depth_cutoff_cells * cell).reshape(-1)
-        t_max = torch.maximum(torch.minimum(t_max, t_back[keep].to(device)), t_min)
+        t_max = torch.maximum(torch.minimum(t_max, t_back.to(device)[keep]), t_min)
     hw = views.intrinsics.width * views.intrinsics.height
     ray_view = (keep // hw).to(device)
     ray_row = ((keep % hw) // views.intrinsics.width).to(device).float()

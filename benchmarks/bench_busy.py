@@ -131,7 +131,7 @@ def _setup(w: Path, args) -> None:
     generate_dataset(w / "data", SynthConfig(classes=("airplane", "chair", "car"),
                                              per_class=-(-n // 3), views=12, res=64, seed=0),
                      progress=False)
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
 
     ids = open_dataset(w / "data").object_ids()[:n]
     fit_dataset(w / "data", w / "nerfs", ids, FitConfig(steps=args.fit_steps), workers=2)

@@ -38,7 +38,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from clip2nerf.apps import ZeroShotClassifier, load_mapper
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.evaluation.experiments import time_file_classification
     from clip2nerf.index import classify_1nn
     from clip2nerf.nerf.io import load_nerf

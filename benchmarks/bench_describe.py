@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from clip2nerf.apps.describe import Description, dataset_caption_bank, describe_scores
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.mapping import MapperConfig, TrainConfig, train_mapper
 from clip2nerf.utils.embeddings import l2_normalize, load_embeddings
 from clip2nerf.vlm import load_vlm

@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections import defaultdict
 
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.nerf.fit import FitConfig
 from clip2nerf.nerf.runner import fit_dataset
 from clip2nerf.utils.device import resolve_device

@@ -24,7 +24,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def main() -> None:
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.interop.nerf_tree import export_nerfs, import_tree
     from clip2nerf.nerf import load_nerf, render_image
     from clip2nerf.nf2vec.nerfs import find_nerf_files

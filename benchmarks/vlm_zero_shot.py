@@ -33,7 +33,7 @@ PARAPHRASES = {
 
 
 def main() -> None:
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.vlm import ZERO_SHOT_TEMPLATE, load_vlm, zero_shot_accuracy
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

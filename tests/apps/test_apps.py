@@ -71,7 +71,7 @@ def test_search_by_text_and_images(world):
     assert [h.object_id for h in hits] == [table.ids[i] for i in order]
     assert all(resolve_source(h) is not None for h in hits)  # the gallery records the files
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
 
     rec = open_dataset(world["data"]).get(table.ids[0])
     views = [rec.load_view(i) for i in range(3)]

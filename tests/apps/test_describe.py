@@ -15,7 +15,7 @@ from clip2nerf.apps.describe import (
     describe_scores,
 )
 from clip2nerf.cli.main import main
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.errors import UserError
 from clip2nerf.mapping import FeatureMapper
 from clip2nerf.utils.embeddings import l2_normalize

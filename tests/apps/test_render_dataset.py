@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clip2nerf.cli.main import main
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.errors import UserError
 from clip2nerf.nerf import load_nerf
 from clip2nerf.nerf.render_dataset import render_dataset, render_object_views

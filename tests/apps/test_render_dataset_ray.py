@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from clip2nerf.cli.main import main
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.nerf import render_dataset as rd
 
 

@@ -57,7 +57,7 @@ def make_dataset(out: Path) -> Path:
 
 def make_nerfs(data: Path, out: Path) -> Path:
     """One random, smooth NeRF per object (default architecture), classes in the metadata."""
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.nerf import NerfConfig, NerfField, save_nerf
 
     ds = open_dataset(data)

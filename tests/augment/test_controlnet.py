@@ -10,7 +10,7 @@ from PIL import Image
 
 from clip2nerf.augment.controlnet import CLASS_SCENES, depth_to_control
 from clip2nerf.cli.main import main
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 
 try:
     import diffusers  # noqa: F401

@@ -16,7 +16,7 @@ from clip2nerf.augment import (
     photos,
 )
 from clip2nerf.cli.main import main
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.errors import UserError
 from clip2nerf.vlm.base import VisionLanguageModel
 

@@ -10,7 +10,7 @@ import torch
 
 from clip2nerf.augment import backgrounds
 from clip2nerf.cli.main import main
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.vlm.photo_train import PhotoBackgrounds
 
 

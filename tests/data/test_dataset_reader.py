@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from clip2nerf.data.dataset import DatasetError, open_dataset
+from clip2nerf.data.dataset import DatasetError
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.data.synth import SynthConfig, generate_dataset
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clip2nerf.data.dataset import DatasetError, open_dataset
+from clip2nerf.data.dataset import DatasetError
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.data.shapenet import ShapeNetRenderDataset
 from clip2nerf.data.synth import look_at
 

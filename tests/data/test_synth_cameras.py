@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.data.synth import SynthConfig, backproject, generate_dataset, look_at, project
 
 

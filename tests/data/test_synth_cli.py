@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clip2nerf.cli.main import main
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 
 
 def _run(capsys, *args):

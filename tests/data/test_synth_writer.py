@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clip2nerf.data.dataset import DEFAULT_AABB, open_dataset
+from clip2nerf.data.dataset import DEFAULT_AABB
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.data.splits import split_counts, stratified_splits
 from clip2nerf.data.synth import SynthConfig, generate_dataset
 from clip2nerf.data.synth.writer import staging_dir

@@ -43,7 +43,7 @@ def test_tour_outputs_exist_and_are_images(demo_run):
 
 def test_tour_labels_every_evaluated_nerf(demo_run):
     workdir, result, _ = demo_run
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
 
     ds = open_dataset(workdir / "data")
     expected = set(ds.object_ids("val")) | set(ds.object_ids("test"))

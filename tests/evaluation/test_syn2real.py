@@ -7,7 +7,7 @@ import json
 import pytest
 
 from clip2nerf.augment import HELDOUT_PHOTOS
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.evaluation import EvalConfig, EvalPaths, run_eval
 from clip2nerf.evaluation.syn2real import syn2real_markdown, syn2real_retrieval
 

@@ -16,7 +16,7 @@ def fitted_nerf(tmp_path_factory) -> Path:
     import torch
     from nerf_toy_scene import write_dataset
 
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.nerf import FitConfig, NerfConfig, fit_object, save_nerf
 
     torch.manual_seed(0)

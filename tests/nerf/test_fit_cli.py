@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from clip2nerf.cli.main import main
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.nerf import runner
 from clip2nerf.nerf.fit import FitConfig, fit_object, load_object_views, psnr, split_views
 from clip2nerf.nerf.io import load_nerf

@@ -11,7 +11,7 @@ import torch
 
 from clip2nerf.camera import Intrinsics, project_points
 from clip2nerf.cli.main import main
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.data.shapenet import ShapeNetRenderDataset
 from clip2nerf.data.synth import SynthConfig, generate_dataset
 from clip2nerf.nerf.fit import (

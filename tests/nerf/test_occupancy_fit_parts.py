@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from nerf_toy_scene import render_scene, scene_shapes
 
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.nerf.field import NerfField
 from clip2nerf.nerf.fit import split_views
 from clip2nerf.nerf.occupancy import OccupancyGrid, grid_from_views, occupied_ray_bounds

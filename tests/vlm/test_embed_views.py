@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from clip2nerf.cli.main import main
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.errors import UserError
 from clip2nerf.utils.embeddings import load_embeddings
 from clip2nerf.vlm.base import VisionLanguageModel

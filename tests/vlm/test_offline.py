@@ -8,7 +8,7 @@ import pytest
 from contract import check_contract
 from vlm_helpers import FAKE_CLASSES
 
-from clip2nerf.data.dataset import open_dataset
+from clip2nerf.data.layouts import open_dataset
 from clip2nerf.errors import UserError
 from clip2nerf.vlm import OfflineVLM, load_vlm
 from clip2nerf.vlm.offline import OfflineVLMConfig

@@ -9,7 +9,7 @@ from clip2nerf.cli.main import main
 
 @pytest.mark.slow
 def test_offline_vlm_on_synth_tiny(tmp_path):
-    from clip2nerf.data.dataset import open_dataset
+    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.utils.embeddings import load_embeddings
     from clip2nerf.vlm import ZERO_SHOT_TEMPLATE, OfflineVLM, zero_shot_accuracy
 

@@ -335,14 +335,3 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.object_ids())
-
-
-def __getattr__(name: str):
-    """``open_dataset`` for the imports that name this module: it lives in
-    ``clip2nerf.data.layouts`` (it chooses between this reader and ``clip2nerf.data.shapenet``'s,
-    which builds on this module, so this module does not import it)."""
-    if name == "open_dataset":
-        from clip2nerf.data.layouts import open_dataset
-
-        return open_dataset
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

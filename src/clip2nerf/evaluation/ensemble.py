@@ -23,7 +23,7 @@ import numpy as np
 
 from clip2nerf.apps.ensemble import EnsembleMember
 from clip2nerf.evaluation.config import EvalConfig, EvalPaths
-from clip2nerf.evaluation.prepare import Artefacts, _mapper, embed_nerfs_stage
+from clip2nerf.evaluation.prepare import Artefacts, embed_nerfs_stage, mapper_stage
 from clip2nerf.pipeline import StageRunner
 from clip2nerf.workdir import MapperSpec, clip2nerf_spec, nerf2clip_spec
 
@@ -64,9 +64,9 @@ def prepare_member(art: Artefacts, paths: EvalPaths, m: int, cfg: EvalConfig,
                              ).subset(art.nerf.ids)
     member_paths = EvalPaths(mw.root, data=paths.data, nerfs=nerf_dir, nf2vec=mw.nf2vec)
     member_cfg = dataclasses.replace(cfg, seed=seed)
-    mappers = {spec.folder_name: _mapper(spec, member_paths, member_cfg, runner, nerf,
-                                         art.views_gt, art.views_rendered, art.captions,
-                                         art.splits, art.n_views, progress)
+    mappers = {spec.folder_name: mapper_stage(spec, member_paths, member_cfg, runner, nerf,
+                                              art.views_gt, art.views_rendered, art.captions,
+                                              art.splits, art.n_views, progress)
                for spec in member_specs(art.n_views)}
     return _members(nerf.vectors, mappers, art.n_views)
 

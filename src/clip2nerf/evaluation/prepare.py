@@ -160,8 +160,8 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     counts = view_counts(cfg, n_views)
     mappers = {}
     for spec in mapper_specs(counts):
-        mappers[spec.folder_name] = _mapper(spec, paths, cfg, runner, nerf, views_gt,
-                                            views_rendered, caps, splits, n_views, progress)
+        mappers[spec.folder_name] = mapper_stage(spec, paths, cfg, runner, nerf, views_gt,
+                                                 views_rendered, caps, splits, n_views, progress)
     return Artefacts(ds, nf2vec, vlm, nerf, views_gt, views_rendered, caps, splits, mappers,
                      n_views)
 
@@ -214,8 +214,8 @@ def _split_ids(ds, split: str) -> list[str]:
         return []
 
 
-def _mapper(spec: MapperSpec, paths: EvalPaths, cfg: EvalConfig, runner: StageRunner, nerf,
-            views_gt, views_rendered, caps, splits, n_views: int, progress: bool):
+def mapper_stage(spec: MapperSpec, paths: EvalPaths, cfg: EvalConfig, runner: StageRunner,
+                 nerf, views_gt, views_rendered, caps, splits, n_views: int, progress: bool):
     """Load ``W/mappers/<spec.folder_name>`` if trained for these models and data, else
     train it."""
     import shutil

@@ -41,6 +41,14 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from clip2nerf.errors import UserError
+from clip2nerf.index.chunks import (
+    Chunk,
+    ViewReduce,
+    check_chunk,
+    file_chunk,
+    pick_rows,
+    reduce_views,
+)
 from clip2nerf.utils import bounds
 from clip2nerf.utils.embeddings import EmbeddingTable, embedding_files, l2_normalize, read_header
 from clip2nerf.utils.io import atomic_dir, atomic_write_json, read_json
@@ -52,7 +60,6 @@ INDEX_NAME = "index.faiss"
 META_NAME = "gallery.json"
 
 IndexKind = Literal["auto", "flat", "ivf", "ivf-sq8", "ivf-sq6"]
-ViewReduce = Literal["mean", "all"]
 KINDS = ("auto", "flat", "ivf", "ivf-sq8", "ivf-sq6")
 IVF_KINDS = ("ivf", "ivf-sq8", "ivf-sq6")
 SQ_KINDS = {"ivf-sq8": "QT_8bit", "ivf-sq6": "QT_6bit"}
@@ -67,8 +74,6 @@ AUTO_SQ8_MAX = 500_000
 TRAIN_PER_LIST = 40
 """IVF training sample: this many rows per cluster (faiss warns below 39), at most n."""
 
-Chunk = tuple[np.ndarray, Sequence[str], Sequence[str]]
-"""One chunk of a streamed gallery: ``vectors: (m, d)``, m ids, m labels."""
 
 
 @dataclass
@@ -182,7 +187,7 @@ class Gallery:
             index.cp.seed = config.seed
             m = min(n, TRAIN_PER_LIST * nlist)
             rows = np.sort(np.random.default_rng(config.seed).choice(n, m, replace=False))
-            sample = np.concatenate(list(_pick_rows(chunks(), rows, dim)))
+            sample = np.concatenate(list(pick_rows(chunks(), rows, dim)))
             if len(sample) != m:
                 raise UserError(f"the gallery's chunks hold fewer than the {n} rows announced")
             index.train(np.ascontiguousarray(sample))
@@ -192,7 +197,7 @@ class Gallery:
         all_labels: list[str] = []
         for vec, cids, clabels in (chunks() if encoded is None else encoded(index)):
             if encoded is None:
-                index.add(_check_chunk(vec, cids, clabels, dim))
+                index.add(check_chunk(vec, cids, clabels, dim))
             else:
                 index.add_sa_codes(np.ascontiguousarray(vec, dtype=np.uint8))
             all_ids += [str(i) for i in cids]
@@ -286,7 +291,7 @@ class Gallery:
                             "row per object (use --views all for per-view rows)")
         if views not in ("mean", "all"):
             raise UserError(f"--views {views!r}: expected mean or all")
-        vec, ids, labels = _reduce_views(table, views)
+        vec, ids, labels = reduce_views(table, views)
         extra: dict[str, Any] = {"views": views} if table.vectors.ndim == 3 else {}
         sources = table.extra.get("sources")
         if isinstance(sources, list) and len(sources) == len(table):
@@ -524,21 +529,6 @@ def auto_kind(n: int) -> str:
     return "ivf-sq8" if n <= AUTO_SQ8_MAX else "ivf-sq6"
 
 
-def file_chunk(path: Path, space: str, keep: set[str] | None, views: ViewReduce
-               ) -> tuple[Chunk, dict[str, str]] | None:
-    """One embeddings file's gallery rows (only ``keep`` ids, views reduced) and its id ->
-    NeRF file sources; None when it keeps no rows."""
-    table = EmbeddingTable.load(path, space)
-    if keep is not None:
-        table = table.subset([i for i in table.ids if i in keep])
-        if not len(table):
-            return None
-    src = table.extra.get("sources")
-    sources = dict(zip(table.ids, map(str, src), strict=True)) \
-        if isinstance(src, list) and len(src) == len(table) else {}
-    return _reduce_views(table, views), sources
-
-
 def _one_copy_each(strings: list[str]) -> list[str]:
     """The same list with equal strings sharing one object: a million labels of a few
     hundred classes then cost 8 MB of pointers instead of ~60 MB of string copies."""
@@ -546,47 +536,3 @@ def _one_copy_each(strings: list[str]) -> list[str]:
     return [seen.setdefault(s, s) for s in strings]
 
 
-def _check_chunk(vec: np.ndarray, ids: Sequence[str], labels: Sequence[str],
-                 dim: int) -> np.ndarray:
-    """A chunk's rows, validated and L2-normalised: (m, dim) contiguous float32."""
-    x = np.asarray(vec, dtype=np.float32)
-    if x.ndim != 2 or x.shape[1] != dim:
-        raise UserError(f"gallery vectors must be (n, {dim}), got a chunk of {x.shape}")
-    if len(ids) != len(x) or len(labels) != len(x):
-        raise UserError(f"{len(x)} gallery vectors but {len(ids)} ids, {len(labels)} labels")
-    if not np.isfinite(x).all():
-        raise UserError("gallery vectors contain NaN or infinity")
-    zero = np.flatnonzero(~(np.abs(x) > 0).any(axis=1))
-    if len(zero):
-        raise UserError(f"{len(zero)} of {len(x)} gallery vectors are all zero (e.g. id "
-                        f"{ids[int(zero[0])]!r}); a zero vector has no direction to search by: "
-                        "re-embed those objects")
-    return np.ascontiguousarray(l2_normalize(x))
-
-
-def _pick_rows(chunks: Iterable[Chunk], rows: np.ndarray, dim: int) -> Iterable[np.ndarray]:
-    """The normalised rows ``rows`` (sorted global row numbers) of a chunk stream."""
-    start = 0
-    for vec, ids, labels in chunks:
-        x = np.asarray(vec)
-        lo, hi = np.searchsorted(rows, [start, start + len(x)])
-        if hi > lo:
-            sel = rows[lo:hi] - start
-            yield _check_chunk(x[sel], [ids[i] for i in sel], [labels[i] for i in sel], dim)
-        start += len(x)
-
-
-def _reduce_views(table: EmbeddingTable, views: ViewReduce) -> Chunk:
-    """``(rows, ids, labels)`` of a table: (n, d) as is; (n, v, d) by ``views``.
-
-    ``mean``: one row per object, the normalised mean of its normalised views (the paper's
-    "CLIP GT mean" gallery); ``all``: one row per view, all sharing the object's id ("GT all").
-    """
-    vec = table.vectors
-    if vec.ndim == 2:
-        return vec, table.ids, table.labels
-    if views == "mean":
-        return l2_normalize(l2_normalize(vec).mean(axis=1)), table.ids, table.labels
-    n_views = vec.shape[1]
-    return (vec.reshape(-1, vec.shape[-1]), [i for i in table.ids for _ in range(n_views)],
-            [c for c in table.labels for _ in range(n_views)])

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from clip2nerf.errors import UserError
+from clip2nerf.index.chunks import check_chunk, file_chunk
 from clip2nerf.utils.executor import ExecutorConfig, Shard, make_shards, map_shards
 from clip2nerf.utils.io import atomic_path, atomic_write_json, read_json
 
@@ -53,8 +54,6 @@ def encode_shard(shard: Shard, index_file: str, digest: str, space: str,
     """Encode one shard of embeddings files into ``parts/<shard>.safetensors``; its rows."""
     from safetensors.numpy import save_file
 
-    from clip2nerf.index.gallery import _check_chunk, file_chunk
-
     out = Path(parts) / f"{shard.name}.safetensors"
     if out.is_file():
         return len(_part_meta(out)["ids"])
@@ -67,7 +66,7 @@ def encode_shard(shard: Shard, index_file: str, digest: str, space: str,
         if got is None:
             continue
         (vec, cids, clabels), src = got
-        x = _check_chunk(vec, cids, clabels, index.d)
+        x = check_chunk(vec, cids, clabels, index.d)
         codes.append(index.sa_encode(x))
         ids += [str(i) for i in cids]
         labels += [str(c) for c in clabels]

@@ -14,10 +14,10 @@ Specs:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from clip2nerf.errors import UserError
+from clip2nerf.utils.home import clip2nerf_home
 from clip2nerf.vlm.base import VisionLanguageModel
 from clip2nerf.vlm.clip_backend import DEFAULT_CLIP
 
@@ -28,11 +28,6 @@ VLM_SPEC_HELP = ("zeroshot (ImageNet EfficientNet-Lite + MiniLM via ConSE: never
 
 ZERO_SHOT_SPEC = "zeroshot"
 """The ``--vlm`` value of the zero-shot pre-trained model (the default of ``demo`` and ``eval``)."""
-
-
-def clip2nerf_home() -> Path:
-    """``$CLIP2NERF_HOME``, default ``~/.cache/clip2nerf``."""
-    return Path(os.environ.get("CLIP2NERF_HOME") or Path.home() / ".cache" / "clip2nerf").expanduser()
 
 
 def default_offline_dir() -> Path:

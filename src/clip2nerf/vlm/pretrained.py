@@ -238,7 +238,7 @@ class PretrainedVLM(VisionLanguageModel):
         Kept in ``$CLIP2NERF_HOME/vlm/conse-text.safetensors`` (a text cache keyed by the
         sentences and the text tower): every later load skips 1000 MiniLM passes."""
         if self._class_text is None:
-            from clip2nerf.vlm.factory import clip2nerf_home
+            from clip2nerf.utils.home import clip2nerf_home
             from clip2nerf.vlm.text_cache import TextEmbeddingCache
 
             c = self.config

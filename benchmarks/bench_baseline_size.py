@@ -51,8 +51,8 @@ def main() -> None:
     ids = [i for split in args.splits for i in ds.object_ids(split)]
     classes = list(ds.classes)
     prompts = prompt_embeddings(vlm, classes)
-    sources: dict[str, tuple[np.ndarray, float | None]] = {
-        f"ground-truth views ({ds.get(ids[0]).intrinsics.width} px)": (gt.subset(ids).vectors, None)}
+    sources: dict[str, tuple[np.ndarray, str]] = {  # name -> (vectors, render ms/view cell)
+        f"ground-truth views ({ds.get(ids[0]).intrinsics.width} px)": (gt.subset(ids).vectors, "")}
     for size in args.sizes:
         out = w / "bench" / "baseline-size" / str(size)
         done = [i for i in ids if (out / "views" / "objects" / i).is_dir()]
@@ -63,15 +63,15 @@ def main() -> None:
         table = embed_views(out / "views", out / "embeddings", vlm, progress=False,
                             log=lambda _m: None, overwrite=True)
         n_views = table.vectors.shape[1]
+        rendered = (len(ids) - len(done)) * n_views
         sources[f"rendered from the NeRFs at {size} px"] = (
-            table.subset(ids).vectors,
-            None if len(done) == len(ids) else 1000 * took / ((len(ids) - len(done)) * n_views))
+            table.subset(ids).vectors, f"{1000 * took / rendered:.1f}" if rendered else "(cached)")
     truth = [ds.get(i).class_name for i in ids]
 
     print(f"VLM: {vlm.name}   workdir: {w.root}   {'+'.join(args.splits)}: {len(ids)} objects, "
           f"{len(classes)} classes, seeds {args.seeds}")
     print(f"{'views':<44} {'1 view: mean (min-max)':>24} {'all views':>10} {'render ms/view':>15}")
-    for name, (vectors, ms) in sources.items():
+    for name, (vectors, cost) in sources.items():
         one = []
         for seed in args.seeds:
             order = view_orders(len(ids), vectors.shape[1], seed, salt=1)
@@ -80,7 +80,6 @@ def main() -> None:
         order = view_orders(len(ids), vectors.shape[1], 0, salt=1)
         pred, _ = classify_1nn(mean_of_views(vectors, order, vectors.shape[1]), prompts, classes)
         every = accuracy(pred, truth)
-        cost = "" if name.startswith("ground") else ("(cached)" if ms is None else f"{ms:.1f}")
         print(f"{name:<44} {100 * statistics.mean(one):>8.1f}% ({100 * min(one):.1f}-"
               f"{100 * max(one):.1f}) {100 * every:>9.1f}% {cost:>15}")
 

@@ -12,8 +12,8 @@ process start-up in the times), on its own output folder per device. A CUDA devi
 (context, kernels) before its first stage; every other first-call cost is in the time, as a
 user's run pays it.
 
-Prints one row per stage: seconds on each device and the ratio to the first device, plus what
-each stage did. `benchmarks/gpu_check.sh` runs this after the test suite's `gpu`-marked tests.
+Prints one row per stage: seconds on each device and each device's speed-up over the CPU, plus
+what each stage did. `benchmarks/gpu_check.sh` runs this after the test suite's `gpu`-marked tests.
 
 Text embeddings (the prompts of `classify`, the zero-shot VLM's ImageNet class sentences) come
 from `--text-cache` when it holds them: a machine without the MiniLM wheel (the GPU machine
@@ -59,10 +59,9 @@ def _stage_args(name: str, w: Path, dev: str, a: argparse.Namespace, ids: dict[s
     raise ValueError(name)
 
 
-def _classify(w: Path, dev: str, text_cache: Path) -> int:
+def _classify(w: Path, dev: str, text_cache: Path, classes: list[str]) -> int:
     """`classify`'s batched path on the device's fitted NeRFs, prompts through the text cache."""
     from clip2nerf.apps import ZeroShotClassifier, load_mapper
-    from clip2nerf.data.layouts import open_dataset
     from clip2nerf.nf2vec import Nf2vec
     from clip2nerf.vlm import TextEmbeddingCache, load_vlm
 
@@ -70,7 +69,6 @@ def _classify(w: Path, dev: str, text_cache: Path) -> int:
     vlm = TextEmbeddingCache(load_vlm("zeroshot", device=dev), text_cache)
     model = Nf2vec.from_pretrained(d / "nf2vec", dev)
     mapper = load_mapper(d / "nerf2clip", "nerf2clip", vlm, model, device=dev)
-    classes = list(open_dataset(w / "data").classes)
     files = sorted((d / "nerfs").glob("*.safetensors"))
     results = ZeroShotClassifier(model, mapper, vlm, classes, device=dev).classify_files(files)
     return len(results)
@@ -118,13 +116,15 @@ def main() -> None:
     n_rest = max(1, (a.objects - n_train) // 2)
     ids = {"train": ds.object_ids("train")[:n_train], "val": ds.object_ids("val")[:n_rest],
            "test": ds.object_ids("test")[:n_rest]}
+    classes = list(ds.classes)
+    n_nerfs = sum(map(len, ids.values()))
     n_views = len(ds.object_ids()) * ds.get(ds.object_ids()[0]).n_views
-    what = {"fit": f"{sum(map(len, ids.values()))} NeRFs, {a.fit_steps} steps each",
+    what = {"fit": f"{n_nerfs} NeRFs, {a.fit_steps} steps each",
             "nf2vec train": f"{a.epochs} epochs on {len(ids['train'])} NeRFs (cpu preset)",
-            "nf2vec embed": f"{sum(map(len, ids.values()))} NeRF files",
+            "nf2vec embed": f"{n_nerfs} NeRF files",
             "vlm embed-views": f"{n_views} views, EfficientNet-Lite0 at 160 px",
             "map train": f"nerf2clip, {a.map_epochs} epochs on {len(ids['train'])} objects",
-            "classify": f"{sum(map(len, ids.values()))} NeRF files, 13 classes"}
+            "classify": f"{n_nerfs} NeRF files, {len(classes)} classes"}
     seconds: dict[str, dict[str, float]] = {s: {} for s in STAGES}
     threads = torch.get_num_threads()
     failed: list[str] = []
@@ -138,7 +138,7 @@ def main() -> None:
             t0 = time.perf_counter()
             try:
                 if stage == "classify":
-                    _classify(w, dev, text_cache)
+                    _classify(w, dev, text_cache, classes)
                 elif cli(_stage_args(stage, w, dev, a, ids)) != 0:
                     raise RuntimeError("the command exited non-zero (its error is above)")
                 if dev.startswith("cuda"):

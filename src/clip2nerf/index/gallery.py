@@ -75,7 +75,6 @@ TRAIN_PER_LIST = 40
 """IVF training sample: this many rows per cluster (faiss warns below 39), at most n."""
 
 
-
 @dataclass
 class GalleryConfig:
     """How the faiss index is built."""
@@ -534,5 +533,3 @@ def _one_copy_each(strings: list[str]) -> list[str]:
     hundred classes then cost 8 MB of pointers instead of ~60 MB of string copies."""
     seen: dict[str, str] = {}
     return [seen.setdefault(s, s) for s in strings]
-
-

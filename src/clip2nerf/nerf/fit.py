@@ -245,8 +245,7 @@ def _near_silhouette(intrinsics: Intrinsics, alphas: torch.Tensor, poses: torch.
 
     # Footprints are largest for the nearest cells: bound their depth along the viewing axis
     # by the camera-box distance, times 0.8 for points off the axis (cos 37 deg).
-    # The views stay on the host; the hull may be on the GPU (`fit --device cuda`).
-    lo, hi = hull.aabb[:3].to(poses.device), hull.aabb[3:].to(poses.device)
+    lo, hi = hull.aabb[:3], hull.aabb[3:]
     eye = poses[:, :3, 3]
     cam_dist = 0.8 * float((eye - eye.clamp(lo, hi)).norm(dim=-1).min())
     if cam_dist <= 0:  # a camera inside the box: no cheap bound
@@ -333,13 +332,14 @@ def _fit_object(record: ObjectRecord, nerf_config: NerfConfig | None,
                            aabb, cfg.grid_resolution,
                            views.depths[train_idx] if views.depths is not None else None,
                            interior_margin=interior)
+    # On the host, like the views it reads (before the hull moves to a GPU).
+    near = _near_silhouette(views.intrinsics, views.alphas[train_idx],
+                            views.poses[train_idx], hull).to(device)
     hull = hull.to(device)
     rays_o, rays_d = rays_from_camera(views.intrinsics, views.poses[train_idx], device=device)
     target = views.images[train_idx].reshape(-1, 3).to(device)
     target_a = views.alphas[train_idx].reshape(-1).to(device)
     step_len = step_size_for(aabb, cfg.n_samples)
-    near = _near_silhouette(views.intrinsics, views.alphas[train_idx],
-                            views.poses[train_idx], hull).to(device)
     t_min, t_max, crossing = occupied_ray_bounds(hull, rays_o[near], rays_d[near])
     t_min, t_max, crossing = (torch.zeros_like(target_a).masked_scatter(near, x)
                               for x in (t_min, t_max, crossing.float()))

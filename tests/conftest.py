@@ -29,6 +29,21 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory):
+    """``(workdir, TourResult, printed lines)`` of one tiny demo run, shared by the demo tests
+    and the docs' tutorials (which copy the workdir before changing anything)."""
+    from tiny_demo_config import QUICK
+
+    from clip2nerf.demo import DemoConfig, run_demo
+
+    workdir = tmp_path_factory.mktemp("demo")
+    lines: list[str] = []
+    result = run_demo(DemoConfig(workdir=workdir, preset="tiny", workers=2, **QUICK),
+                      echo=lines.append)
+    return workdir, result, lines
+
+
+@pytest.fixture(scope="session")
 def ray_local(tmp_path_factory):
     """A real local Ray instance (2 CPUs, no dashboard) for the ``--executor ray`` tests.
 

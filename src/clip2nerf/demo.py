@@ -43,9 +43,9 @@ epochs against 60 gave image recall@1 62% (54-69) vs 60% (46-65), oracle 89% vs 
 recall@1 72% vs 70%, and no better zero-shot labels (76% (62-85) vs 77% (69-85): an earlier
 4-seed comparison that favoured 120 for labels was a draw), for twice the nf2vec time (about
 +70 s on small). The labels' spread comes from nf2vec's seed, which ``--ensemble K`` averages
-out (README, Status). On ``tiny``, seeds 0-2: labels 56% (50-62) vs 56% (54-58), image recall@1
+out (docs/results.md). On ``tiny``, seeds 0-2: labels 56% (50-62) vs 56% (54-58), image recall@1
 41% vs 36%. ``bench`` (5x the NeRFs, so 5x the steps per epoch) keeps 60. Not helped
-(``TrainConfig.weight_noise`` 0.1, ``permute_units``): see the README."""
+(``TrainConfig.weight_noise`` 0.1, ``permute_units``): see docs/results.md."""
 
 MAX_ENSEMBLE = 8
 
@@ -393,4 +393,6 @@ class Demo:
 
 
 def run_demo(cfg: DemoConfig, echo: Callable[[str], None] = print) -> TourResult:
+    """Run (or resume) every demo stage in ``cfg.workdir``, then the tour; ``echo`` gets each
+    progress line."""
     return Demo(cfg, echo).run()

@@ -6,15 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_demo_config import QUICK
 
 from clip2nerf.demo import DemoConfig, run_demo
 from clip2nerf.pipeline import StageRunner
 
 pytestmark = pytest.mark.slow
-
-# nf2vec and the mappers train as in the demo (cut short, their labels were at chance).
-QUICK = dict(fit_overrides={"steps": 300}, nf2vec_overrides={}, vlm_overrides={},
-             eval_overrides={"views": (1,), "timing_repeats": 1, "timing_objects": 1})
 
 QUERY_CLASS = {"a 3d model of a car": "car", "a jet plane": "airplane", "a couch": "sofa",
                "an office seat": "chair", "a sailing boat": "watercraft",
@@ -22,12 +19,9 @@ QUERY_CLASS = {"a 3d model of a car": "car", "a jet plane": "airplane", "a couch
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("demo")
-    lines: list[str] = []
-    result = run_demo(DemoConfig(workdir=workdir, preset="tiny", workers=2, **QUICK),
-                      echo=lines.append)
-    return workdir, result, lines
+def demo_run(tiny_demo):
+    """The session's tiny demo (``tests/conftest.py``; the docs' tutorials run on it too)."""
+    return tiny_demo
 
 
 def test_tour_outputs_exist_and_are_images(demo_run):

@@ -144,3 +144,25 @@ def test_concurrent_requests_give_the_serial_answers(served, lock):
         for t in threads:
             t.join()
     assert not errors and got == serial
+
+
+def test_the_http_reference_lists_every_route_and_limit(client):
+    """docs/reference/http.md cannot rot: each route the app serves, and each limit, is in it."""
+    from pathlib import Path
+
+    from clip2nerf.serve import limits
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "http.md").read_text()
+    routes = {f"`{method.upper()} {path}".replace("{object_id}", "{id}").replace("{view}", "{i}")
+              for path, ops in client.get("/openapi.json").json()["paths"].items()
+              for method in ops}
+    assert len(routes) == 11
+    assert {r for r in routes if r not in doc} == set()
+    mb = 1024 * 1024
+    side = int(limits.MAX_IMAGE_PIXELS ** 0.5)
+    for cell in (f"| request body | {limits.MAX_REQUEST_BYTES // mb} MB |",
+                 f"| {limits.MAX_IMAGE_BYTES // mb} MB / {limits.MAX_NERF_BYTES // mb} MB |",
+                 f"| {side} × {side} |", f"| images per query | {limits.MAX_IMAGES} |",
+                 f"| `k` | 1 to {limits.MAX_K} |", f"| 1 to {limits.MAX_TEXT_CHARS} characters |",
+                 f"| generated views | 1 to {limits.MAX_GENERATE_VIEWS} |"):
+        assert cell in doc, cell

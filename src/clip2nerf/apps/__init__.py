@@ -1,10 +1,11 @@
 """The paper's applications, composed from the stage packages (paper §5–§7).
 
-    classify_nerfs(nerfs, nf2vec, nerf2clip, vlm, classes=None, template=...) -> [Classification]
-    ZeroShotClassifier(nf2vec, nerf2clip, vlm, ...).classify_files(files or folders)  batched
-    search(gallery, clip2nerf, vlm, text=None, images=None, k=5) -> [SearchHit]
-    generate(nf2vec, clip2nerf, vlm, text=None, images=None, n_views=8) -> Generated
-    load_mapper(folder, direction, vlm, nf2vec)   a mapper checked against the models in use
+- ``classify_nerfs(nerfs, nf2vec, nerf2clip, vlm, classes=None, template=...)``: a list of
+  ``Classification``; ``ZeroShotClassifier(nf2vec, nerf2clip, vlm, ...).classify_files(files
+  or folders)`` is the batched path.
+- ``search(gallery, clip2nerf, vlm, text=None, images=None, k=5)``: a list of ``SearchHit``.
+- ``generate(nf2vec, clip2nerf, vlm, text=None, images=None, n_views=8)``: ``Generated``.
+- ``load_mapper(folder, direction, vlm, nf2vec)``: a mapper checked against the models in use.
 """
 
 from clip2nerf.apps.classify import (

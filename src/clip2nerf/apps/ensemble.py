@@ -3,7 +3,7 @@
 On the ``small`` demo the zero-shot labels and retrieval of one model vary by about 15 points
 with nf2vec's seed, while the mappers' seed changes nothing; averaging three members' outputs
 labelled 77-88% of the held-out NeRFs in three disjoint groups of the demo's 120-epoch models
-(single models: 62-85%; README, Status). Each member has its own
+(single models: 62-85%; docs/results.md). Each member has its own
 nf2vec space, so the members are combined where their outputs are comparable:
 
 - zero-shot labels: the mean of the members' nerf2clip outputs (all in the VLM space), then the

@@ -46,6 +46,7 @@ class CaptionFile:
 
 
 def read_captions(path: str | Path) -> CaptionFile:
+    """A caption file written by `clip2nerf caption`, checked (one error line names the file)."""
     from clip2nerf.utils.io import read_json
 
     data = read_json(path, "caption file")
@@ -64,6 +65,7 @@ def read_captions(path: str | Path) -> CaptionFile:
 
 
 def default_caption_path(data: str | Path, captioner: str) -> Path:
+    """Where a captioner's captions of a dataset live: ``DATA/captions/<captioner slug>.json``."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", captioner).strip("_")
     return Path(data) / "captions" / f"{slug}.json"
 

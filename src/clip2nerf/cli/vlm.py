@@ -105,7 +105,7 @@ def prepare_adapted_cmd(data, out, split, backbone, ridge, device, quiet) -> Non
                    "every step (scikit-image's training photos, as `augment photo`).")
 @click.option("--channels", default=None,
               help="cnn: conv widths, one stage each, comma-separated [default: 16,32,64,128]; "
-                   "32,64,128,256 saw objects over photos better on small (README).")
+                   "32,64,128,256 saw objects over photos better on small (docs/results.md).")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace another model already at --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")

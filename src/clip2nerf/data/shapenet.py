@@ -7,7 +7,7 @@ object)::
         transforms_train.json   nf2vec / NeRF-synthetic style: camera_angle_x, frames[].file_path
         [transforms_val.json, transforms_test.json]   (paths may omit ".png"), transform_matrix
       or transforms.json
-      or only PNG views (in the folder or in rendering/, images/, train/): views without cameras
+      or only PNG views (in the folder or in rendering/, images/, train/, views/): views without cameras
 
 Object ids are ``<class name>_<object folder>`` (the ids ``clip2nerf import nerfs`` gives the
 same objects' NeRFs). Splits come from ``ROOT/splits/<split>.txt`` (object ids), else nf2vec's

@@ -1,9 +1,10 @@
 """The paper's experiments on our data, as a Markdown + PNG report (``clip2nerf eval``).
 
-    EvalPaths(workdir, data=None, nerfs=None, nf2vec=None)   inputs and cache (clip2nerf.workdir)
-    EvalConfig(vlm="zeroshot", split="test", views=(1, 2, 4, 8, 16), ...)
-    run_eval(paths, config) -> Path of report.md
-    prepare(paths, config) -> Artefacts; run_experiments(artefacts, config) -> dict
+- ``EvalPaths(workdir, data=None, nerfs=None, nf2vec=None)``: inputs and cache
+  (``clip2nerf.workdir``).
+- ``EvalConfig(vlm="zeroshot", split="test", views=(1, 2, 4, 8, 16), ...)``.
+- ``run_eval(paths, config)``: the path of ``report.md``.
+- ``prepare(paths, config)``: ``Artefacts``; ``run_experiments(artefacts, config)``: a dict.
 """
 
 from clip2nerf.evaluation.config import EvalConfig, EvalPaths

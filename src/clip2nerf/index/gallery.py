@@ -81,9 +81,9 @@ class GalleryConfig:
 
     kind: IndexKind = "flat"
     """``flat``: exact search. ``ivf``: inverted lists, approximate, for large galleries.
-    ``ivf-sq8``: inverted lists of 8-bit codes, for galleries past memory. ``auto``: flat up
-    to ``AUTO_FLAT_MAX`` rows, else ivf-sq8 (resolved at build time; a saved gallery records
-    the kind it got)."""
+    ``ivf-sq8``: inverted lists of 8-bit codes, for galleries past memory (``ivf-sq6``: 6-bit
+    codes). ``auto``: flat up to ``AUTO_FLAT_MAX`` rows, ivf-sq8 up to ``AUTO_SQ8_MAX``, else
+    ivf-sq6 (resolved at build time; a saved gallery records the kind it got)."""
     nlist: int | None = None
     """IVF clusters; default ``4 * sqrt(n)`` (faiss's rule of thumb), at most n / 39."""
     nprobe: int = 8
@@ -148,7 +148,8 @@ class Gallery:
             chunks: called once per pass (twice for IVF kinds: sample, then add); each call
                 yields the same ``(vectors: (m, d), ids, labels)`` chunks in the same order,
                 ``n`` rows in all. Rows are L2-normalised here.
-            n, dim: total rows and their dimension.
+            n: total rows.
+            dim: their dimension.
 
         For IVF kinds the training sample is ``TRAIN_PER_LIST * nlist`` rows (at most n) drawn
         uniformly with ``config.seed``; the rest of the gallery never sits in memory as float32.
@@ -449,7 +450,7 @@ class Gallery:
         """Read and validate a gallery folder.
 
         ``mmap``: map an IVF index's inverted lists from the file (``IO_FLAG_MMAP``) instead of
-        reading them; ``None`` (default) maps IVF galleries (``ivf``, ``ivf-sq8``) and reads
+        reading them; ``None`` (default) maps IVF galleries (``ivf``, ``ivf-sq8``, ``ivf-sq6``) and reads
         flat ones (faiss reads a flat index into memory either way).
         """
         import faiss

@@ -193,7 +193,8 @@ def load_reference_mapper(path: str | Path, direction: str, vlm_space: str, nf2v
 
     Args:
         direction: ``clip2nerf`` (VLM -> nf2vec) or ``nerf2clip``.
-        vlm_space, nf2vec_space: the spaces it connects, for the compatibility checks.
+        vlm_space: the VLM space it reads or writes, for the compatibility checks.
+        nf2vec_space: the nf2vec space it reads or writes, likewise.
         input_scale: see ``MapperConfig.input_scale``.
 
     A clip2nerf mapper keeps raw outputs (``normalize_output`` False): they live in the raw

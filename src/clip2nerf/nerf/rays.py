@@ -24,7 +24,8 @@ def ray_aabb_intersect(rays_o: torch.Tensor, rays_d: torch.Tensor, aabb: torch.T
     """Slab test of rays against an axis-aligned box.
 
     Args:
-        rays_o, rays_d: (n_rays, 3).
+        rays_o: (n_rays, 3) origins.
+        rays_d: (n_rays, 3) directions.
         aabb: (6,) ``[xmin, ymin, zmin, xmax, ymax, zmax]``.
     Returns:
         ``t_near, t_far, hit``: (n_rays,) each; ``t_near >= 0`` (a ray starting inside the box

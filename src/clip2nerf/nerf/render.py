@@ -32,7 +32,9 @@ def render_weight_from_density(t_starts: torch.Tensor, t_ends: torch.Tensor,
     ``w_i = T_i · alpha_i``; so ``Σ_i w_i = 1 - T_end <= 1``.
 
     Args:
-        t_starts, t_ends, sigmas: (n_rays, n_samples).
+        t_starts: (n_rays, n_samples) where each interval starts along its ray.
+        t_ends: (n_rays, n_samples) where it ends.
+        sigmas: (n_rays, n_samples) densities.
         log_t0: optional (n_rays,) log-transmittance in front of the first sample (for
             marching a ray in chunks); 0 by default.
     Returns:
@@ -111,7 +113,8 @@ def render_rays(field_fn: FieldFn, rays_o: torch.Tensor, rays_d: torch.Tensor,
 
     Args:
         field_fn: ``xyz (n, 3) -> (rgb (n, 3), sigma (n,))``.
-        rays_o, rays_d: (n_rays, 3); ``rays_d`` unit length.
+        rays_o: (n_rays, 3) origins.
+        rays_d: (n_rays, 3) unit-length directions.
         aabb: (6,) ``[xmin, ymin, zmin, xmax, ymax, zmax]``.
         occupancy: skip samples in empty cells when given.
         n_samples: samples along the box diagonal (shorter chords get fewer).
@@ -119,8 +122,9 @@ def render_rays(field_fn: FieldFn, rays_o: torch.Tensor, rays_d: torch.Tensor,
         early_stop_eps: transmittance below which a ray stops (0 disables).
         stratified: jitter the sample inside each interval (training) instead of its middle.
         chunk_samples: samples marched per step along the rays.
-        t_min, t_max: optional (n_rays,) limits on the sampled range (e.g. where a ray
-            crosses the occupancy grid, see ``occupancy.occupied_ray_bounds``).
+        t_min: optional (n_rays,) start of the sampled range (e.g. where a ray enters the
+            occupancy grid, see ``occupancy.occupied_ray_bounds``).
+        t_max: optional (n_rays,) end of the sampled range.
     Returns:
         dict with ``rgb`` (n_rays, 3) composited on ``bg_color``, ``opacity`` (n_rays,),
         ``depth`` (n_rays,) expected distance along the ray (background contributes 0;

@@ -13,7 +13,7 @@
 
 LiT ("locked-image tuning") locks a pre-trained image tower and trains the text tower; we lock
 the text tower instead because only text weights are available offline. Consequences, stated
-in the README: images are understood only as well as the training renders cover them (the
+in docs/results.md: images are understood only as well as the training renders cover them (the
 bundled synthetic classes, object-centred renders on white from similar cameras); free-form
 *text* generalises thanks to the pre-trained tower (synonyms, paraphrases), but it is not CLIP.
 
@@ -57,7 +57,7 @@ class OfflineVLMConfig:
     image_tower: Literal["knn", "cnn"] = "knn"
     """``knn``: a soft nearest-neighbour tower over the training views (no gradient training);
     ``cnn``: a small CNN trained contrastively. Measured on the small preset (held-out views,
-    13 classes): knn generalises far better from 6 objects per class (see README)."""
+    13 classes): knn generalises far better from 6 objects per class (see docs/results.md)."""
     image_size: int = 64
     """Square input size in pixels (views are resized/centre-cropped to it)."""
     knn_size: int = 16

@@ -428,7 +428,7 @@ class AdaptConfig:
     split: str = "train"
     """Dataset split whose views and captions fit the head; ``test`` is refused."""
     ridge: float = 100.0
-    """L2 penalty on standardised features (chosen on ``val`` of small: see the README)."""
+    """L2 penalty on standardised features (chosen on ``val`` of small: see docs/results.md)."""
     val_split: str | None = "val"
     """Split for the held-out zero-shot check recorded in config.json (skipped if absent)."""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -10,6 +10,7 @@ from clip2nerf.errors import UserError
 
 
 def list_presets() -> list[str]:
+    """Names of the bundled synth presets (``tiny``, ``small``, ``bench``, ...)."""
     folder = resources.files("clip2nerf.data.synth") / "presets"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
 

@@ -92,6 +92,7 @@ class SynthConfig:
 
 
 def object_id(class_name: str, index: int) -> str:
+    """The id of a synthetic object: ``<class>_<index, 4 digits>``, e.g. ``chair_0003``."""
     return f"{class_name}_{index:04d}"
 
 

@@ -46,8 +46,8 @@ TEXTS = ["a 3d model of a car", "a jet plane", "a couch", "an office seat", "a s
 
 def build_catalogue(demo: Path, out: Path, size: int, seed: int) -> None:
     """A catalogue over the demo's models holding ``size`` synthetic embeddings."""
+    from clip2nerf.catalogue import Catalogue, CatalogueModels
     from clip2nerf.nf2vec import Nf2vec
-    from clip2nerf.serve import Catalogue, CatalogueModels
 
     src = Catalogue(demo)
     m = src.models()

@@ -20,8 +20,8 @@ def main() -> None:
     import uvicorn
     from tiny_world import FakeVLM
 
-    from clip2nerf.serve import Catalogue, create_app, load_service_models
-    from clip2nerf.serve.views import ViewSettings
+    from clip2nerf.catalogue import Catalogue, ViewSettings
+    from clip2nerf.serve import create_app, load_service_models
     from clip2nerf.utils.io import atomic_write_text
 
     workdir, port_file = Path(sys.argv[1]), Path(sys.argv[2])

@@ -17,7 +17,7 @@ N_INITIAL = 12
 
 
 def build_catalogue(root: Path) -> dict:
-    from clip2nerf.serve import Catalogue, CatalogueModels, add_nerfs
+    from clip2nerf.catalogue import Catalogue, CatalogueModels, add_nerfs
 
     world = build_world(root / "world")
     workdir = root / "cat"
@@ -34,8 +34,8 @@ def build_catalogue(root: Path) -> dict:
 
 
 def make_app(workdir: Path, world: dict, lock: str = "text"):
-    from clip2nerf.serve import Catalogue, create_app, load_service_models
-    from clip2nerf.serve.views import ViewSettings
+    from clip2nerf.catalogue import Catalogue, ViewSettings
+    from clip2nerf.serve import create_app, load_service_models
 
     models = load_service_models(Catalogue(workdir), vlm=world["vlm"], lock=lock)
     return create_app(workdir, models=models, view_settings=ViewSettings(24, 24))

@@ -11,7 +11,7 @@ from PIL import Image
 from serve_world import N_INITIAL, nerf_other_architecture, nerf_with_nan, png
 
 from clip2nerf.apps import classify_nerfs, load_mapper, search
-from clip2nerf.serve import Catalogue
+from clip2nerf.catalogue import Catalogue
 
 
 def _apps_models(served):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from serve_world import make_app, nerf_other_architecture, nerf_with_nan
 
+from clip2nerf.catalogue import Catalogue, LiveCatalogue, add_nerfs, remove_ids
 from clip2nerf.errors import UserError
-from clip2nerf.serve import Catalogue, LiveCatalogue, add_nerfs, remove_ids
 from clip2nerf.utils.embeddings import EmbeddingTable
 
 SRC = Path(__file__).parents[2] / "src"
@@ -80,7 +80,8 @@ def test_refused_files_are_named_and_change_nothing(fresh, tmp_path):
 _KILLED_WRITER = """
 import sys, time
 from pathlib import Path
-import clip2nerf.serve.catalogue as cat
+import clip2nerf.catalogue.store as store
+from clip2nerf.catalogue import add_nerfs
 from clip2nerf.nf2vec import Nf2vec
 
 marker = Path(sys.argv[3])
@@ -91,11 +92,11 @@ def stall():
     time.sleep(120)
 
 if where == "before-switch":      # new version folder complete, CURRENT not yet replaced
-    real = cat.atomic_write_text
+    real = store.atomic_write_text
     def slow(path, text):
         stall()
         real(path, text)
-    cat.atomic_write_text = slow
+    store.atomic_write_text = slow
 else:                              # inside Gallery.save: half a version folder on disk
     import faiss
     real = faiss.write_index
@@ -103,7 +104,7 @@ else:                              # inside Gallery.save: half a version folder 
         real(index, path)
         stall()
     faiss.write_index = slow
-cat.add_nerfs(sys.argv[1], [sys.argv[2]], nf2vec=Nf2vec.from_pretrained(sys.argv[5]),
+add_nerfs(sys.argv[1], [sys.argv[2]], nf2vec=Nf2vec.from_pretrained(sys.argv[5]),
               thumbnails=False)
 """
 

@@ -13,11 +13,10 @@ import pytest
 from serve_world import nerf_with_nan
 from shard_faults import interrupted_at_shard, record_submitted
 
+from clip2nerf.catalogue import Catalogue, add_nerfs, gallery_vectors, remove_ids
+from clip2nerf.catalogue import rows as rows_mod
 from clip2nerf.errors import UserError
 from clip2nerf.index import GalleryConfig
-from clip2nerf.serve import Catalogue, add_nerfs, remove_ids
-from clip2nerf.serve import catalogue_rows as rows_mod
-from clip2nerf.serve.catalogue import gallery_vectors
 from clip2nerf.utils.embeddings import EmbeddingTable
 from clip2nerf.utils.executor import ExecutorConfig
 
@@ -174,3 +173,13 @@ def test_an_oversized_non_table_source_is_refused(fresh, tmp_path, monkeypatch):
     monkeypatch.setattr(rows_mod, "MAX_SOURCE_BYTES", 32)
     with pytest.raises(UserError, match="too large for a NeRF file"):
         add_nerfs(fresh["workdir"], [big], nf2vec=fresh["model"], thumbnails=False)
+
+
+def test_an_oversized_embeddings_table_is_added_through_its_header(fresh, tmp_path,
+                                                                   monkeypatch):
+    table = fresh["nerf_table"].subset([f.stem for f in fresh["spare"][:2]])
+    big = tmp_path / "big-table.safetensors"
+    table.save(big)
+    monkeypatch.setattr(rows_mod, "MAX_SOURCE_BYTES", 32)  # the table is far larger
+    rep = add_nerfs(fresh["workdir"], [big], nf2vec=fresh["model"], thumbnails=False)
+    assert sorted(rep.added) == sorted(table.ids) and rep.size == 14

@@ -38,7 +38,7 @@ def add(sources, workdir, device, no_thumbnails, executor, ray_address, shard_si
     shards (--executor ray: one Ray task each); a rerun of a failed add skips the shards
     already embedded.
     """
-    from clip2nerf.serve.catalogue import add_nerfs
+    from clip2nerf.catalogue import add_nerfs
     from clip2nerf.utils.device import resolve_device
 
     add_nerfs(workdir, sources, device=str(resolve_device(device)),
@@ -51,7 +51,7 @@ def add(sources, workdir, device, no_thumbnails, executor, ray_address, shard_si
 @WORKDIR
 def remove(ids, workdir) -> None:
     """Remove NeRFs by id (see `clip2nerf catalogue list`)."""
-    from clip2nerf.serve.catalogue import remove_ids
+    from clip2nerf.catalogue import remove_ids
 
     remove_ids(workdir, list(ids), log=click.echo)
 
@@ -60,7 +60,7 @@ def remove(ids, workdir) -> None:
 @WORKDIR
 def list_(workdir) -> None:
     """Print the live version, then id and class per NeRF."""
-    from clip2nerf.serve.catalogue import Catalogue
+    from clip2nerf.catalogue import Catalogue
 
     version = Catalogue(workdir).load_version()
     click.echo(f"# {version.name}: {len(version)} NeRFs")

@@ -18,7 +18,7 @@ from clip2nerf.errors import UserError
 from clip2nerf.nerf.config import NerfConfig
 from clip2nerf.nerf.encoding import frequency_encode, normalize_to_box
 from clip2nerf.nerf.field import density_activation
-from clip2nerf.nerf.io import load_nerf, load_nerf_weights
+from clip2nerf.nerf.io import NerfFile, load_nerf, load_nerf_weights
 from clip2nerf.nf2vec.layout import (
     block_rows,
     matrix_shape,
@@ -150,7 +150,7 @@ def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
         it = tqdm(files, desc="loading NeRFs", unit="nerf", leave=False)
     for path in it:
         nf = load_nerf(path, expected_config=config)
-        mats.append(_matrix(nf, config, output_padding))
+        mats.append(weight_matrix(nf, config, output_padding))
         oid = nf.object_id or path.stem
         ids.append(oid)
         classes.append(nf.class_name)
@@ -184,9 +184,11 @@ class WeightMatrices:
     paths: list[str]
 
 
-def _matrix(nf, config: NerfConfig, output_padding: bool) -> torch.Tensor:
-    """A loaded NeRF's weight matrix; with ``output_padding``, imported tiny-cuda-nn padding
-    rows go into the padding rows of its output block (see ``load_nerf_set``)."""
+def weight_matrix(nf: NerfFile, config: NerfConfig, output_padding: bool = False
+                  ) -> torch.Tensor:
+    """A loaded NeRF's ``(rows, hidden)`` float32 weight matrix (``clip2nerf.nf2vec.layout``);
+    with ``output_padding``, imported tiny-cuda-nn padding rows go into the padding rows of
+    its output block (see ``load_nerf_set``)."""
     mat = state_dict_to_matrix(nf.state_dict, config)
     if output_padding and nf.output_padding is not None:
         start = output_rows(config).stop
@@ -197,8 +199,9 @@ def _matrix(nf, config: NerfConfig, output_padding: bool) -> torch.Tensor:
 def _read_into(out: np.ndarray, path: Path, config: NerfConfig, output_padding: bool
                ) -> tuple[str, str]:
     """Read one NeRF file's weights (``load_nerf_weights``) straight into ``out``, its
-    zero-filled ``(rows, hidden)`` slot: the matrix ``load_nerf`` + ``_matrix`` give, without a
-    tensor per weight or a concatenation. Returns its object id (file stem when none) and class."""
+    zero-filled ``(rows, hidden)`` slot: the matrix ``load_nerf`` + ``weight_matrix`` give,
+    without a tensor per weight or a concatenation. Returns its object id (file stem when
+    none) and class."""
     nf = load_nerf_weights(path, expected_config=config)
     blocks = block_rows(config)
     start = 0
@@ -317,4 +320,4 @@ def occupied_mask(nerfs: NerfSet, rows: list[int], points: torch.Tensor) -> torc
 
 
 __all__ = ["NerfSet", "occupied_mask", "dataset_splits", "find_nerf_files", "load_nerf_set", "batched_nerf_forward",
-           "sample_points", "WeightMatrices", "read_weight_matrices"]
+           "sample_points", "WeightMatrices", "read_weight_matrices", "weight_matrix"]

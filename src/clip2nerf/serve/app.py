@@ -26,11 +26,18 @@ from typing import Any
 import numpy as np
 from starlette.exceptions import HTTPException as _StarletteHTTPException
 
+from clip2nerf.catalogue import (
+    N_ORBIT_VIEWS,
+    Catalogue,
+    CatalogueVersion,
+    LiveCatalogue,
+    ViewSettings,
+    png_bytes,
+    view_png,
+)
 from clip2nerf.errors import UserError
 from clip2nerf.serve import limits
-from clip2nerf.serve.catalogue import Catalogue, CatalogueVersion, LiveCatalogue
-from clip2nerf.serve.models import ServiceModels
-from clip2nerf.serve.views import ViewSettings
+from clip2nerf.serve.models import ServiceModels, load_service_models
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("clip2nerf.serve")
@@ -89,6 +96,11 @@ class _TooLarge(_StarletteHTTPException):
 
     def __init__(self, limit: int):
         super().__init__(413, f"request body larger than {limit // (1024 * 1024)} MB")
+
+
+def views_strip(views: np.ndarray) -> np.ndarray:
+    """(n, H, W, 4) views side by side as one (H, n*W, 4) image."""
+    return np.concatenate(list(views), axis=1)
 
 
 async def _send_json(send, status: int, message: str) -> None:
@@ -188,7 +200,6 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
     def generate_png(text: str | None, images: list[np.ndarray] | None,
                      n_views: int) -> Response:
         from clip2nerf.apps import generate
-        from clip2nerf.serve.views import png_bytes, views_strip
 
         limits.check_views(n_views)
         with models.compute():
@@ -294,8 +305,6 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
 
     @app.get("/api/nerfs/{object_id}", tags=["catalogue"])
     def nerf_info(object_id: str):
-        from clip2nerf.serve.views import N_ORBIT_VIEWS
-
         version, entry = entry_of(object_id)
         has_file = catalogue.nerf_file(entry) is not None
         return {"id": object_id, "class": entry.get("class"), "caption": entry.get("caption"),
@@ -307,8 +316,6 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
     @app.get("/api/nerfs/{object_id}/views/{view}.png", tags=["catalogue"],
              response_class=Response, responses={200: {"content": {"image/png": {}}}})
     def nerf_view(object_id: str, view: int):
-        from clip2nerf.serve.views import N_ORBIT_VIEWS, view_png
-
         _, entry = entry_of(object_id)
         if not 0 <= view < N_ORBIT_VIEWS:
             raise limits.BadRequest(f"view {view}: must be from 0 to {N_ORBIT_VIEWS - 1}", 404)
@@ -332,6 +339,5 @@ def create_app(workdir: str | Path, models: ServiceModels | None = None, device:
 
 
 def load_service_models_for(catalogue: Catalogue, device: str, lock: str) -> ServiceModels:
-    from clip2nerf.serve.models import load_service_models
-
+    """The catalogue's models for ``create_app`` (``load_service_models`` checks ``lock``)."""
     return load_service_models(catalogue, device, lock=lock)  # type: ignore[arg-type]

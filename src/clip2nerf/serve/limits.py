@@ -9,13 +9,13 @@ project-wide guarded loader. Only the HTTP byte caps are this module's own.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from clip2nerf.catalogue.store import valid_id
 from clip2nerf.errors import UserError
 from clip2nerf.utils import bounds
 
@@ -33,7 +33,6 @@ MAX_IMAGES = bounds.SERVE_MAX_IMAGES
 MAX_TEXT_CHARS = bounds.SERVE_MAX_TEXT_CHARS
 MAX_K = bounds.SERVE_MAX_K
 MAX_GENERATE_VIEWS = bounds.SERVE_MAX_GENERATE_VIEWS
-ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
 class BadRequest(UserError):
@@ -75,12 +74,6 @@ def check_text(text: str | None, what: str = "text") -> str:
     except UnicodeEncodeError:
         raise BadRequest(f"{what} is not valid Unicode (lone surrogate)") from None
     return text.strip()
-
-
-def valid_id(object_id: object) -> bool:
-    """A catalogue id: plain characters only and not '.' or '..', so it can never name a path."""
-    return (isinstance(object_id, str) and bool(ID_PATTERN.match(object_id))
-            and object_id not in (".", ".."))
 
 
 def check_id(object_id: str) -> str:

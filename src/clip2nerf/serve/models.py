@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from clip2nerf.catalogue import Catalogue
 from clip2nerf.errors import UserError
-from clip2nerf.serve.catalogue import Catalogue
 from clip2nerf.vlm.base import VisionLanguageModel, WrappedVLM
 
 LockMode = Literal["text", "all", "none"]

@@ -1,16 +1,17 @@
-"""Rendered views of catalogue NeRFs for the service: PNG bytes, cached on disk."""
+"""Rendered views of catalogue NeRFs: PNG bytes, rendered once then read from a disk cache
+(``W/catalogue/thumbs``). ``add_nerfs`` renders view 0 (the thumbnail) of each new NeRF; the
+service renders the others on demand."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from clip2nerf.serve.catalogue import Catalogue
+from clip2nerf.apps import render_nerf_view
+from clip2nerf.catalogue.store import Catalogue
 
 N_ORBIT_VIEWS = 6
 """Views a result's detail panel shows (azimuths 30 + 60 i degrees); view 0 is the thumbnail."""
@@ -38,14 +39,7 @@ def png_bytes(image: np.ndarray) -> bytes:
 def view_png(catalogue: Catalogue, nerf_file: Path, view: int, device: str = "cpu",
              settings: ViewSettings = ViewSettings()) -> bytes:
     """View ``view`` (0..N_ORBIT_VIEWS-1) of a NeRF file, rendered once then read from cache."""
-    from clip2nerf.apps import render_nerf_view
-
     arr = render_nerf_view(nerf_file, settings.resolution, azimuth_deg=30.0 + 60.0 * view,
                            n_samples=settings.n_samples, device=device,
                            cache_dir=catalogue.thumbs)
     return png_bytes(arr)
-
-
-def views_strip(views: np.ndarray) -> np.ndarray:
-    """(n, H, W, 4) views side by side as one (H, n*W, 4) image."""
-    return np.concatenate(list(views), axis=1)

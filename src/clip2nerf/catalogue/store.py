@@ -15,9 +15,9 @@ layout: ``clip2nerf.workdir``)::
                                        named by content hash, so ids never name files)
     W/catalogue/thumbs/                cached rendered views
 
-An update (:func:`add_nerfs`, :func:`remove_ids`) writes a complete new version folder with
-``Gallery.save`` (itself temp folder + rename), then replaces ``CURRENT`` atomically (temp
-file, fsync, rename). A crash or ``kill -9`` at any point leaves ``CURRENT`` naming the
+An update (``add_nerfs``, ``remove_ids`` in :mod:`clip2nerf.catalogue.updates`) writes a
+complete new version folder with ``Gallery.save`` (itself temp folder + rename), then replaces
+``CURRENT`` atomically (:meth:`Catalogue.publish`: temp file, fsync, rename). A crash or ``kill -9`` at any point leaves ``CURRENT`` naming the
 previous, complete version; at worst an unused temp folder or NeRF copy is left behind.
 Writers take an exclusive ``flock`` on ``W/catalogue/.lock`` (released by the kernel when a
 writer dies). Readers (:class:`LiveCatalogue`) stat ``CURRENT`` per request and load a new
@@ -32,16 +32,19 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from clip2nerf.classes import CLASSES
 from clip2nerf.errors import UserError
-from clip2nerf.serve.limits import valid_id
+from clip2nerf.index.gallery import Gallery
 from clip2nerf.utils.io import atomic_write_json, atomic_write_text, read_json
+from clip2nerf.utils.pretrained import check_format_version
+from clip2nerf.utils.validate import dataclass_from_dict
 from clip2nerf.workdir import CATALOGUE as CATALOGUE_DIR  # noqa: F401 (its former name)
 from clip2nerf.workdir import MAPPERS, SEARCH_MAPPER, Workdir, nerf2clip_spec
 
@@ -57,7 +60,16 @@ BASE_VERSION = "v000000"
 KEEP_OLD_VERSIONS = 2
 """Finished versions kept beside the live one (older ones are deleted after an update)."""
 
+ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+"""The characters of a catalogue id (see :func:`valid_id`)."""
+
 _VERSION_RE = re.compile(r"^v(\d{6,})$")
+
+
+def valid_id(object_id: object) -> bool:
+    """A catalogue id: plain characters only and not '.' or '..', so it can never name a path."""
+    return (isinstance(object_id, str) and bool(ID_PATTERN.match(object_id))
+            and object_id not in (".", ".."))
 
 
 @dataclass
@@ -73,6 +85,7 @@ class CatalogueModels:
     """Zero-shot classes; empty = the dataset's classes, else the paper's 13."""
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``catalogue.json`` form (format tag and version included)."""
         return {"format": CATALOGUE_FORMAT, "version": 1, "nf2vec": self.nf2vec,
                 "clip2nerf": self.clip2nerf, "nerf2clip": self.nerf2clip, "vlm": self.vlm,
                 "classes": list(self.classes)}
@@ -81,9 +94,6 @@ class CatalogueModels:
     def from_dict(cls, d: Any, where: str) -> CatalogueModels:
         """The schema of ``catalogue.json``: format and version checked, then the model
         folders' policy (``dataclass_from_dict``: types checked, unknown keys named)."""
-        from clip2nerf.utils.pretrained import check_format_version
-        from clip2nerf.utils.validate import dataclass_from_dict
-
         if not isinstance(d, dict) or d.get("format") != CATALOGUE_FORMAT:
             raise UserError(f"{where} is not a clip2nerf catalogue description")
         check_format_version(d.get("version", 1), 1, where, "catalogue description")
@@ -105,7 +115,7 @@ class CatalogueVersion:
     """One complete, immutable state of the catalogue."""
 
     name: str
-    gallery: Any  # clip2nerf.index.Gallery
+    gallery: Gallery
     entries: dict[str, dict[str, Any]]
     """id -> {"class", "caption", "source" (relative to the workdir when inside it), "added"}."""
 
@@ -126,14 +136,17 @@ class Catalogue:
     # -- paths ---------------------------------------------------------------------------
     @property
     def pointer(self) -> Path:
+        """``W/catalogue/CURRENT``: the name of the live version."""
         return self.root / POINTER_NAME
 
     @property
     def versions(self) -> Path:
+        """``W/catalogue/versions``: one gallery folder per version."""
         return self.root / VERSIONS_DIR
 
     @property
     def thumbs(self) -> Path:
+        """``W/catalogue/thumbs``: the cache of rendered views."""
         return self.root / THUMBS_DIR
 
     def resolve(self, rel: str) -> Path:
@@ -142,6 +155,7 @@ class Catalogue:
         return p if p.is_absolute() else self.workdir / p
 
     def relative(self, path: Path) -> str:
+        """``path`` relative to the workdir when inside it, else absolute (as entries store it)."""
         path = path.resolve()
         return str(path.relative_to(self.workdir)) if path.is_relative_to(self.workdir) \
             else str(path)
@@ -171,9 +185,11 @@ class Catalogue:
         return m
 
     def write_models(self, models: CatalogueModels) -> None:
+        """Write ``catalogue.json`` atomically."""
         atomic_write_json(self.root / CONFIG_NAME, models.to_dict())
 
     def classes(self, models: CatalogueModels) -> list[str]:
+        """The zero-shot classes: ``models.classes``, else the dataset's, else the paper's 13."""
         if models.classes:
             return list(models.classes)
         if (self.layout.data / "dataset.json").is_file():
@@ -182,9 +198,7 @@ class Catalogue:
             classes = open_dataset(self.layout.data).classes
             if classes:
                 return list(classes)
-        from clip2nerf.apps import default_classes
-
-        return default_classes()
+        return list(CLASSES)
 
     # -- versions ------------------------------------------------------------------------
     def current_name(self) -> str:
@@ -211,8 +225,6 @@ class Catalogue:
 
     def load_version(self, name: str | None = None) -> CatalogueVersion:
         """Read a whole version (the live one by default)."""
-        from clip2nerf.index import Gallery
-
         name = name or self.current_name()
         if name == BASE_VERSION:
             folder = self.layout.gallery
@@ -227,9 +239,9 @@ class Catalogue:
             raise UserError(f"{self.versions / name}: catalogue entries do not match the gallery")
         return CatalogueVersion(name, gallery, entries)
 
-    def _base_entries(self, gallery) -> dict[str, dict[str, Any]]:
+    def _base_entries(self, gallery: Gallery) -> dict[str, dict[str, Any]]:
         """Entries of the demo gallery: its recorded sources, classes and dataset captions."""
-        from clip2nerf.nerf.manifest import nerf_path
+        from clip2nerf.nerf.manifest import nerf_path  # clip2nerf.nerf loads torch
 
         sources = gallery.extra.get("sources") or {}
         captions: dict[str, str] = {}
@@ -288,7 +300,7 @@ class Catalogue:
         n = max([int(current[1:]), *existing]) + 1
         return f"v{n:06d}"
 
-    def publish(self, gallery: Any) -> str:
+    def publish(self, gallery: Gallery) -> str:
         """Save a built gallery as the next version and switch CURRENT to it."""
         name = self._next_name(self.current_name())
         self.versions.mkdir(parents=True, exist_ok=True)
@@ -307,15 +319,7 @@ class Catalogue:
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _empty_gallery(nf2vec):
-    import faiss
-
-    from clip2nerf.index import Gallery
-
-    return Gallery(faiss.IndexFlatIP(nf2vec.config.encoder.embed_dim), [], [], nf2vec.space)
-
-
-def gallery_vectors(gallery) -> np.ndarray:
+def gallery_vectors(gallery: Gallery) -> np.ndarray:
     """(n, d) float32 rows of a gallery's faiss index (flat, or IVF via a direct map)."""
     import faiss
 
@@ -325,119 +329,6 @@ def gallery_vectors(gallery) -> np.ndarray:
     if isinstance(index, faiss.IndexIVF):
         index.make_direct_map()
     return np.asarray(index.reconstruct_n(0, index.ntotal), dtype=np.float32)
-
-
-@dataclass
-class AddReport:
-    version: str
-    added: list[str]
-    size: int
-
-
-def add_nerfs(workdir: str | Path, sources: Sequence[str | Path], nf2vec=None,
-              device: str = "cpu", thumbnails: bool = True, view_settings: Any = None,
-              log: Callable[[str], None] = lambda m: None, executor: Any = None) -> AddReport:
-    """Embed NeRF files (or folders of them) with the catalogue's nf2vec model and add them.
-
-    Refused, naming the file: another NeRF architecture, NaN/inf weights, an unreadable file,
-    an id already in the catalogue, and embedding tables of another nf2vec space (an
-    ``EmbeddingTable`` file of the catalogue's own space is added as it is).
-
-    The files are embedded in shards on ``executor`` (an ``ExecutorConfig``; default: here,
-    64 files per shard), each shard's rows written to a staged table; the new version is
-    built from exact rows in one streaming pass (see :mod:`clip2nerf.serve.catalogue_rows`).
-    """
-    from clip2nerf.nf2vec import Nf2vec
-    from clip2nerf.nf2vec.nerfs import find_nerf_files
-    from clip2nerf.serve import catalogue_rows as rows_mod
-    from clip2nerf.utils.executor import ExecutorConfig
-
-    cat = Catalogue(workdir)
-    models = cat.models()
-    model_dir = cat.resolve(models.nf2vec)
-    if nf2vec is None:
-        nf2vec = Nf2vec.from_pretrained(model_dir, device)
-    executor = executor or ExecutorConfig("local", shard_size=64)
-    files: list[Path] = []
-    for s in sources:
-        files.extend(find_nerf_files(s))
-    if not files:
-        raise UserError("no NeRF files given")
-    with cat.write_lock():
-        current = cat.load_version() if cat.has_version() else None
-        if current is None:  # a new catalogue: its first version holds only these NeRFs
-            current = CatalogueVersion(BASE_VERSION, _empty_gallery(nf2vec), {})
-        if current.gallery.space != nf2vec.space:
-            raise UserError(f"the catalogue's gallery holds {current.gallery.space!r} embeddings "
-                            f"but its nf2vec model is {nf2vec.space!r}")
-        staged = rows_mod.embed_sources(cat, files, nf2vec, model_dir, device, executor, log)
-        entries = dict(current.entries)
-        new_ids = rows_mod.new_entries(staged, entries, valid_id)
-        rows = rows_mod.version_rows(cat, current) + rows_mod.keep_rows(cat, staged)
-        gallery = rows_mod.gallery_from_rows(cat, rows, entries, nf2vec.space,
-                                             current.gallery.config)
-        name = cat.publish(gallery)
-        rows_mod.remove_staging(staged)
-        rows_mod.prune_rows(cat)
-    size = len(gallery)
-    log(f"catalogue {cat.workdir}: added {len(new_ids)} NeRFs -> {name} ({size} in all)")
-    if thumbnails:
-        try:
-            _render_thumbnails(cat, [entries[i] for i in new_ids], device, view_settings)
-        except (UserError, OSError, RuntimeError) as exc:  # a cache: rendered again on demand
-            log(f"catalogue {cat.workdir}: {name} is live, but its thumbnails failed ({exc})")
-    return AddReport(name, new_ids, size)
-
-
-def remove_ids(workdir: str | Path, ids: Sequence[str],
-               log: Callable[[str], None] = lambda m: None) -> AddReport:
-    """Remove NeRFs by id (an unknown id is refused and nothing changes)."""
-    from clip2nerf.serve import catalogue_rows as rows_mod
-
-    cat = Catalogue(workdir)
-    with cat.write_lock():
-        current = cat.load_version()
-        unknown = [i for i in ids if i not in current.entries]
-        if unknown:
-            raise UserError(f"not in the catalogue: {', '.join(map(str, unknown[:10]))}")
-        drop = set(ids)
-        keep_ids = [i for i in current.gallery.ids if i not in drop]
-        if not keep_ids:
-            raise UserError("a catalogue cannot become empty; keep at least one NeRF")
-        entries = {i: current.entries[i] for i in keep_ids}
-        # from the exact rows (never the index's lossy reconstruction)
-        gallery = rows_mod.gallery_from_rows(cat, rows_mod.version_rows(cat, current), entries,
-                                             current.gallery.space, current.gallery.config)
-        name = cat.publish(gallery)
-        rows_mod.prune_rows(cat)
-    log(f"catalogue {cat.workdir}: removed {len(drop)} NeRFs -> {name} ({len(keep_ids)} left)")
-    return AddReport(name, [], len(keep_ids))
-
-
-def _read_table(path: Path, space: str) -> tuple[np.ndarray, list[str], list[str]]:
-    from clip2nerf.utils.embeddings import EmbeddingTable
-
-    try:
-        table = EmbeddingTable.load(path)
-    except (UserError, ValueError) as exc:
-        raise UserError(f"{path}: {exc}") from None
-    if table.space != space:
-        raise UserError(f"{path}: embeddings of {table.space!r}, but the catalogue's nf2vec "
-                        f"space is {space!r}; embed the NeRFs with the catalogue's nf2vec model")
-    if table.vectors.ndim != 2 or not np.isfinite(table.vectors).all():
-        raise UserError(f"{path}: embeddings must be finite (n, d) vectors")
-    return table.vectors, table.ids, table.labels
-
-
-def _render_thumbnails(cat: Catalogue, entries: list[dict[str, Any]], device: str,
-                       settings: Any = None) -> None:
-    """View 0 of each new NeRF, so the first search showing it finds it cached."""
-    from clip2nerf.serve.views import ViewSettings, view_png
-
-    for e in entries:
-        path = cat.nerf_file(e)
-        if path is not None:
-            view_png(cat, path, 0, device=device, settings=settings or ViewSettings())
 
 
 class LiveCatalogue:
@@ -458,15 +349,18 @@ class LiveCatalogue:
 
     @property
     def version(self) -> CatalogueVersion:
+        """The version loaded last (without looking at CURRENT)."""
         return self._version
 
     def get(self) -> CatalogueVersion:
+        """The live version: the one loaded, or the new one when CURRENT changed."""
         stamp = self.catalogue.pointer_stamp()
         if stamp != self._stamp:
             self.reload(stamp)
         return self._version
 
-    def reload(self, stamp: Any = None) -> CatalogueVersion:
+    def reload(self, stamp: tuple[int, int, int] | None = None) -> CatalogueVersion:
+        """Look at CURRENT now and load the version it names if it is not the one served."""
         with self._lock:
             stamp = stamp if stamp is not None else self.catalogue.pointer_stamp()
             try:

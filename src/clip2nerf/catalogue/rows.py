@@ -1,13 +1,15 @@
-"""Catalogue updates built from exact rows, with the per-object work sharded (local or Ray).
+"""The rows of catalogue updates: exact row tables, the per-object work sharded (local or Ray).
 
-``clip2nerf catalogue add`` embeds its NeRF files in shards through
-:mod:`clip2nerf.utils.executor` (``--executor local|ray``):
+``clip2nerf catalogue add`` (:func:`clip2nerf.catalogue.updates.add_nerfs`) embeds its NeRF
+files in shards through :mod:`clip2nerf.utils.executor` (``--executor local|ray``):
 
-- each shard task reads each source file once (into memory), writes its content-named copy
-  ``W/catalogue/nerfs/<sha256[:16]>.safetensors`` atomically, reads the NeRF back from that copy
-  (the source is not read again), embeds the shard's NeRFs with nf2vec, and writes one
-  embeddings table ``W/catalogue/staging/<plan>/shard-NNNNN.safetensors`` atomically
-  (ids, classes, the copies' paths, captions). A shard whose table exists is skipped, so a
+- each shard task reads each source's safetensors header (through the ``safetensors``
+  library; an embeddings table is then read as a table), reads each NeRF file once (into
+  memory), writes its content-named copy ``W/catalogue/nerfs/<sha256[:16]>.safetensors``
+  atomically, reads the NeRF back from that copy (the source is not read again), embeds the
+  shard's NeRFs with nf2vec, and writes one embeddings table
+  ``W/catalogue/staging/<plan>/shard-NNNNN.safetensors`` atomically (ids, classes, the
+  copies' paths, captions). A shard whose table exists is skipped, so a
   rerun of a failed or interrupted add (same files, same shard size: the same ``<plan>``)
   embeds only the shards still missing; a failed Ray task is retried, a refused file
   (UserError) fails at once.
@@ -32,27 +34,39 @@ import hashlib
 import json
 import os
 import shutil
-import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
 
+from clip2nerf.catalogue.store import (
+    NERF_COPIES_DIR,
+    Catalogue,
+    CatalogueVersion,
+    gallery_vectors,
+    valid_id,
+)
 from clip2nerf.errors import UserError
-from clip2nerf.utils.embeddings import EmbeddingTable, read_header
+from clip2nerf.index.chunks import Chunk
+from clip2nerf.index.gallery import Gallery, GalleryConfig
+from clip2nerf.utils.embeddings import EMBEDDINGS_FORMAT, EmbeddingTable, read_header
 from clip2nerf.utils.executor import ExecutorConfig, Shard, make_shards, map_shards
 from clip2nerf.utils.io import atomic_path
+
+if TYPE_CHECKING:
+    from clip2nerf.nf2vec import Nf2vec
 
 ROWS_DIR = "rows"
 STAGING_DIR = "staging"
 ROWS_KEY = "rows"
 """``gallery.json`` ``extra`` key: the version's row tables, relative to ``W/catalogue``."""
 
-_MODELS: dict[tuple[str, str], Any] = {}
+_MODELS: dict[tuple[str, str], Nf2vec] = {}
 
 
-def _model(model: Any, device: str) -> Any:
+def _model(model: Nf2vec | str | os.PathLike[str], device: str) -> Nf2vec:
     """An Nf2vec model, or one loaded from its folder once per worker process."""
     if not isinstance(model, (str, os.PathLike)):
         return model
@@ -60,7 +74,7 @@ def _model(model: Any, device: str) -> Any:
     if key not in _MODELS:
         from clip2nerf.nf2vec import Nf2vec
 
-        _MODELS[key] = Nf2vec.from_pretrained(model, device)
+        _MODELS[key] = Nf2vec.from_pretrained(Path(model), device)
     return _MODELS[key]
 
 
@@ -69,38 +83,47 @@ MAX_SOURCE_BYTES = 64 << 20
 embeddings tables, which are read through their header."""
 
 
-def _safetensors_metadata(data: bytes) -> dict[str, Any]:
-    """The ``__metadata__`` of a safetensors file held in memory ({} when not one)."""
-    if len(data) < 8:
-        return {}
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > len(data) - 8 or n > 100 << 20:
-        return {}
+def _is_embeddings_table(path: Path) -> bool:
+    """Whether a file's safetensors header marks it a clip2nerf embeddings table (the header
+    only: a large file is not read). Not a safetensors file (or one the library refuses): False,
+    and the file is then read as a NeRF, whose loader names what is wrong. OSError propagates."""
     try:
-        header = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, ValueError):
-        return {}
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
-    return meta if isinstance(meta, dict) else {}
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+    except SafetensorError:
+        return False
+    return meta.get("format") == EMBEDDINGS_FORMAT
 
 
-def add_shard(shard: Shard, model: Any, root: str, staging: str, device: str, space: str,
-              workdir: str) -> int:
+def _read_table(path: Path, space: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """An embeddings table given to ``catalogue add``: finite (n, d) vectors of ``space``."""
+    try:
+        table = EmbeddingTable.load(path)
+    except (UserError, ValueError) as exc:
+        raise UserError(f"{path}: {exc}") from None
+    if table.space != space:
+        raise UserError(f"{path}: embeddings of {table.space!r}, but the catalogue's nf2vec "
+                        f"space is {space!r}; embed the NeRFs with the catalogue's nf2vec model")
+    if table.vectors.ndim != 2 or not np.isfinite(table.vectors).all():
+        raise UserError(f"{path}: embeddings must be finite (n, d) vectors")
+    return table.vectors, table.ids, table.labels
+
+
+def add_shard(shard: Shard, model: Nf2vec | str, root: str, staging: str, device: str,
+              space: str, workdir: str) -> int:
     """Embed one shard of source files into ``staging/<shard>.safetensors``; returns its rows.
 
     Runs on an executor (a Ray worker or here). Skips the shard when its table exists.
     """
+    # clip2nerf.nerf and nf2vec load torch: imported in the worker that embeds
     from clip2nerf.nerf.io import load_nerf
     from clip2nerf.nf2vec import embed_matrices
-    from clip2nerf.nf2vec.nerfs import _matrix
-    from clip2nerf.utils.embeddings import EMBEDDINGS_FORMAT
+    from clip2nerf.nf2vec.nerfs import weight_matrix
 
     out = Path(staging) / f"{shard.name}.safetensors"
     if out.is_file():
         return len(read_header(out).ids)
     nf2vec = _model(model, device)
-    from clip2nerf.serve.catalogue import NERF_COPIES_DIR
-
     copies = Path(root) / NERF_COPIES_DIR
     workdir_p = Path(workdir)
     tables: list[EmbeddingTable] = []
@@ -109,23 +132,17 @@ def add_shard(shard: Shard, model: Any, root: str, staging: str, device: str, sp
     for name in shard.items:
         path = Path(name)
         try:
-            if path.stat().st_size > MAX_SOURCE_BYTES:
-                # only an embeddings table may be this large: its header says whether it is one
-                with path.open("rb") as fh:
-                    data = fh.read(8)
-                    data += fh.read(min(struct.unpack("<Q", data)[0], 100 << 20)
-                                    if len(data) == 8 else 0)
-                if _safetensors_metadata(data).get("format") != EMBEDDINGS_FORMAT:
-                    raise UserError(f"{path}: {path.stat().st_size} bytes is too large for a NeRF "
-                                    f"file (at most {MAX_SOURCE_BYTES >> 20} MiB); give NeRF "
-                                    "files or clip2nerf embeddings tables")
-            else:
-                data = path.read_bytes()  # the one read of the source
+            size = path.stat().st_size
+            is_table = _is_embeddings_table(path)
+            if not is_table:
+                if size > MAX_SOURCE_BYTES:  # only an embeddings table may be this large
+                    raise UserError(f"{path}: {size} bytes is too large for a NeRF file (at "
+                                    f"most {MAX_SOURCE_BYTES >> 20} MiB); give NeRF files or "
+                                    "clip2nerf embeddings tables")
+                data = path.read_bytes()  # the one read of the NeRF file
         except OSError as exc:
             raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        if _safetensors_metadata(data).get("format") == EMBEDDINGS_FORMAT:
-            from clip2nerf.serve.catalogue import _read_table
-
+        if is_table:
             vecs, tids, tlabels = _read_table(path, space)
             tables.append(EmbeddingTable(vecs, tids, tlabels, space, {
                 "sources": [None] * len(tids), "captions": [None] * len(tids),
@@ -140,7 +157,7 @@ def add_shard(shard: Shard, model: Any, root: str, staging: str, device: str, sp
                 nf = load_nerf(tmp, expected_config=nf2vec.config.nerf, occupancy=False)
             except UserError as exc:
                 raise UserError(str(exc).replace(str(tmp), str(path))) from None
-            mat = _matrix(nf, nf2vec.config.nerf, nf2vec.reads_output_padding)
+            mat = weight_matrix(nf, nf2vec.config.nerf, nf2vec.reads_output_padding)
             if not bool(np.isfinite(mat.numpy()).all()):
                 raise UserError(f"NeRF file {path}: weights contain NaN or infinity")
         mats.append(mat)
@@ -188,8 +205,9 @@ def plan_key(files: Sequence[Path], space: str, shard_size: int) -> str:
     return h.hexdigest()[:16]
 
 
-def embed_sources(cat: Any, files: Sequence[Path], nf2vec: Any, model_dir: Path, device: str,
-                  executor: ExecutorConfig, log: Callable[[str], None]) -> list[Path]:
+def embed_sources(cat: Catalogue, files: Sequence[Path], nf2vec: Nf2vec, model_dir: Path,
+                  device: str, executor: ExecutorConfig, log: Callable[[str], None]
+                  ) -> list[Path]:
     """Run the shards of one add (skipping finished ones); the staged tables, in order."""
     key = plan_key(files, nf2vec.space, executor.shard_size)
     staging = cat.root / STAGING_DIR / key
@@ -200,7 +218,7 @@ def embed_sources(cat: Any, files: Sequence[Path], nf2vec: Any, model_dir: Path,
     if len(todo) < len(shards):
         log(f"catalogue: {len(shards) - len(todo)} of {len(shards)} shards already embedded "
             f"({staging})")
-    model: Any = nf2vec if executor.kind == "local" else str(model_dir)
+    model: Nf2vec | str = nf2vec if executor.kind == "local" else str(model_dir)
     args = (model, str(cat.root), str(staging), device, nf2vec.space, str(cat.workdir))
     done = len(shards) - len(todo)
     for shard, rows in map_shards(add_shard, todo, args, executor, use_gpu=device != "cpu"):
@@ -209,8 +227,7 @@ def embed_sources(cat: Any, files: Sequence[Path], nf2vec: Any, model_dir: Path,
     return [p for s in shards if (p := staging / f"{s.name}.safetensors").is_file()]
 
 
-def new_entries(staged: Sequence[Path], entries: dict[str, dict[str, Any]],
-                valid_id: Callable[[str], bool]) -> list[str]:
+def new_entries(staged: Sequence[Path], entries: dict[str, dict[str, Any]]) -> list[str]:
     """Check the staged ids (valid, not in the catalogue, not twice) and add their entries."""
     new_ids: list[str] = []
     seen: set[str] = set()
@@ -235,13 +252,11 @@ def new_entries(staged: Sequence[Path], entries: dict[str, dict[str, Any]],
 
 
 def _extra(path: Path) -> dict[str, Any]:
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="numpy") as fh:
         return json.loads((fh.metadata() or {}).get("extra", "{}"))
 
 
-def version_rows(cat: Any, version: Any) -> list[str]:
+def version_rows(cat: Catalogue, version: CatalogueVersion) -> list[str]:
     """The row tables of a version (relative to ``W/catalogue``); a version without them
     (older, or the demo's gallery) has its index's reconstructed rows written once."""
     rows = version.gallery.extra.get(ROWS_KEY)
@@ -249,8 +264,6 @@ def version_rows(cat: Any, version: Any) -> list[str]:
         return list(rows)
     if len(version.gallery) == 0:
         return []
-    from clip2nerf.serve.catalogue import gallery_vectors
-
     rel = f"{ROWS_DIR}/{version.name}-base.safetensors"
     if not (cat.root / rel).is_file():
         g = version.gallery
@@ -259,7 +272,7 @@ def version_rows(cat: Any, version: Any) -> list[str]:
     return [rel]
 
 
-def keep_rows(cat: Any, staged: Sequence[Path]) -> list[str]:
+def keep_rows(cat: Catalogue, staged: Sequence[Path]) -> list[str]:
     """Link (or copy) staged shard tables into ``W/catalogue/rows`` (named by plan and shard).
     The staged files stay until the new version is published (``remove_staging``), so an add
     that fails after this point still finds its shards for the rerun."""
@@ -280,11 +293,9 @@ def keep_rows(cat: Any, staged: Sequence[Path]) -> list[str]:
     return out
 
 
-def gallery_from_rows(cat: Any, rows: Sequence[str], entries: dict[str, dict[str, Any]],
-                      space: str, config: Any = None) -> Any:
+def gallery_from_rows(cat: Catalogue, rows: Sequence[str], entries: dict[str, dict[str, Any]],
+                      space: str, config: GalleryConfig | None = None) -> Gallery:
     """The gallery of ``entries`` (ids in row order), streamed from exact row tables."""
-    from clip2nerf.index import Gallery
-
     headers = [read_header(cat.root / r) for r in rows]
     owner: dict[str, int] = {}
     for fi, h in enumerate(headers):
@@ -301,7 +312,7 @@ def gallery_from_rows(cat: Any, rows: Sequence[str], entries: dict[str, dict[str
     if len(dims) != 1:
         raise UserError(f"{cat.root}: catalogue rows disagree on the dimension: {sorted(dims)}")
 
-    def chunks():
+    def chunks() -> Iterator[Chunk]:
         for fi, h in enumerate(headers):
             sel = [r for r, oid in enumerate(h.ids) if owner.get(oid) == fi]
             if not sel:
@@ -316,7 +327,7 @@ def gallery_from_rows(cat: Any, rows: Sequence[str], entries: dict[str, dict[str
     return gallery
 
 
-def prune_rows(cat: Any) -> None:
+def prune_rows(cat: Catalogue) -> None:
     """Delete row tables that no kept version lists (after an update and its prune)."""
     folder = cat.root / ROWS_DIR
     if not folder.is_dir():

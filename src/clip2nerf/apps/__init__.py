@@ -2,7 +2,8 @@
 
 - ``classify_nerfs(nerfs, nf2vec, nerf2clip, vlm, classes=None, template=...)``: a list of
   ``Classification``; ``ZeroShotClassifier(nf2vec, nerf2clip, vlm, ...).classify_files(files
-  or folders)`` is the batched path.
+  or folders)`` is the batched path; ``zero_shot_scores`` / ``score_matrices`` give every
+  class's score.
 - ``search(gallery, clip2nerf, vlm, text=None, images=None, k=5)``: a list of ``SearchHit``.
 - ``generate(nf2vec, clip2nerf, vlm, text=None, images=None, n_views=8)``: ``Generated``.
 - ``load_mapper(folder, direction, vlm, nf2vec)``: a mapper checked against the models in use.
@@ -16,6 +17,7 @@ from clip2nerf.apps.classify import (
     default_classes,
     prompt_embeddings,
     zero_shot_labels,
+    zero_shot_scores,
 )
 from clip2nerf.apps.generate import Generated, generate
 from clip2nerf.apps.models import check_mapper, load_mapper
@@ -41,4 +43,5 @@ __all__ = [
     "strip_png",
     "text_tile",
     "zero_shot_labels",
+    "zero_shot_scores",
 ]

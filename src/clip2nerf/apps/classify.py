@@ -71,14 +71,26 @@ def fill_template(template: str, class_name: str) -> str:
     return template.replace("{}", class_name, 1)
 
 
+def zero_shot_scores(nerf_embeddings: np.ndarray, nerf2clip: FeatureMapper,
+                     prompts: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """Every class's score of each NeRF: ``(n, c)`` cosine similarities between the nerf2clip
+    output of ``nerf_embeddings: (n, 1024)`` and the ``prompts: (c, d)`` of ``classes``
+    (column j is ``classes[j]``). ``zero_shot_labels`` keeps each row's best."""
+    from clip2nerf.index import classify_1nn
+
+    _, sims = classify_1nn(nerf2clip.map(nerf_embeddings), prompts, list(classes))
+    return sims
+
+
+def best_classes(sims: np.ndarray, classes: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The label of each row of ``sims: (n, c)`` (``zero_shot_scores``) and its score ``(n,)``."""
+    return [classes[j] for j in sims.argmax(axis=1)], sims.max(axis=1)
+
+
 def zero_shot_labels(nerf_embeddings: np.ndarray, nerf2clip: FeatureMapper,
                      prompts: np.ndarray, classes: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """Labels of ``nerf_embeddings: (n, 1024)`` and their scores ``(n,)`` (cosine)."""
-    from clip2nerf.index import classify_1nn
-
-    mapped = nerf2clip.map(nerf_embeddings)
-    labels, sims = classify_1nn(mapped, prompts, list(classes))
-    return labels, sims.max(axis=1)
+    return best_classes(zero_shot_scores(nerf_embeddings, nerf2clip, prompts, classes), classes)
 
 
 def expand_nerf_paths(nerfs: Sequence[str | Path]) -> list[Path]:
@@ -112,11 +124,14 @@ class ZeroShotClassifier:
     def __init__(self, nf2vec: Nf2vec, nerf2clip: FeatureMapper, vlm: VisionLanguageModel,
                  classes: Sequence[str] | None = None, template: str = DEFAULT_TEMPLATE,
                  device: str = "cpu", batch_size: int = 256, read_workers: int = 4,
-                 members: Sequence[tuple[Nf2vec, FeatureMapper]] = ()):
+                 members: Sequence[tuple[Nf2vec, FeatureMapper]] = (),
+                 prompts: np.ndarray | None = None):
         """``batch_size``: NeRFs per chunk (memory ~ batch_size x 75 kB of weights);
         ``read_workers``: threads reading files. ``members``: more (nf2vec, nerf2clip) pairs
         of an ensemble (``clip2nerf.apps.ensemble``; their NeRF architecture must be
-        ``nf2vec``'s): labels then come from the mean of every pair's nerf2clip outputs."""
+        ``nf2vec``'s): labels then come from the mean of every pair's nerf2clip outputs.
+        ``prompts``: ``prompt_embeddings(vlm, classes, template)`` computed already (the web
+        service holds them), so the VLM is not asked again."""
         from clip2nerf.apps.models import check_mapper
 
         self.members = [(nf2vec, nerf2clip), *members]
@@ -131,12 +146,22 @@ class ZeroShotClassifier:
             raise UserError("--batch-size and the number of read workers must be >= 1")
         self.nf2vec, self.nerf2clip, self.device = nf2vec, nerf2clip, device
         self.classes = list(classes) if classes else default_classes()
-        self.prompts = prompt_embeddings(vlm, self.classes, template)
+        if prompts is None:
+            prompts = prompt_embeddings(vlm, self.classes, template)
+        elif len(prompts) != len(self.classes):
+            raise UserError(f"{len(prompts)} prompt embeddings for {len(self.classes)} classes")
+        self.prompts = prompts
         self.batch_size, self.read_workers = batch_size, read_workers
 
     def label_matrices(self, matrices) -> tuple[list[str], np.ndarray]:
         """Labels and cosine scores ``(n,)`` of ``matrices: (n, rows, hidden)`` weight matrices."""
-        from clip2nerf.apps.ensemble import EnsembleMember, ensemble_zero_shot_labels
+        return best_classes(self.score_matrices(matrices), self.classes)
+
+    def score_matrices(self, matrices) -> np.ndarray:
+        """Every class's cosine score ``(n, c)`` of ``matrices: (n, rows, hidden)`` weight
+        matrices (column j is ``self.classes[j]``; ``label_matrices`` keeps each row's best)."""
+        from clip2nerf.apps.ensemble import EnsembleMember, ensemble_vlm_embeddings
+        from clip2nerf.index import classify_1nn
         from clip2nerf.nf2vec import embed_matrices
 
         # Encoder batches of at most 64 NeRFs: with the oneDNN layers (utils/cpu_linear) a
@@ -147,11 +172,11 @@ class ZeroShotClassifier:
                                   device=self.device).numpy()
 
         if len(self.members) == 1:
-            return zero_shot_labels(embed(self.nf2vec), self.nerf2clip, self.prompts,
+            return zero_shot_scores(embed(self.nf2vec), self.nerf2clip, self.prompts,
                                     self.classes)
-        return ensemble_zero_shot_labels([EnsembleMember(embed(model), mapper)
-                                          for model, mapper in self.members],
-                                         self.prompts, self.classes)
+        mean = ensemble_vlm_embeddings([EnsembleMember(embed(model), mapper)
+                                        for model, mapper in self.members])
+        return classify_1nn(mean, self.prompts, self.classes)[1]
 
     def classify_files(self, nerfs: Sequence[str | Path]) -> list[Classification]:
         """Labels of NeRF files and folders of them (see ``expand_nerf_paths``), in order."""

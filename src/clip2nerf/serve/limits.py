@@ -3,15 +3,18 @@
 Every function raises :class:`BadRequest` (turned into a 4xx JSON error by the app) with a
 message naming what was wrong; code behind the edge trusts what passes. The names are kept
 plain (``check_k``, ``load_upload_image``...). The numeric limits of request parameters are
-``clip2nerf.utils.bounds``' (``SERVE_*``, checked with ``Bound.check``); images go through the
+``clip2nerf.utils.bounds``' (``SERVE_*``): the routes declare them on their parameters with
+``field_range`` (so pydantic checks them and OpenAPI shows them), and ``check_k`` /
+``check_views`` check a number with ``Bound.check`` elsewhere. Images go through the
 project-wide guarded loader. Only the HTTP byte caps are this module's own.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Protocol, TypedDict
 
 import numpy as np
 
@@ -35,6 +38,16 @@ MAX_K = bounds.SERVE_MAX_K
 MAX_GENERATE_VIEWS = bounds.SERVE_MAX_GENERATE_VIEWS
 
 
+class UploadLike(Protocol):
+    """An uploaded file as the routes receive it (FastAPI's ``UploadFile``)."""
+
+    @property
+    def filename(self) -> str | None: ...
+
+    @property
+    def file(self) -> IO[bytes]: ...
+
+
 class BadRequest(UserError):
     """A request the client must fix; ``status`` is the HTTP code."""
 
@@ -54,15 +67,34 @@ def check_bound(bound: bounds.Bound, value: int, name: str) -> int:
         raise BadRequest(str(exc)) from None
 
 
+class IntRange(TypedDict):
+    """Keyword arguments ``ge`` and ``le`` (see ``field_range``)."""
+
+    ge: int
+    le: int
+
+
+def field_range(bound: bounds.Bound) -> IntRange:
+    """``bound`` as the ``ge``/``le`` keywords of pydantic's ``Field`` and FastAPI's ``Query``
+    and ``Form``: ``k: int = Query(5, **field_range(bounds.SERVE_K))``."""
+    if bound.kind is not int or bound.lo is None or bound.hi is None or bound.lo_open \
+            or bound.hi_open:
+        raise ValueError(f"{bound}: only a closed range of integers is ge/le")
+    return IntRange(ge=int(bound.lo), le=int(bound.hi))
+
+
 def check_k(k: int) -> int:
+    """``k`` (results per request) if inside ``bounds.SERVE_K``."""
     return check_bound(bounds.SERVE_K, k, "k")
 
 
 def check_views(n_views: int) -> int:
+    """``n_views`` (generated views per request) if inside ``bounds.SERVE_VIEWS``."""
     return check_bound(bounds.SERVE_VIEWS, n_views, "views")
 
 
 def check_text(text: str | None, what: str = "text") -> str:
+    """``text`` stripped, if it is non-empty, short enough and free of control characters."""
     if not isinstance(text, str) or not text.strip():
         raise BadRequest(f"{what} is empty")
     if len(text) > MAX_TEXT_CHARS:
@@ -77,6 +109,7 @@ def check_text(text: str | None, what: str = "text") -> str:
 
 
 def check_id(object_id: str) -> str:
+    """``object_id`` if it is a valid catalogue id (else 404: no such NeRF can exist)."""
     if not valid_id(object_id):
         raise BadRequest(f"id {object_id[:60]!r}: ids are 1-128 letters, digits, '.', '_' "
                          "or '-'", 404)
@@ -84,6 +117,7 @@ def check_id(object_id: str) -> str:
 
 
 def check_size(data: bytes, limit: int, what: str) -> bytes:
+    """``data`` if it is neither empty nor over ``limit`` bytes (413)."""
     if len(data) == 0:
         raise BadRequest(f"{what} is empty (0 bytes)")
     if len(data) > limit:
@@ -101,6 +135,17 @@ def load_upload_image(data: bytes, name: str) -> np.ndarray:
     check_size(data, MAX_IMAGE_BYTES, what)
     return load_image(data, mode="auto", what=what, error=BadRequest,
                       max_pixels=MAX_IMAGE_PIXELS)
+
+
+def load_upload_images(files: Sequence[UploadLike]) -> list[np.ndarray]:
+    """The uploaded views of one query (1 to MAX_IMAGES files), each through
+    ``load_upload_image``; at most MAX_IMAGE_BYTES + 1 bytes of a file are read."""
+    if not files:
+        raise BadRequest("give at least one image file in 'files'")
+    if len(files) > MAX_IMAGES:
+        raise BadRequest(f"{len(files)} images; at most {MAX_IMAGES} views per query")
+    return [load_upload_image(f.file.read(MAX_IMAGE_BYTES + 1), f.filename or f"file {i + 1}")
+            for i, f in enumerate(files)]
 
 
 def load_upload_nerf(data: bytes, name: str, config: NerfConfig, tmp_dir: Path | None = None,

@@ -31,14 +31,11 @@ from clip2nerf.mapping.data import (
 )
 from clip2nerf.mapping.losses import cosine_loss
 from clip2nerf.mapping.model import CONFIG_NAME, WEIGHTS_NAME, FeatureMapper
-from clip2nerf.utils.checkpoint import load_checkpoint, save_checkpoint, seeded
+from clip2nerf.utils.checkpoint import save_checkpoint, seeded
 from clip2nerf.utils.embeddings import EmbeddingTable
 from clip2nerf.utils.io import atomic_write_json
-from clip2nerf.utils.training import (
-    NonFiniteTrainingError,
-    check_finite_loss,
-    check_finite_weights,
-)
+from clip2nerf.utils.train_loop import TrainLoop, adamw_one_cycle
+from clip2nerf.utils.training import check_finite_weights
 
 CHECKPOINT_SECONDS = 20.0
 """Least wall time between two checkpoints of one mapper run."""
@@ -107,9 +104,16 @@ def _make_model(config: MapperConfig) -> FeatureMapper:
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int,
-                     history: list[dict[str, Any]], config: MapperConfig) -> None:
+                     history: list[dict[str, Any]], config: Any) -> None:
     save_checkpoint(path, epoch=epoch, model=model, optimizer=optimizer, scheduler=scheduler,
-                    history=history, config=config.to_dict())
+                    history=history, config=config)
+
+
+def _write_checkpoint(path: Path, *, epoch: int, model, optimizer, scheduler,
+                      history: list[dict[str, Any]], config: Any) -> None:
+    """The loop's checkpoint writer: through ``_save_checkpoint``, the mapper's own entry
+    point (looked up at each call, so that tests can count the saves)."""
+    _save_checkpoint(path, model, optimizer, scheduler, epoch, history, config)
 
 
 def train_mapper(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTable,
@@ -145,11 +149,9 @@ def train_mapper(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTab
         torch.set_num_threads(threads)
 
 
-def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progress,
-           on_epoch_end, extra_views=None) -> TrainResult:
-    from tqdm.auto import tqdm
-
-    device = torch.device(device)
+def _pairs(config: MapperConfig, nerf, views, train_ids, val_ids, captions,
+           extra_views) -> tuple[MapperConfig, PairSet, PairSet | None]:
+    """The run's config (a copy with the data's fingerprint) and its train and val pairs."""
     check_tables(config, nerf, views, captions)
     config.train.validate()
     config = copy.deepcopy(config)  # the fingerprint and extra views are set on a copy
@@ -166,90 +168,58 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
                         extra_views=extra_views)
     val = (build_pairs(config, nerf, views, list(val_ids), captions, subset_views=False)
            if val_ids else None)
-    val = _answerable_val(val, train)
+    return config, train, _answerable_val(val, train)
+
+
+def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progress,
+           on_epoch_end, extra_views=None) -> TrainResult:
+    device = torch.device(device)
+    config, train, val = _pairs(config, nerf, views, train_ids, val_ids, captions, extra_views)
     tc = config.train
-    steps_per_epoch = math.ceil(len(train) / tc.batch_size)
-
     model = _make_model(config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=tc.lr,
-                                                    total_steps=tc.epochs * steps_per_epoch)
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
-    ckpt_path = Path(out) / CHECKPOINT_NAME if out is not None else None
-    if ckpt_path is not None and ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path, "mapper")
-        if not ckpt.same_config(config.to_dict()):
-            raise UserError(f"{out} holds a run with other settings or data; pass another "
-                            "--out, or --overwrite to start over")
-        ckpt.restore(model, optimizer, scheduler)
-        start_epoch = ckpt.epoch
-        history = ckpt.history
-
+    optimizer, scheduler = adamw_one_cycle(model.parameters(), tc.lr, tc.weight_decay,
+                                           tc.epochs * math.ceil(len(train) / tc.batch_size))
+    settings = f"--lr {tc.lr:g} --weight-decay {tc.weight_decay:g} --batch-size {tc.batch_size}"
+    # Checkpoints cost more than a small mapper's epoch: one every CHECKPOINT_SECONDS.
+    loop = TrainLoop(model, optimizer, scheduler, tc.epochs, settings,
+                     checkpoint=Path(out) / CHECKPOINT_NAME if out is not None else None,
+                     config=config.to_dict(), what="mapper", save_every_s=CHECKPOINT_SECONDS,
+                     desc=f"train {config.direction}", progress=progress,
+                     writer=_write_checkpoint)
+    loop.resume(refused=f"{out} holds a run with other settings or data; pass another "
+                        "--out, or --overwrite to start over")
     x = torch.from_numpy(train.inputs).to(device)
     y = torch.from_numpy(train.targets).to(device)
-    model.train()
-    bar = tqdm(range(start_epoch, tc.epochs), desc=f"train {config.direction}", unit="epoch",
-               disable=not progress, initial=start_epoch, total=tc.epochs)
-    saved_epoch, last_save = start_epoch, time.perf_counter()
-    epoch_complete = True
-    settings = f"--lr {tc.lr:g} --weight-decay {tc.weight_decay:g} --batch-size {tc.batch_size}"
 
-    def save(epoch_done: int) -> None:
-        _save_checkpoint(ckpt_path, model, optimizer, scheduler, epoch_done, history, config)
-        atomic_write_json(Path(out) / LOG_NAME, {"history": history,
+    def train_epoch(epoch: int) -> dict[str, Any]:
+        # Per-epoch seed: the order of epoch e does not depend on whether the run resumed.
+        gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(train), generator=gen).to(device)
+        total = 0.0
+        for start in range(0, len(train), tc.batch_size):
+            idx = order[start:start + tc.batch_size]
+            total += loop.step(cosine_loss(model(x[idx]), y[idx])) * len(idx)
+        return {"train_loss": total / len(train), "lr": scheduler.get_last_lr()[0]}
+
+    def evaluate(epoch: int) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if val is not None:
+            fields["val_loss"], fields["val_recall@1"] = _evaluate(model, val, device)
+        fields["seconds"] = time.perf_counter() - loop.epoch_started
+        return fields
+
+    def on_save(done: int) -> None:
+        atomic_write_json(Path(out) / LOG_NAME, {"history": loop.history,
                                                  "n_train_pairs": len(train),
                                                  "n_val_pairs": len(val) if val else 0})
 
-    try:
-        for epoch in bar:
-            epoch_complete = False
-            t0 = time.perf_counter()
-            # Per-epoch seed: the order of epoch e does not depend on whether the run resumed.
-            gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)
-            order = torch.randperm(len(train), generator=gen).to(device)
-            total = 0.0
-            for start in range(0, len(train), tc.batch_size):
-                idx = order[start:start + tc.batch_size]
-                loss = cosine_loss(model(x[idx]), y[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                total += float(loss.detach()) * len(idx)
-                check_finite_loss(float(loss.detach()), f"at epoch {epoch + 1}", settings)
-            check_finite_weights(model, f"after epoch {epoch + 1}", settings)
-            record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total / len(train),
-                                      "lr": scheduler.get_last_lr()[0]}
-            if val is not None:
-                record["val_loss"], record["val_recall@1"] = _evaluate(model, val, device)
-            record["seconds"] = time.perf_counter() - t0
-            history.append(record)
-            epoch_complete = True
-            bar.set_postfix(loss=f"{record['train_loss']:.4f}",
-                            **({"val": f"{record['val_loss']:.4f}"} if val is not None else {}))
-            # Checkpoints cost more than a small mapper's epoch: write one every
-            # CHECKPOINT_SECONDS and at the end (and on an interruption, below).
-            if ckpt_path is not None and (epoch + 1 == tc.epochs or
-                                          time.perf_counter() - last_save >= CHECKPOINT_SECONDS):
-                save(epoch + 1)
-                saved_epoch, last_save = epoch + 1, time.perf_counter()
-            if on_epoch_end is not None:
-                on_epoch_end(record)
-    except NonFiniteTrainingError:
-        raise  # nothing of the diverged run is saved
-    except BaseException:
-        # Interrupted between epochs (Ctrl-C, a callback): keep the finished epochs.
-        if ckpt_path is not None and epoch_complete and history and \
-                history[-1]["epoch"] > saved_epoch:
-            save(history[-1]["epoch"])
-        raise
-    bar.close()
-    model.eval()
+    loop.run(train_epoch, evaluate, on_save=on_save, after_epoch=on_epoch_end,
+             postfix=lambda r: {"loss": f"{r['train_loss']:.4f}",
+                                **({"val": f"{r['val_loss']:.4f}"} if val is not None else {})})
     if out is not None:
         check_finite_weights(model, "at the end of training", settings)
         model.save_pretrained(out)
-    return TrainResult(model, history, start_epoch, len(train))
+    return TrainResult(model, loop.history, loop.start_epoch, len(train))
 
 
 def is_trained(folder: str | Path) -> bool:

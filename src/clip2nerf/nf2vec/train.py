@@ -47,9 +47,9 @@ from clip2nerf.nf2vec.nerfs import (
     sample_points,
 )
 from clip2nerf.nf2vec.views import psnr, render_embedding, render_field_views, view_poses
-from clip2nerf.utils.checkpoint import load_checkpoint, save_checkpoint, seeded
+from clip2nerf.utils.checkpoint import seeded
 from clip2nerf.utils.io import atomic_write_json, read_json
-from clip2nerf.utils.training import check_finite_loss, check_finite_weights, checkpoint_error
+from clip2nerf.utils.train_loop import TrainLoop, adamw_one_cycle
 
 CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "history.json"
@@ -201,6 +201,44 @@ def _saved_name(out_dir: Path) -> str:
     return str(saved.get("name", "?")) if isinstance(saved, dict) else "?"
 
 
+def _check_settings(cfg: TrainConfig, stop_after: int | None) -> None:
+    if stop_after is not None and stop_after < 1:
+        raise UserError(f"--stop-after {stop_after}: must be at least 1 (epochs of this run)")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise UserError(f"--lr {cfg.lr}: must be a finite number > 0")
+    if cfg.loss != "distill" and (cfg.weight_noise or cfg.permute_units):
+        raise UserError("weight_noise / permute_units augment the distill loss only; the render "
+                        "loss would ignore them (set loss to 'distill' or turn them off)")
+
+
+def _train_epoch(loop: TrainLoop, train_set: NerfSet, cfg: TrainConfig,
+                 device: torch.device) -> dict[str, Any]:
+    """One epoch of batches drawn with ``loop.generator``: the record's training fields."""
+    model, generator = loop.model, loop.generator
+    steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
+    order = torch.randperm(len(train_set), generator=generator).tolist()
+    losses = []
+    for s in range(steps_per_epoch):
+        rows = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+        matrices = train_set.matrices[rows].to(device)
+        if cfg.loss == "distill":
+            pts = sample_points(train_set, rows, cfg.n_points, cfg.occupied_fraction,
+                                generator).to(device)
+            occ = occupied_mask(train_set, rows, pts)
+            enc_in = None
+            if cfg.weight_noise > 0 or cfg.permute_units:
+                enc_in = augment_matrices(matrices, model.config.nerf, cfg.weight_noise,
+                                          cfg.permute_units, generator)
+            loss = distill_loss(model, matrices, pts, cfg, occ, enc_in)
+        else:
+            loss = render_loss(model, train_set, rows, matrices, cfg, generator)
+        losses.append(loop.step(loss))
+    # val_psnr is filled in by the validation; its place here keeps the record's key order.
+    return {"loss": float(np.mean(losses)), "val_psnr": None,
+            "seconds": round(time.perf_counter() - loop.epoch_started, 3),
+            "lr": loop.scheduler.get_last_lr()[0]}
+
+
 def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config: Nf2vecConfig,
                  train_config: TrainConfig, device: torch.device | str = "cpu",
                  progress: bool = True, log: Callable[[str], None] | None = None,
@@ -211,22 +249,20 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
         nerfs: a folder of NeRF files (or a loaded ``NerfSet``); the ``train`` split trains,
             the first ``max_val_nerfs`` of ``val`` validate.
         out_dir: model folder; holds a loadable model after every epoch.
+        model_config: the encoder and decoder to build.
+        train_config: the loss, optimiser and validation settings.
+        device: where to train.
+        progress: show a progress bar.
+        log: receives the resume and finish messages (default: stderr).
         stop_after: end this run after that many epochs (a later call resumes).
+
     Returns:
         The per-epoch history: ``epoch``, ``loss``, ``val_psnr``, ``seconds``, ``lr``.
     """
-    from tqdm import tqdm
-
     log = log or (lambda s: print(s, file=sys.stderr))
-    if stop_after is not None and stop_after < 1:
-        raise UserError(f"--stop-after {stop_after}: must be at least 1 (epochs of this run)")
-    if not (math.isfinite(train_config.lr) and train_config.lr > 0):
-        raise UserError(f"--lr {train_config.lr}: must be a finite number > 0")
-    if train_config.loss != "distill" and (train_config.weight_noise or train_config.permute_units):
-        raise UserError("weight_noise / permute_units augment the distill loss only; the render "
-                        "loss would ignore them (set loss to 'distill' or turn them off)")
-    device = torch.device(device)
     cfg = train_config
+    _check_settings(cfg, stop_after)
+    device = torch.device(device)
     out_dir = Path(out_dir)
     nerf_set = nerfs if isinstance(nerfs, NerfSet) else load_nerf_set(nerfs, model_config.nerf,
                                                                       progress)
@@ -239,88 +275,45 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
 
     with seeded(cfg.seed):
         model = Nf2vec(model_config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(train_set) // cfg.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
-
-    ckpt_path = out_dir / CHECKPOINT_NAME
-    if ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path, "nf2vec training")
-        if not same_configs(ckpt.config, model_config, cfg):
-            raise UserError(f"{out_dir} holds a run with another configuration "
-                            f"({_saved_name(out_dir)}); use another "
-                            "--out, or the same preset and options to resume")
-        ckpt.restore(model, optimizer, scheduler)
-        try:
-            generator.set_state(ckpt.extra["rng"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise checkpoint_error(ckpt_path, exc) from None
-        history = ckpt.history
-        start_epoch = ckpt.epoch
-        check_finite_weights(model, f"in {ckpt_path}", "the checkpoint's settings")
-        log(f"resuming {out_dir} after epoch {start_epoch}/{cfg.epochs}")
-    if start_epoch >= cfg.epochs:
-        log(f"{out_dir}: already trained for {cfg.epochs} epochs")
-        return history
-
+    optimizer, scheduler = adamw_one_cycle(model.parameters(), cfg.lr, cfg.weight_decay,
+                                           cfg.epochs * steps_per_epoch, pct_start=0.1)
     settings = (f"--lr {cfg.lr:g}, weight decay {cfg.weight_decay:g}, batch size "
                 f"{cfg.batch_size}, loss {cfg.loss}")
+    config = {"model": model_config.to_dict(), "train": cfg.to_dict()}
+    loop = TrainLoop(model, optimizer, scheduler, cfg.epochs, settings,
+                     checkpoint=out_dir / CHECKPOINT_NAME, config=config, what="nf2vec training",
+                     generator=torch.Generator().manual_seed(cfg.seed), desc="nf2vec train",
+                     progress=progress)
+    if loop.resume(lambda ckpt: same_configs(ckpt.config, model_config, cfg),
+                   f"{out_dir} holds a run with another configuration ({_saved_name(out_dir)}); "
+                   "use another --out, or the same preset and options to resume"):
+        log(f"resuming {out_dir} after epoch {loop.start_epoch}/{cfg.epochs}")
+    if loop.start_epoch >= cfg.epochs:
+        log(f"{out_dir}: already trained for {cfg.epochs} epochs")
+        return loop.history
+
     validator = _Validator(val_set, cfg, device)
-    last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, start_epoch + stop_after)
-    bar = tqdm(range(start_epoch, last_epoch), desc="nf2vec train", unit="epoch",
-               initial=start_epoch, total=cfg.epochs, disable=not progress, file=sys.stderr)
-    for epoch in bar:
-        model.train()
-        t0 = time.perf_counter()
-        order = torch.randperm(len(train_set), generator=generator).tolist()
-        losses = []
-        for s in range(steps_per_epoch):
-            rows = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            matrices = train_set.matrices[rows].to(device)
-            if cfg.loss == "distill":
-                pts = sample_points(train_set, rows, cfg.n_points, cfg.occupied_fraction,
-                                    generator).to(device)
-                occ = occupied_mask(train_set, rows, pts)
-                enc_in = None
-                if cfg.weight_noise > 0 or cfg.permute_units:
-                    enc_in = augment_matrices(matrices, model_config.nerf, cfg.weight_noise,
-                                              cfg.permute_units, generator)
-                loss = distill_loss(model, matrices, pts, cfg, occ, enc_in)
-            else:
-                loss = render_loss(model, train_set, rows, matrices, cfg, generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            check_finite_loss(losses[-1], f"at epoch {epoch + 1}", settings)
-        train_seconds = time.perf_counter() - t0
-        done = epoch + 1
-        due = done % max(cfg.val_every, 1) == 0 or done == cfg.epochs
-        val = validator(model) if due else None
-        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_psnr": val,
-                  "seconds": round(train_seconds, 3), "lr": scheduler.get_last_lr()[0]}
-        history.append(record)
-        bar.set_postfix(loss=f"{record['loss']:.4f}",
-                        val_psnr="-" if val is None else f"{val:.2f}")
-        if done == cfg.epochs:
-            model.decoder.set_center(embed_matrices(model, train_set.matrices, device=device,
-                                                    centered=False))
-        check_finite_weights(model, f"after epoch {epoch + 1}", settings)
+
+    def evaluate(epoch: int) -> dict[str, Any]:
+        due = (epoch + 1) % max(cfg.val_every, 1) == 0 or epoch + 1 == cfg.epochs
+        return {"val_psnr": validator(model) if due else None}
+
+    def finish() -> None:  # the embedding centre: the training NeRFs' mean direction
+        model.decoder.set_center(embed_matrices(model, train_set.matrices, device=device,
+                                                centered=False))
+
+    def on_save(done: int) -> None:
         model.save_pretrained(out_dir)
-        save_checkpoint(ckpt_path, epoch=epoch + 1, model=model, optimizer=optimizer,
-                        scheduler=scheduler, history=history,
-                        config={"model": model_config.to_dict(), "train": cfg.to_dict()},
-                        rng=generator.get_state())
         atomic_write_json(out_dir / HISTORY_NAME, {
             "model_config": model_config.to_dict(), "train_config": cfg.to_dict(),
             "n_train": len(train_set), "n_val": len(val_set), "device": str(device),
-            "epochs": history})
-    return history
+            "epochs": loop.history})
+
+    return loop.run(lambda epoch: _train_epoch(loop, train_set, cfg, device), evaluate,
+                    finish=finish, on_save=on_save, stop_after=stop_after,
+                    postfix=lambda r: {"loss": f"{r['loss']:.4f}", "val_psnr": "-" if
+                                       r["val_psnr"] is None else f"{r['val_psnr']:.2f}"})
 
 
 __all__ = ["train_nf2vec", "distill_loss", "render_loss", "CHECKPOINT_NAME", "HISTORY_NAME"]

@@ -29,8 +29,8 @@ import numpy as np
 
 from clip2nerf.classes import ZERO_SHOT_TEMPLATE
 from clip2nerf.errors import UserError
-from clip2nerf.utils.checkpoint import load_checkpoint, save_checkpoint, seeded
-from clip2nerf.utils.training import check_finite_loss, check_finite_weights
+from clip2nerf.utils.checkpoint import save_checkpoint, seeded
+from clip2nerf.utils.train_loop import TrainLoop, adamw_one_cycle
 from clip2nerf.vlm.offline import (
     OFFLINE_FAMILY,
     OfflineVLM,
@@ -186,16 +186,68 @@ def prepare_offline(data: str | Path, out: str | Path,
     one holding another model needs ``overwrite``.
     """
     import torch
-    import torch.nn.functional as F
-    from tqdm import tqdm
 
     from clip2nerf.data.layouts import open_dataset
     from clip2nerf.utils.device import resolve_device
-    from clip2nerf.utils.io import atomic_path, atomic_write_json
+    from clip2nerf.utils.io import atomic_write_json
     from clip2nerf.vlm.text_tower import MiniLMTextTower
 
     mcfg = model_cfg or OfflineVLMConfig()
     tcfg = train_cfg or OfflineTrainConfig()
+    _check_settings(mcfg, tcfg)
+    dev = resolve_device(device)
+    ds = open_dataset(data)
+    ids = ds.object_ids(tcfg.split)
+    extra_ds, record, fp = _training_record(ds, data, ids, mcfg, tcfg)
+    name = f"{OFFLINE_FAMILY.format(tower=mcfg.image_tower)}@{fp}"
+    out = Path(out).expanduser()
+    if (out / "config.json").exists():
+        existing = read_offline_config(out)
+        if existing["name"] == name and not overwrite:
+            log(f"{out} already holds {name}; nothing to do (pass --overwrite to retrain)")
+            return OfflineVLM.from_pretrained(out, device=str(dev))
+        if not overwrite:
+            raise UserError(f"{out} already holds another offline model ({existing['name']}); "
+                            "pass --overwrite to replace it, or choose another --out")
+    work = out.parent / f".{out.name}.train-{fp}"
+    t0 = time.time()
+    captions, views, owner = _training_views(ds, data, ids, extra_ds, work, mcfg, tcfg,
+                                             progress)
+    atomic_write_json(work / "record.json", record)
+    log(f"training on {len(ids)} {tcfg.split} objects, {len(views)} views "
+        f"({time.time() - t0:.1f}s to read)")
+
+    # Frozen text tower: every caption and the zero-shot prompts embedded once.
+    text = MiniLMTextTower(device=str(dev))
+    uniq = sorted(set(captions))
+    caption_idx = np.array([uniq.index(c) for c in captions], dtype=np.int64)
+    bank = torch.from_numpy(text.encode(uniq)).to(dev)  # (n_texts, d)
+    val = _val_set(ds, tcfg, mcfg, progress)
+    prompts = text.encode([ZERO_SHOT_TEMPLATE.format(c) for c in ds.classes]) if val else None
+
+    if mcfg.image_tower == "knn":
+        return _finish_knn(ds, out, work, name, record, mcfg, tcfg, views, owner, captions,
+                           text, val, prompts, dev, log)
+    encoder, history = _train_cnn(ds, ids, work / "checkpoint.pt", name, mcfg, tcfg, views,
+                                  owner, caption_idx[owner], bank, val, prompts, dev, progress,
+                                  log)
+    record["history"] = history
+    record["train_seconds_last_run"] = round(time.time() - t0, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from clip2nerf.utils.io import atomic_dir
+
+    with atomic_dir(out, overwrite=True) as tmp:
+        save_offline(tmp, mcfg, encoder, name, record)
+    shutil.rmtree(work, ignore_errors=True)
+    last = history[-1] if history else {}
+    log(f"wrote {out} ({name}); " + ", ".join(f"{k}={v:.3f}" for k, v in last.items()
+                                               if k != "epoch"))
+    model = OfflineVLM(mcfg, encoder, name, record, device=str(dev))
+    model._text = text
+    return model
+
+
+def _check_settings(mcfg: OfflineVLMConfig, tcfg: OfflineTrainConfig) -> None:
     if tcfg.split == "test":
         raise UserError("--split test: the offline VLM must not see test objects "
                         "(held-out figures are measured on them); train on train or val")
@@ -207,9 +259,12 @@ def prepare_offline(data: str | Path, out: str | Path,
         raise UserError(f"--photo-backgrounds {tcfg.photo_backgrounds}: must be in [0, 1]")
     if tcfg.photo_backgrounds and mcfg.image_tower != "cnn":
         raise UserError("--photo-backgrounds trains the cnn tower; add --image-tower cnn")
-    dev = resolve_device(device)
-    ds = open_dataset(data)
-    ids = ds.object_ids(tcfg.split)
+
+
+def _training_record(ds, data: str | Path, ids: list[str], mcfg: OfflineVLMConfig,
+                     tcfg: OfflineTrainConfig) -> tuple[Any, dict[str, Any], str]:
+    """(the extra views' dataset or None, the training record saved with the model, its
+    fingerprint naming the model)."""
     extra_ds, extra_desc = _extra_views_dataset(tcfg, ids)
     record: dict[str, Any] = {
         "dataset": {"name": ds.name, "path": str(Path(data).resolve()), "split": tcfg.split,
@@ -224,18 +279,15 @@ def prepare_offline(data: str | Path, out: str | Path,
     fp = training_fingerprint({k: v for k, v in record.items() if k != "dataset"}
                               | {"data": {k: v for k, v in record["dataset"].items()
                                           if k not in ("path", "extra_views_path")}})
-    name = f"{OFFLINE_FAMILY.format(tower=mcfg.image_tower)}@{fp}"
-    out = Path(out).expanduser()
-    if (out / "config.json").exists():
-        existing = read_offline_config(out)
-        if existing["name"] == name and not overwrite:
-            log(f"{out} already holds {name}; nothing to do (pass --overwrite to retrain)")
-            return OfflineVLM.from_pretrained(out, device=str(dev))
-        if not overwrite:
-            raise UserError(f"{out} already holds another offline model ({existing['name']}); "
-                            "pass --overwrite to replace it, or choose another --out")
-    work = out.parent / f".{out.name}.train-{fp}"
-    t0 = time.time()
+    return extra_ds, record, fp
+
+
+def _training_views(ds, data, ids: list[str], extra_ds, work: Path, mcfg: OfflineVLMConfig,
+                    tcfg: OfflineTrainConfig, progress: bool
+                    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(captions, views, owner) of the training objects, cached in ``work``."""
+    from clip2nerf.utils.io import atomic_path
+
     cache = work / "views.npz"
     views = None
     if cache.exists():
@@ -246,73 +298,57 @@ def prepare_offline(data: str | Path, out: str | Path,
             views = None  # a damaged cache of our own: read the views again
             cache.unlink(missing_ok=True)
     if views is not None:
-        _, classes, captions = _read_labels(ds, ids)
-    else:
-        ids_, classes, captions, views, owner = load_split_views(ds, tcfg.split, mcfg.image_size,
-                                                                 progress)
-        if ids_ != ids:
-            raise UserError(f"{data}: the {tcfg.split} split lists {len(ids)} objects but "
-                            f"{len(ids_)} were read (in another order or changed while "
-                            "reading?); check the dataset's splits/ and rerun")
-        if extra_ds is not None:
-            views, owner = _add_extra_views(extra_ds, ids, views, owner, mcfg.image_size,
-                                            progress)
-        # The work folder appears only once the views have been read (bad data leaves none).
-        work.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cache) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, views=views, owner=owner)
-    atomic_write_json(work / "record.json", record)
-    log(f"training on {len(ids)} {tcfg.split} objects, {len(views)} views "
-        f"({time.time() - t0:.1f}s to read)")
+        return _read_labels(ds, ids)[2], views, owner
+    ids_, _, captions, views, owner = load_split_views(ds, tcfg.split, mcfg.image_size, progress)
+    if ids_ != ids:
+        raise UserError(f"{data}: the {tcfg.split} split lists {len(ids)} objects but "
+                        f"{len(ids_)} were read (in another order or changed while "
+                        "reading?); check the dataset's splits/ and rerun")
+    if extra_ds is not None:
+        views, owner = _add_extra_views(extra_ds, ids, views, owner, mcfg.image_size, progress)
+    # The work folder appears only once the views have been read (bad data leaves none).
+    work.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, views=views, owner=owner)
+    return captions, views, owner
 
-    # Frozen text tower: every caption and the zero-shot prompts embedded once.
-    text = MiniLMTextTower(device=str(dev))
-    uniq = sorted(set(captions))
-    caption_idx = np.array([uniq.index(c) for c in captions], dtype=np.int64)
-    bank = torch.from_numpy(text.encode(uniq)).to(dev)  # (n_texts, d)
-    targets = soft_targets(bank, tcfg.soft_weight, tcfg.soft_temperature)  # (n_texts, n_texts)
-    val = _val_set(ds, tcfg, mcfg, progress)
-    prompts = text.encode([ZERO_SHOT_TEMPLATE.format(c) for c in ds.classes]) if val else None
 
-    if mcfg.image_tower == "knn":
-        return _finish_knn(ds, out, work, name, record, mcfg, tcfg, views, owner, captions,
-                           text, val, prompts, dev, log)
+def _train_cnn(ds, ids, ckpt: Path, name: str, mcfg: OfflineVLMConfig, tcfg: OfflineTrainConfig,
+               views: np.ndarray, owner: np.ndarray, view_caption: np.ndarray, bank,
+               val: dict[str, Any] | None, prompts: np.ndarray | None, dev, progress: bool,
+               log: Callable[[str], None]):
+    """Train the cnn tower (resuming from ``ckpt``): (encoder in eval mode, history)."""
+    import torch
+    import torch.nn.functional as F
+
     with seeded(tcfg.seed):  # seeded init without touching the caller's global RNG state
         encoder = build_image_encoder(mcfg).to(dev)
-    opt = torch.optim.AdamW(encoder.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     n_obj = int(owner.max()) + 1
     # Views of object o are the contiguous rows first[o] : first[o] + count[o].
     count = np.bincount(owner, minlength=n_obj)
     first = np.concatenate([[0], np.cumsum(count)[:-1]])
     per_obj = min(tcfg.views_per_epoch or int(count.max()), int(count.min()))
     steps_per_epoch = int(np.ceil(n_obj * per_obj / tcfg.batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tcfg.lr,
-                                                total_steps=tcfg.epochs * steps_per_epoch,
-                                                pct_start=0.15)
-    history: list[dict[str, float]] = []
-    start = 0
-    ckpt = work / "checkpoint.pt"
+    opt, sched = adamw_one_cycle(encoder.parameters(), tcfg.lr, tcfg.weight_decay,
+                                 tcfg.epochs * steps_per_epoch, pct_start=0.15)
     settings = (f"--lr {tcfg.lr:g}, weight decay {tcfg.weight_decay:g}, --batch-size "
                 f"{tcfg.batch_size}")
-    if ckpt.exists():
-        state = load_checkpoint(ckpt, "offline VLM training", map_location=dev)
-        if state.config is not None and not state.same_config({"name": name}):
-            raise UserError(f"{ckpt} holds a run with other settings; delete {work} to start "
-                            "over")
-        state.restore(encoder, opt, sched)
-        start = state.epoch
-        history = state.history
-        check_finite_weights(encoder, f"in {ckpt}", "the checkpoint's settings")
-        log(f"resuming from epoch {start}/{tcfg.epochs} ({ckpt})")
-
+    # save_checkpoint is looked up here, at each run: tests intercept it.
+    loop = TrainLoop(encoder, opt, sched, tcfg.epochs, settings, checkpoint=ckpt,
+                     config={"name": name}, what="offline VLM training", map_location=dev,
+                     desc="prepare-offline", progress=progress, writer=save_checkpoint)
+    # Checkpoints of before the shared format hold no config: accepted (the folder is named
+    # after the run's fingerprint).
+    if loop.resume(lambda c: c.config is None or c.same_config({"name": name}),
+                   f"{ckpt} holds a run with other settings; delete {ckpt.parent} to start over"):
+        log(f"resuming from epoch {loop.start_epoch}/{tcfg.epochs} ({ckpt})")
     views_t = torch.from_numpy(views)  # (n, S, S, 3) uint8, stays on CPU
     backgrounds = _photo_backgrounds(ds, ids, first, len(views), mcfg, tcfg)
-    target_t = torch.from_numpy(caption_idx[owner])
-    bar = tqdm(range(start, tcfg.epochs), desc="prepare-offline", disable=not progress,
-               initial=start, total=tcfg.epochs)
-    for epoch in bar:
-        encoder.train()
+    target_t = torch.from_numpy(view_caption)
+    targets = soft_targets(bank, tcfg.soft_weight, tcfg.soft_temperature)  # (n_texts, n_texts)
+
+    def train_epoch(epoch: int) -> dict[str, float]:
         gen = torch.Generator().manual_seed(tcfg.seed * 100003 + epoch)
         perm = _epoch_rows(first, count, per_obj, gen)
         tot_loss, tot_hit, n_seen = 0.0, 0, 0
@@ -322,48 +358,26 @@ def prepare_offline(data: str | Path, out: str | Path,
                 continue
             batch = views_t[idx] if backgrounds is None else \
                 backgrounds.apply(views_t[idx], idx, gen)
-            x = augment(_to_input(batch, mcfg), tcfg, gen)
-            x = _normalise(x, mcfg).to(dev)
+            x = _normalise(augment(_to_input(batch, mcfg), tcfg, gen), mcfg).to(dev)
             y = target_t[idx].to(dev)
             emb = F.normalize(encoder(x), dim=-1)
-            scale = encoder.logit_scale.clamp(max=np.log(100.0)).exp()
-            logits = scale * emb @ bank.T
-            loss = F.cross_entropy(logits, targets[y])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            check_finite_loss(float(loss.detach()), f"at epoch {epoch + 1}", settings)
-            tot_loss += float(loss.detach()) * len(idx)
+            logits = encoder.logit_scale.clamp(max=np.log(100.0)).exp() * emb @ bank.T
+            tot_loss += loop.step(F.cross_entropy(logits, targets[y])) * len(idx)
             tot_hit += int((logits.argmax(1) == y).sum())
             n_seen += len(idx)
-        row = {"epoch": epoch + 1, "loss": tot_loss / n_seen, "caption_acc": tot_hit / n_seen,
-               "temperature": float(1.0 / encoder.logit_scale.detach().exp())}
-        if val:
-            encoder.eval()
-            row[f"{tcfg.val_split}_zero_shot_acc"] = zero_shot_accuracy(
-                _embed(encoder, val["views"], mcfg, dev), val["labels"], prompts, ds.classes)
-        check_finite_weights(encoder, f"after epoch {epoch + 1}", settings)
-        history.append(row)
-        bar.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
-        save_checkpoint(ckpt, epoch=epoch + 1, model=encoder, optimizer=opt, scheduler=sched,
-                        history=history, config={"name": name})
-    bar.close()
-    record["history"] = history
-    record["train_seconds_last_run"] = round(time.time() - t0, 1)
-    encoder.eval()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from clip2nerf.utils.io import atomic_dir
+        return {"loss": tot_loss / n_seen, "caption_acc": tot_hit / n_seen,
+                "temperature": float(1.0 / encoder.logit_scale.detach().exp())}
 
-    with atomic_dir(out, overwrite=True) as tmp:
-        save_offline(tmp, mcfg, encoder, name, record)
-    shutil.rmtree(work, ignore_errors=True)
-    last = history[-1] if history else {}
-    log(f"wrote {out} ({name}); " + ", ".join(f"{k}={v:.3f}" for k, v in last.items()
-                                               if k != "epoch"))
-    model = OfflineVLM(mcfg, encoder, name, record, device=str(dev))
-    model._text = text
-    return model
+    def evaluate(epoch: int) -> dict[str, float] | None:
+        if not val:
+            return None
+        encoder.eval()
+        return {f"{tcfg.val_split}_zero_shot_acc": zero_shot_accuracy(
+            _embed(encoder, val["views"], mcfg, dev), val["labels"], prompts, ds.classes)}
+
+    history = loop.run(train_epoch, evaluate, postfix=lambda row: {
+        k: round(v, 3) for k, v in row.items() if k != "epoch"})
+    return encoder, history
 
 
 def _finish_knn(ds, out, work, name, record, mcfg, tcfg, views, owner, captions, text, val,

@@ -29,12 +29,21 @@ async def user_error(request: Request, exc: UserError) -> JSONResponse:
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """Up to five ``field: message`` pairs on one line."""
-    # Only locations and messages: the offending input may be bytes that JSON cannot hold.
+    """Up to five ``field value: message`` pairs on one line (``k 101: Input should be ...``)."""
     msgs = []
     for e in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
-        msgs.append(f"{loc}: {e.get('msg', 'invalid')}")
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
+        # The value only when it is a number or a short text: other inputs may be bytes JSON
+        # cannot hold, or long.
+        value = e.get("input")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            shown = f" {value}"
+        elif isinstance(value, str) and len(value) <= 40:
+            shown = f" {value!r}"
+        else:
+            shown = ""
+        loc = loc or "body"
+        msgs.append(f"{loc}{shown}: {e.get('msg', 'invalid')}")
     return JSONResponse({"error": "; ".join(msgs) or "invalid request"}, status_code=422)
 
 

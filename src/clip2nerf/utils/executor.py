@@ -15,17 +15,14 @@ the caller as shards finish, for the manifest and the progress bar.
   (a shared filesystem) and have clip2nerf installed. Ray is the optional extra
   ``pip install 'clip2nerf[ray]'``.
 
-Fault injection for tests: when ``CLIP2NERF_INJECT_FAILURE`` names a folder, a shard task
-whose marker file ``<folder>/<shard name>.fail`` exists deletes it and raises
-:class:`InjectedFailure` before doing any work, so that shard fails exactly once.
+:data:`shard_wrappers` (empty in normal runs) wraps every shard function before its shards
+run: the tests' fault injection (``tests/shard_faults.py``) makes chosen shards fail once there.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from clip2nerf.errors import UserError
@@ -33,13 +30,16 @@ from clip2nerf.utils import bounds
 
 ExecutorKind = Literal["local", "ray"]
 EXECUTOR_CHOICES = ("local", "ray")
-INJECT_ENV = "CLIP2NERF_INJECT_FAILURE"
 
 T = TypeVar("T")
 
-
-class InjectedFailure(RuntimeError):
-    """Raised by a shard task that was told to fail once (tests of retries)."""
+ShardWrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
+"""Takes a shard function ``fn(shard, *args)`` and returns one with the same signature."""
+shard_wrappers: list[ShardWrapper] = []
+"""Applied by :func:`map_shards`, in order (the last one outermost), to every shard function
+before its shards run (``fn = wrap(fn)``, in this process; for Ray the wrapped function must
+pickle). Empty in normal runs: an extension point for tests (``tests/shard_faults.py`` fails
+chosen shards once to exercise retries and resumes)."""
 
 
 @dataclass
@@ -80,23 +80,6 @@ def make_shards(items: Sequence[str], shard_size: int) -> list[Shard]:
             for i, lo in enumerate(range(0, len(items), shard_size))]
 
 
-def _maybe_fail(shard: Shard) -> None:
-    folder = os.environ.get(INJECT_ENV)
-    if not folder:
-        return
-    marker = Path(folder) / f"{shard.name}.fail"
-    try:
-        marker.unlink()  # only one attempt can remove it: that attempt fails
-    except FileNotFoundError:
-        return
-    raise InjectedFailure(f"{shard.name}: injected failure ({marker})")
-
-
-def _run_shard(fn: Callable[..., T], shard: Shard, args: tuple[Any, ...]) -> T:
-    _maybe_fail(shard)
-    return fn(shard, *args)
-
-
 @dataclass
 class _Refused:
     """A Ray shard task's UserError, returned instead of raised so that Ray does not retry it:
@@ -107,7 +90,7 @@ class _Refused:
 
 def _run_shard_ray(fn: Callable[..., T], shard: Shard, args: tuple[Any, ...]) -> T | _Refused:
     try:
-        return _run_shard(fn, shard, args)
+        return fn(shard, *args)
     except UserError as exc:
         return _Refused(exc)
 
@@ -146,12 +129,14 @@ def map_shards(fn: Callable[..., T], shards: Sequence[Shard], args: tuple[Any, .
     ``fn`` must be a module-level function (Ray imports it on the workers) whose arguments
     and result pickle. With ``use_gpu`` a Ray task asks for one GPU when the cluster has any.
     A shard that still fails after ``max_retries`` raises here (the results already yielded
-    stay valid; a rerun skips them).
+    stay valid; a rerun skips them). ``fn`` is wrapped by :data:`shard_wrappers` first.
     """
     config = config or ExecutorConfig()
+    for wrap in shard_wrappers:
+        fn = wrap(fn)
     if config.kind == "local":
         for shard in shards:
-            yield shard, _run_shard(fn, shard, args)
+            yield shard, fn(shard, *args)
         return
     if config.kind != "ray":
         raise UserError(f"--executor {config.kind!r}: expected one of "
@@ -196,5 +181,5 @@ def gpu_wanted(device: str) -> bool:
     return device != "cpu"
 
 
-__all__ = ["EXECUTOR_CHOICES", "ExecutorConfig", "InjectedFailure", "Shard", "gpu_wanted",
-           "make_shards", "map_shards", "ray_available"]
+__all__ = ["EXECUTOR_CHOICES", "ExecutorConfig", "Shard", "ShardWrapper", "gpu_wanted",
+           "make_shards", "map_shards", "ray_available", "shard_wrappers"]

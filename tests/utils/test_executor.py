@@ -83,3 +83,21 @@ def test_ray_user_error_fails_fast_without_retries(ray_local, tmp_path):
         list(map_shards(_refuse, make_shards(["o0"], 1), (str(log),),
                         ExecutorConfig("ray", max_retries=3)))
     assert log.read_text().splitlines() == ["shard-00000"]  # one attempt: not retried
+
+
+def test_worker_cached_keeps_one_object_per_kind():
+    loads: list[str] = []
+
+    def loader(name):
+        def load():
+            loads.append(name)
+            return object()
+        return load
+
+    a = executor.worker_cached("test-kind", "a", loader("a"))
+    assert executor.worker_cached("test-kind", "a", loader("a")) is a  # reused, not reloaded
+    other = executor.worker_cached("test-other-kind", "a", loader("other"))
+    b = executor.worker_cached("test-kind", "b", loader("b"))  # replaces a
+    assert b is not a and executor.worker_cached("test-kind", "a", loader("a")) is not a
+    assert executor.worker_cached("test-other-kind", "a", loader("x")) is other
+    assert loads == ["a", "other", "b", "a"]

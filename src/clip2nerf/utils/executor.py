@@ -21,7 +21,8 @@ run: the tests' fault injection (``tests/shard_faults.py``) makes chosen shards 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -176,10 +177,37 @@ def map_shards(fn: Callable[..., T], shards: Sequence[Shard], args: tuple[Any, .
             ray.cancel(ref)
 
 
+_worker_cache: dict[str, tuple[Hashable, Any]] = {}
+_worker_cache_lock = threading.Lock()
+
+
+def worker_cached(kind: str, key: Hashable, load: Callable[[], T]) -> T:
+    """``load()``, kept in this process for the next shard task that asks for the same ``key``.
+
+    The shard tasks of a run mostly share worker processes, so a model or index loaded by
+    one task is reused by the next instead of read again per shard. One object is kept per
+    ``kind``: asking with another key drops the old object, then loads the new one (a worker
+    never holds two models of one kind).
+
+    Args:
+        kind: what is cached, e.g. ``"nf2vec"``, ``"vlm"``, ``"faiss-index"``.
+        key: identifies the object (e.g. its path, device and a stamp of its files).
+        load: makes the object when it is not cached.
+    """
+    with _worker_cache_lock:
+        hit = _worker_cache.get(kind)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        _worker_cache.pop(kind, None)  # free the old object before loading another
+        value = load()
+        _worker_cache[kind] = (key, value)
+        return value
+
+
 def gpu_wanted(device: str) -> bool:
     """Whether a stage run with ``--device device`` should ask Ray for GPUs."""
     return device != "cpu"
 
 
 __all__ = ["EXECUTOR_CHOICES", "ExecutorConfig", "Shard", "ShardWrapper", "gpu_wanted",
-           "make_shards", "map_shards", "ray_available", "shard_wrappers"]
+           "make_shards", "map_shards", "ray_available", "shard_wrappers", "worker_cached"]

@@ -48,23 +48,16 @@ def ray_local(tmp_path_factory):
     """A real local Ray instance (2 CPUs, no dashboard) for the ``--executor ray`` tests.
 
     Yields the fault-injection folder: a file ``<folder>/<shard name>.fail`` makes that shard's
-    next Ray task fail once (``clip2nerf.utils.executor``). Ray is in the test extra, so a
+    next Ray task fail once (``shard_faults.failing_marked_shards``). Ray is in the test extra, so a
     missing Ray is an error here, not a skip.
     """
     import ray
+    from shard_faults import failing_marked_shards
 
-    from clip2nerf.utils.executor import INJECT_ENV
-
-    inject = tmp_path_factory.mktemp("inject")
-    old = os.environ.get(INJECT_ENV)
-    os.environ[INJECT_ENV] = str(inject)  # Ray's workers inherit the driver's environment
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              configure_logging=False)
     try:
-        yield inject
+        with failing_marked_shards(tmp_path_factory.mktemp("inject")) as inject:
+            yield inject
     finally:
         ray.shutdown()
-        if old is None:
-            os.environ.pop(INJECT_ENV, None)
-        else:
-            os.environ[INJECT_ENV] = old

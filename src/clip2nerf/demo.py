@@ -156,6 +156,7 @@ class Demo:
     def _synth(self) -> dict[str, Any]:
         import json
 
+        from clip2nerf.data.dataset import DATASET_FILE
         from clip2nerf.data.synth.presets import load_preset
         from clip2nerf.data.synth.writer import SynthConfig, generate_dataset
 
@@ -163,7 +164,7 @@ class Demo:
         syn = SynthConfig(per_class=p["per_class"], views=p["views"], res=p["res"],
                           supersample=p.get("supersample", 2), seed=self.cfg.seed,
                           preset=self.cfg.preset)
-        info = self.workdir.data / "dataset.json"
+        info = self.workdir.data / DATASET_FILE
         try:  # a dataset of another recipe (e.g. an older demo's 64 px views) is replaced
             stale = json.loads(info.read_text()).get("config") != syn.to_json()
         except (OSError, ValueError, AttributeError):

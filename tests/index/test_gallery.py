@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
@@ -252,10 +254,15 @@ def test_from_embeddings_streams_a_shard_folder(tmp_path, monkeypatch):
     # auto: exact up to AUTO_FLAT_MAX rows, compressed IVF above it.
     assert Gallery.from_embeddings(tmp_path / "emb", config=GalleryConfig("auto")).config.kind \
         == "flat"
-    monkeypatch.setattr(gallery_mod, "AUTO_FLAT_MAX", 100)
+
+    def auto_limit(kind, rows):
+        spec = dataclasses.replace(gallery_mod.GALLERY_KINDS[kind], auto_max_rows=rows)
+        monkeypatch.setitem(gallery_mod.GALLERY_KINDS, kind, spec)
+
+    auto_limit("flat", 100)
     assert Gallery.from_embeddings(tmp_path / "emb", config=GalleryConfig("auto")).config.kind \
         == "ivf-sq8"
-    monkeypatch.setattr(gallery_mod, "AUTO_SQ8_MAX", 200)  # past it: 6-bit codes
+    auto_limit("ivf-sq8", 200)  # past it: 6-bit codes
     sq6 = Gallery.from_embeddings(tmp_path / "emb", config=GalleryConfig("auto"))
     assert sq6.config.kind == "ivf-sq6"
     assert sq6.index.sq.qtype == faiss.ScalarQuantizer.QT_6bit
@@ -266,6 +273,19 @@ def test_auto_kind_by_size():
 
     assert [auto_kind(n) for n in (1, 10_000, 10_001, 500_000, 500_001, 10**6)] == \
         ["flat", "flat", "ivf-sq8", "ivf-sq8", "ivf-sq6", "ivf-sq6"]
+
+
+def test_kind_table_is_the_one_list_of_kinds():
+    import typing
+
+    from clip2nerf.cli.index import command
+    from clip2nerf.index.gallery import GALLERY_KINDS, KINDS, IndexKind
+
+    assert set(typing.get_args(IndexKind)) == set(KINDS) == {"auto", *GALLERY_KINDS}
+    kind_option = next(p for p in command.params if p.name == "kind")
+    assert tuple(kind_option.type.choices) == KINDS
+    assert [k.name for k in GALLERY_KINDS.values() if k.ivf] == ["ivf", "ivf-sq8", "ivf-sq6"]
+    assert all(k.mmap == k.ivf for k in GALLERY_KINDS.values())
 
 
 def test_load_refuses_a_kind_that_does_not_match_the_codes(tmp_path):

@@ -1,9 +1,11 @@
 """The shard executor: sharding, the local path, and Ray tasks that fail once and are retried."""
 
 import pytest
+from shard_faults import InjectedFailure, failing_marked_shards
 
 from clip2nerf.errors import UserError
-from clip2nerf.utils.executor import ExecutorConfig, InjectedFailure, make_shards, map_shards
+from clip2nerf.utils import executor
+from clip2nerf.utils.executor import ExecutorConfig, make_shards, map_shards
 
 
 def test_make_shards_covers_items_in_order():
@@ -15,19 +17,37 @@ def test_make_shards_covers_items_in_order():
         make_shards(["a"], 0)
 
 
-def test_local_executor_runs_in_order_and_injection_fails_once(tmp_path, monkeypatch):
-    monkeypatch.setenv("CLIP2NERF_INJECT_FAILURE", str(tmp_path))
+def test_local_executor_runs_in_order_and_injection_fails_once(tmp_path):
     shards = make_shards(["a", "b", "c"], 2)
-    got = list(map_shards(len, shards, (), ExecutorConfig("local")))
-    assert [(s.index, r) for s, r in got] == [(0, 2), (1, 1)]
-    (tmp_path / "shard-00001.fail").touch()
-    with pytest.raises(InjectedFailure):
-        list(map_shards(len, shards))  # the local executor does not retry
-    assert not (tmp_path / "shard-00001.fail").exists()
-    assert [r for _, r in map_shards(len, shards)] == [2, 1]  # the marker is used up
-    with pytest.raises(UserError, match="--executor"):
-        list(map_shards(len, shards, (), ExecutorConfig("dask")))  # type: ignore[arg-type]
+    with failing_marked_shards(tmp_path):
+        got = list(map_shards(len, shards, (), ExecutorConfig("local")))
+        assert [(s.index, r) for s, r in got] == [(0, 2), (1, 1)]
+        (tmp_path / "shard-00001.fail").touch()
+        with pytest.raises(InjectedFailure):
+            list(map_shards(len, shards))  # the local executor does not retry
+        assert not (tmp_path / "shard-00001.fail").exists()
+        assert [r for _, r in map_shards(len, shards)] == [2, 1]  # the marker is used up
+        with pytest.raises(UserError, match="--executor"):
+            list(map_shards(len, shards, (), ExecutorConfig("dask")))  # type: ignore[arg-type]
+    assert executor.shard_wrappers == []  # the block's wrapper is gone with it
 
+
+def test_shard_wrappers_wrap_each_shard_function_in_order(monkeypatch):
+    calls: list[str] = []
+
+    def tagged(tag):
+        def wrap(fn):
+            def run(shard, *args):
+                calls.append(f"{tag}:{shard.name}")
+                return fn(shard, *args)
+            return run
+        return wrap
+
+    monkeypatch.setattr(executor, "shard_wrappers", [tagged("outer"), tagged("inner")])
+    got = [r for _, r in map_shards(len, make_shards(["a", "b", "c"], 2))]
+    assert got == [2, 1]
+    assert calls == ["inner:shard-00000", "outer:shard-00000", "inner:shard-00001",
+                     "outer:shard-00001"]
 
 
 @pytest.mark.slow
@@ -63,3 +83,21 @@ def test_ray_user_error_fails_fast_without_retries(ray_local, tmp_path):
         list(map_shards(_refuse, make_shards(["o0"], 1), (str(log),),
                         ExecutorConfig("ray", max_retries=3)))
     assert log.read_text().splitlines() == ["shard-00000"]  # one attempt: not retried
+
+
+def test_worker_cached_keeps_one_object_per_kind():
+    loads: list[str] = []
+
+    def loader(name):
+        def load():
+            loads.append(name)
+            return object()
+        return load
+
+    a = executor.worker_cached("test-kind", "a", loader("a"))
+    assert executor.worker_cached("test-kind", "a", loader("a")) is a  # reused, not reloaded
+    other = executor.worker_cached("test-other-kind", "a", loader("other"))
+    b = executor.worker_cached("test-kind", "b", loader("b"))  # replaces a
+    assert b is not a and executor.worker_cached("test-kind", "a", loader("a")) is not a
+    assert executor.worker_cached("test-other-kind", "a", loader("x")) is other
+    assert loads == ["a", "other", "b", "a"]

@@ -32,7 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from clip2nerf.data.dataset import DATASET_FORMAT, DATASET_VERSION, SPLITS, ObjectRecord
+from clip2nerf.data.dataset import (
+    DATASET_FILE,
+    DATASET_FORMAT,
+    DATASET_VERSION,
+    SPLITS,
+    ObjectRecord,
+)
 from clip2nerf.errors import UserError
 from clip2nerf.utils.io import atomic_dir, atomic_write_json, atomic_write_text
 
@@ -63,7 +69,7 @@ def settings_sha1(settings: dict[str, Any]) -> str:
 
 
 def _prepare_out(out: Path, info: dict[str, Any], overwrite: bool) -> None:
-    info_path = out / "dataset.json"
+    info_path = out / DATASET_FILE
     if out.exists() and any(out.iterdir()):
         if overwrite:
             # Only an augmentation this command wrote is replaced: never a source dataset or
@@ -125,7 +131,7 @@ def write_augmented(ds, out: str | Path, split: str, settings: dict[str, Any],
     for s in SPLITS:
         atomic_write_text(out / "splits" / f"{s}.txt", "".join(f"{i}\n" for i in ids)
                           if s == split else "")
-    atomic_write_json(out / "dataset.json", {**info, "complete": True})
+    atomic_write_json(out / DATASET_FILE, {**info, "complete": True})
     log(f"wrote {out}: {len(ids)} objects ({done} augmented now, {skipped} already done)")
     return out
 

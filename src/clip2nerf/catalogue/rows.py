@@ -63,19 +63,13 @@ STAGING_DIR = "staging"
 ROWS_KEY = "rows"
 """``gallery.json`` ``extra`` key: the version's row tables, relative to ``W/catalogue``."""
 
-_MODELS: dict[tuple[str, str], Nf2vec] = {}
-
-
 def _model(model: Nf2vec | str | os.PathLike[str], device: str) -> Nf2vec:
     """An Nf2vec model, or one loaded from its folder once per worker process."""
     if not isinstance(model, (str, os.PathLike)):
         return model
-    key = (str(model), device)
-    if key not in _MODELS:
-        from clip2nerf.nf2vec import Nf2vec
+    from clip2nerf.nf2vec.embed import worker_model
 
-        _MODELS[key] = Nf2vec.from_pretrained(Path(model), device)
-    return _MODELS[key]
+    return worker_model(model, device)
 
 
 MAX_SOURCE_BYTES = 64 << 20

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from clip2nerf.classes import CLASSES
+from clip2nerf.data.dataset import DATASET_FILE
 from clip2nerf.errors import UserError
 from clip2nerf.index.gallery import Gallery
 from clip2nerf.utils.io import atomic_write_json, atomic_write_text, read_json
@@ -192,7 +193,7 @@ class Catalogue:
         """The zero-shot classes: ``models.classes``, else the dataset's, else the paper's 13."""
         if models.classes:
             return list(models.classes)
-        if (self.layout.data / "dataset.json").is_file():
+        if (self.layout.data / DATASET_FILE).is_file():
             from clip2nerf.data.layouts import open_dataset
 
             classes = open_dataset(self.layout.data).classes
@@ -245,7 +246,7 @@ class Catalogue:
 
         sources = gallery.extra.get("sources") or {}
         captions: dict[str, str] = {}
-        if (self.layout.data / "dataset.json").is_file():
+        if (self.layout.data / DATASET_FILE).is_file():
             from clip2nerf.data.layouts import open_dataset
 
             ds = open_dataset(self.layout.data)

@@ -9,6 +9,7 @@ import click
 
 import clip2nerf.cli.options as opt
 from clip2nerf.cli.executor_options import executor_config, executor_options
+from clip2nerf.index.gallery import KINDS
 
 if TYPE_CHECKING:
     from clip2nerf.index.gallery import IndexKind, ViewReduce
@@ -21,8 +22,7 @@ if TYPE_CHECKING:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Gallery folder.")
 @click.option("--split-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Only these object ids, one per line (e.g. splits/test.txt).")
-@click.option("--kind", type=click.Choice(["auto", "flat", "ivf", "ivf-sq8", "ivf-sq6"]),
-              default="auto",
+@click.option("--kind", type=click.Choice(KINDS), default="auto",
               show_default=True,
               help="flat: exact search; ivf: approximate; ivf-sq8: approximate over 8-bit codes, "
                    "memory-mapped when served (galleries past memory); ivf-sq6: 6-bit codes, "

@@ -31,6 +31,8 @@ import numpy as np
 from clip2nerf.camera import Intrinsics
 from clip2nerf.errors import UserError
 
+DATASET_FILE = "dataset.json"
+"""The file that makes a folder a clip2nerf dataset (format, version, classes, ...)."""
 DATASET_FORMAT = "clip2nerf-dataset"
 DATASET_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -265,7 +267,7 @@ class Dataset:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        info_path = self.root / "dataset.json"
+        info_path = self.root / DATASET_FILE
         if not info_path.exists():
             raise DatasetError(f"{self.root} is not a clip2nerf dataset (no dataset.json); "
                                "make one with `clip2nerf synth` or point at a ShapeNetRender folder")

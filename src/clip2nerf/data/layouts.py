@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clip2nerf.data.dataset import Dataset
+from clip2nerf.data.dataset import DATASET_FILE, Dataset
 from clip2nerf.data.shapenet import ShapeNetRenderDataset, looks_like_shapenet_render
 from clip2nerf.errors import UserError
 
@@ -20,6 +20,6 @@ def open_dataset(path: str | Path) -> Dataset:
     path = Path(path)
     if not path.exists():
         raise UserError(f"--data {path}: no such folder")
-    if not (path / "dataset.json").exists() and looks_like_shapenet_render(path):
+    if not (path / DATASET_FILE).exists() and looks_like_shapenet_render(path):
         return ShapeNetRenderDataset(path)
     return Dataset(path)

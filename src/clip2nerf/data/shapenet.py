@@ -34,6 +34,7 @@ import numpy as np
 
 from clip2nerf.classes import SYNSET_TO_CLASS
 from clip2nerf.data.dataset import (
+    DATASET_FILE,
     SPLITS,
     Dataset,
     DatasetError,
@@ -71,7 +72,7 @@ def _object_kind(obj_dir: Path) -> str | None:
 
 def looks_like_shapenet_render(root: Path) -> bool:
     """True if ``root`` has class folders holding object folders with views or cameras."""
-    if not root.is_dir() or (root / "dataset.json").exists():
+    if not root.is_dir() or (root / DATASET_FILE).exists():
         return False
     if (root / "objects").is_dir() and (root / "splits").is_dir():
         return False  # a clip2nerf dataset that lost its dataset.json: let Dataset say so

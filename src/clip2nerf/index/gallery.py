@@ -60,10 +60,7 @@ INDEX_NAME = "index.faiss"
 META_NAME = "gallery.json"
 
 IndexKind = Literal["auto", "flat", "ivf", "ivf-sq8", "ivf-sq6"]
-KINDS = ("auto", "flat", "ivf", "ivf-sq8", "ivf-sq6")
-IVF_KINDS = ("ivf", "ivf-sq8", "ivf-sq6")
-SQ_KINDS = {"ivf-sq8": "QT_8bit", "ivf-sq6": "QT_6bit"}
-"""Scalar-quantised IVF kinds and their faiss code: 1 byte / 6 bits per dimension."""
+"""``auto`` and the names of :data:`GALLERY_KINDS` (a test checks they agree)."""
 AUTO_FLAT_MAX = 10_000
 """``auto`` builds an exact flat index up to this many rows and ``ivf-sq8`` above it: a flat
 scan costs ~0.5 ms per 1,000 rows of 1024 dims per query on a busy 2-core machine (12.5 ms at
@@ -73,6 +70,87 @@ AUTO_SQ8_MAX = 500_000
 :func:`auto_kind`)."""
 TRAIN_PER_LIST = 40
 """IVF training sample: this many rows per cluster (faiss warns below 39), at most n."""
+
+
+@dataclass(frozen=True)
+class GalleryKind:
+    """One kind of faiss index a gallery can be: how it is built, checked and loaded.
+
+    Every index is an inner-product index over unit vectors (cosine similarity).
+    """
+
+    name: str
+    """The kind's name, as in ``GalleryConfig.kind``, ``gallery.json`` and ``--kind``."""
+    ivf: bool
+    """Inverted lists (``IndexIVF*``): trained on a sample, searched over ``nprobe`` of
+    ``nlist`` clusters, memory-mapped by :meth:`Gallery.load` by default."""
+    sq_type: str | None = None
+    """The ``faiss.ScalarQuantizer`` code of an IVF kind's residuals (``"QT_8bit"``: 1 byte
+    per dimension), or None for float32 rows."""
+    auto_max_rows: float | None = None
+    """``auto`` picks the first kind (in table order) whose limit ``n`` does not exceed;
+    None: never picked by ``auto``."""
+
+    @property
+    def mmap(self) -> bool:
+        """Whether :meth:`Gallery.load` memory-maps the index by default (IVF kinds only:
+        faiss maps only inverted lists)."""
+        return self.ivf
+
+    def new_index(self, dim: int, nlist: int | None = None) -> Any:
+        """An empty (untrained, for IVF kinds) faiss index of this kind.
+
+        Args:
+            dim: the vectors' dimension.
+            nlist: IVF clusters (required for IVF kinds, ignored otherwise).
+        """
+        import faiss
+
+        if not self.ivf:
+            return faiss.IndexFlatIP(dim)
+        if nlist is None:
+            raise ValueError(f"gallery kind {self.name!r} needs nlist")
+        quantizer = faiss.IndexFlatIP(dim)
+        if self.sq_type is None:
+            return faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        return faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, self.faiss_sq_type(),
+                                             faiss.METRIC_INNER_PRODUCT)
+
+    def faiss_sq_type(self) -> int | None:
+        """The faiss constant of :attr:`sq_type` (None for kinds without scalar codes)."""
+        import faiss
+
+        return None if self.sq_type is None else getattr(faiss.ScalarQuantizer, self.sq_type)
+
+    def matches(self, index: Any) -> str | None:
+        """Why a loaded faiss ``index`` is not of this kind, e.g. ``"is a flat index"`` (None
+        when it is).
+
+        Args:
+            index: an index read by faiss.
+        """
+        import faiss
+
+        is_ivf = faiss.try_extract_index_ivf(index) is not None
+        if is_ivf != self.ivf:
+            return f"is {'an IVF' if is_ivf else 'a flat'} index"
+        if self.sq_type is not None and \
+                getattr(getattr(index, "sq", None), "qtype", None) != self.faiss_sq_type():
+            return "holds other codes"
+        return None
+
+
+GALLERY_KINDS: dict[str, GalleryKind] = {k.name: k for k in (
+    GalleryKind("flat", ivf=False, auto_max_rows=AUTO_FLAT_MAX),
+    GalleryKind("ivf", ivf=True),
+    GalleryKind("ivf-sq8", ivf=True, sq_type="QT_8bit", auto_max_rows=AUTO_SQ8_MAX),
+    GalleryKind("ivf-sq6", ivf=True, sq_type="QT_6bit", auto_max_rows=float("inf")),
+)}
+"""Every index kind, by name: ``flat`` (exact scan), ``ivf`` (float32 inverted lists),
+``ivf-sq8`` / ``ivf-sq6`` (8-bit / 6-bit scalar codes of the residuals). The one place a
+kind is defined: building, ``auto``, loading checks and ``--kind`` read it."""
+KINDS = ("auto", *GALLERY_KINDS)
+"""The values of ``GalleryConfig.kind`` and ``clip2nerf index --kind``."""
 
 
 @dataclass
@@ -115,7 +193,8 @@ class Gallery:
     space: str
     config: GalleryConfig = field(default_factory=GalleryConfig)
     extra: dict[str, Any] = field(default_factory=dict)
-    _cache: Any = field(default=None, init=False, repr=False, compare=False)
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
+                                   compare=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -159,31 +238,23 @@ class Gallery:
         tasks: :mod:`clip2nerf.index.sharded`) in the chunks' order, which are appended with
         ``add_sa_codes``: the same index as adding the rows here.
         """
-        import faiss
-
         config = config or GalleryConfig()
         if n < 1:
             raise UserError("the gallery would be empty: no embeddings to index")
         kind = config.kind
         if kind == "auto":
             kind = auto_kind(n)
-        if kind not in ("flat", *IVF_KINDS):
+        spec = GALLERY_KINDS.get(kind) if isinstance(kind, str) else None
+        if spec is None:
             raise UserError(f"gallery kind {config.kind!r}: expected one of {', '.join(KINDS)}")
-        index: Any
         nlist: int | None = None
-        if kind == "flat":
-            index = faiss.IndexFlatIP(dim)
+        if not spec.ivf:
+            index = spec.new_index(dim)
         else:
             nlist = config.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39))
             if nlist > n:
                 raise UserError(f"--nlist {nlist}: larger than the gallery ({n} vectors)")
-            quantizer = faiss.IndexFlatIP(dim)
-            if kind == "ivf":
-                index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            else:
-                qtype = getattr(faiss.ScalarQuantizer, SQ_KINDS[kind])
-                index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, qtype,
-                                                      faiss.METRIC_INNER_PRODUCT)
+            index = spec.new_index(dim, nlist)
             index.cp.seed = config.seed
             m = min(n, TRAIN_PER_LIST * nlist)
             rows = np.sort(np.random.default_rng(config.seed).choice(n, m, replace=False))
@@ -340,13 +411,13 @@ class Gallery:
         excl = self._exclusions(exclude_ids, len(q))
         most = 0
         if any(excl):
-            counts = self._lookups(1)
+            counts = self._rows_per_id
             most = max(sum(counts[i] for i in e) for e in excl)
         k_eff = min(k, len(self) - most)
         if k_eff < 1:
             raise UserError("the gallery has no rows left once the excluded ids are removed")
         scores, rows = self.index.search(q, min(len(self), k_eff + most))
-        ids_arr = self._lookups(0)
+        ids_arr = self._id_array
         out_ids = np.full((len(q), k_eff), "", dtype=object)
         out_scores = np.full((len(q), k_eff), -np.inf, dtype=np.float32)
         for r in range(len(q)):
@@ -377,29 +448,38 @@ class Gallery:
 
     def labels_of(self, ids: np.ndarray) -> np.ndarray:
         """Class labels of an id array (any shape); ``""`` stays ``""``."""
-        lookup = self._lookups(2)
-        return np.vectorize(lookup.__getitem__, otypes=[object])(ids)
+        return np.vectorize(self._label_of.__getitem__, otypes=[object])(ids)
 
-    def _lookups(self, what: int = 0) -> Any:
-        """0: ids as an object array, 1: rows per id, 2: id -> label. Each is built once, on
-        first use (a million-row gallery would otherwise rebuild them on every query)."""
+    def _cached(self, name: str, build: Callable[[], Any]) -> Any:
+        """``build()``, made once per ``ids`` / ``labels`` lists (a million-row gallery would
+        otherwise rebuild its lookups on every query); replacing or growing a list rebuilds."""
         key = (id(self.ids), len(self.ids), id(self.labels))
-        if self._cache is None or self._cache[0] != key:
-            self._cache = (key, [None, None, None])
-        parts = self._cache[1]
-        if parts[what] is None:
-            if what == 0:
-                parts[0] = np.asarray(self.ids, dtype=object)
-            elif what == 1:
-                parts[1] = Counter(self.ids)
-            else:
-                parts[2] = dict(zip(self.ids, self.labels, strict=True))
-                parts[2][""] = ""
-        return parts[what]
+        if self._cache.get("key") != key:
+            self._cache = {"key": key}
+        if name not in self._cache:
+            self._cache[name] = build()
+        return self._cache[name]
+
+    @property
+    def _id_array(self) -> np.ndarray:
+        """The ids as an object array, indexed by row."""
+        return self._cached("id_array", lambda: np.asarray(self.ids, dtype=object))
+
+    @property
+    def _rows_per_id(self) -> Counter[str]:
+        """How many rows each id has (all views of an object share its id)."""
+        return self._cached("rows_per_id", lambda: Counter(self.ids))
+
+    @property
+    def _label_of(self) -> dict[str, str]:
+        """id -> label, with ``""`` (a missing hit) -> ``""``."""
+        return self._cached("label_of",
+                            lambda: {**dict(zip(self.ids, self.labels, strict=True)), "": ""})
 
     def set_nprobe(self, nprobe: int) -> None:
         """IVF clusters scanned per query from now on (higher: slower, closer to exact)."""
-        if self.config.kind not in IVF_KINDS:
+        spec = GALLERY_KINDS.get(self.config.kind)
+        if spec is None or not spec.ivf:
             raise UserError(f"--nprobe applies to IVF galleries, not {self.config.kind!r}")
         bounds.NPROBE.check(nprobe, "--nprobe")
         self.index.nprobe = min(nprobe, self.index.nlist)
@@ -481,32 +561,28 @@ class Gallery:
             raise UserError(f"{folder / META_NAME}: incomplete gallery metadata (no {exc})") from None
         except (TypeError, ValueError) as exc:
             raise UserError(f"{folder / META_NAME}: bad gallery metadata ({exc})") from None
-        if cfg.kind not in ("flat", *IVF_KINDS):
+        spec = GALLERY_KINDS.get(cfg.kind)
+        if spec is None:
             raise UserError(f"{folder}: gallery kind {cfg.kind!r} is unknown to this clip2nerf; "
                             "upgrade clip2nerf")
         if mmap is None:
-            mmap = cfg.kind in IVF_KINDS
+            mmap = spec.mmap
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
         index: Any
         try:
             index = faiss.read_index(str(path), flags)
         except RuntimeError as exc:
             raise UserError(f"{path}: corrupt faiss index ({str(exc).splitlines()[0]})") from None
-        is_ivf = faiss.try_extract_index_ivf(index) is not None
-        if is_ivf != (cfg.kind in IVF_KINDS):
-            raise UserError(f"{folder / META_NAME}: says kind {cfg.kind!r} but {INDEX_NAME} is "
-                            f"{'an IVF' if is_ivf else 'a flat'} index; rebuild the gallery "
-                            "with `clip2nerf index`")
-        if cfg.kind in SQ_KINDS and getattr(getattr(index, "sq", None), "qtype", None) != \
-                getattr(faiss.ScalarQuantizer, SQ_KINDS[cfg.kind]):
+        mismatch = spec.matches(index)
+        if mismatch is not None:
             raise UserError(f"{folder / META_NAME}: says kind {cfg.kind!r} but {INDEX_NAME} "
-                            "holds other codes; rebuild the gallery with `clip2nerf index`")
+                            f"{mismatch}; rebuild the gallery with `clip2nerf index`")
         if index.ntotal != len(ids) or len(labels) != len(ids):
             raise UserError(f"{folder}: index holds {index.ntotal} vectors but metadata lists "
                             f"{len(ids)} ids and {len(labels)} labels")
         if index.d != dim or index.metric_type != faiss.METRIC_INNER_PRODUCT:
             raise UserError(f"{folder}: index is not a {dim}-d inner-product index")
-        if cfg.kind in IVF_KINDS:
+        if spec.ivf:
             index.nprobe = min(cfg.nprobe, index.nlist)
         gallery = cls(index, ids, labels, space, cfg, dict(extra))
         if expect_space is not None:
@@ -524,9 +600,8 @@ def auto_kind(n: int) -> str:
     and ~0.8 KB/row for 6-bit codes (813 MB at 1M, p50 1.4 ms, recall@10 0.955 with 2000
     lists; benchmarks/README.md). Up to 500k rows the 8-bit codes fit (~0.6 GB) and recall more.
     """
-    if n <= AUTO_FLAT_MAX:
-        return "flat"
-    return "ivf-sq8" if n <= AUTO_SQ8_MAX else "ivf-sq6"
+    return next(k.name for k in GALLERY_KINDS.values()
+                if k.auto_max_rows is not None and n <= k.auto_max_rows)
 
 
 def _one_copy_each(strings: list[str]) -> list[str]:

@@ -32,21 +32,17 @@ import numpy as np
 
 from clip2nerf.errors import UserError
 from clip2nerf.index.chunks import check_chunk, file_chunk
-from clip2nerf.utils.executor import ExecutorConfig, Shard, make_shards, map_shards
+from clip2nerf.utils.executor import ExecutorConfig, Shard, make_shards, map_shards, worker_cached
 from clip2nerf.utils.io import atomic_path, atomic_write_json, read_json
 
 TRAINED_NAME = "trained.faiss"
-_INDEX_CACHE: dict[tuple[str, str], Any] = {}
 
 
 def _trained(index_file: str, digest: str) -> Any:
     import faiss
 
-    key = (index_file, digest)
-    if key not in _INDEX_CACHE:
-        _INDEX_CACHE.clear()
-        _INDEX_CACHE[key] = faiss.read_index(index_file)
-    return _INDEX_CACHE[key]
+    return worker_cached("faiss-index", (index_file, digest),
+                         lambda: faiss.read_index(index_file))
 
 
 def encode_shard(shard: Shard, index_file: str, digest: str, space: str,

@@ -65,6 +65,7 @@ def render_dataset(nerfs_dir: str | Path, data: str | Path, out: str | Path,
     """
     from tqdm import tqdm
 
+    from clip2nerf.data.dataset import DATASET_FILE
     from clip2nerf.data.layouts import open_dataset
     from clip2nerf.nerf.manifest import nerf_path
 
@@ -95,7 +96,7 @@ def render_dataset(nerfs_dir: str | Path, data: str | Path, out: str | Path,
             _render_object(ds, nerfs_dir, out, oid, resolution, n_samples, device)
             bar.update(1)
     bar.close()
-    atomic_write_json(out / "dataset.json", info)
+    atomic_write_json(out / DATASET_FILE, info)
     return out
 
 

@@ -9,10 +9,17 @@ from pathlib import Path
 import torch
 
 from clip2nerf.errors import UserError
-from clip2nerf.nf2vec.model import Nf2vec
+from clip2nerf.nf2vec.model import CONFIG_NAME, WEIGHTS_NAME, Nf2vec
 from clip2nerf.nf2vec.nerfs import NerfSet, find_nerf_files, load_nerf_set
 from clip2nerf.utils.embeddings import EmbeddingTable, ShardHeader
-from clip2nerf.utils.executor import ExecutorConfig, Shard, gpu_wanted, make_shards, map_shards
+from clip2nerf.utils.executor import (
+    ExecutorConfig,
+    Shard,
+    gpu_wanted,
+    make_shards,
+    map_shards,
+    worker_cached,
+)
 from clip2nerf.utils.io import atomic_write_json, read_json
 
 
@@ -45,6 +52,27 @@ def embed_nerfs(model: Nf2vec, nerfs: str | Path | NerfSet, batch_size: int = 25
                           {"sources": nerf_set.paths, "splits": nerf_set.splits})
 
 
+def worker_model(model_dir: str | Path, device: torch.device | str) -> Nf2vec:
+    """The nf2vec model of folder ``model_dir`` on ``device``, loaded once per process for the
+    shard tasks that use it (``clip2nerf.utils.executor.worker_cached``); rewritten model
+    files are loaded again.
+
+    Args:
+        model_dir: a folder written by ``Nf2vec.save_pretrained``.
+        device: where the model runs.
+    """
+    folder = Path(model_dir)
+    stamp = []
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        try:
+            st = (folder / name).stat()
+            stamp.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamp.append(None)
+    return worker_cached("nf2vec", (str(folder), str(device), tuple(stamp)),
+                         lambda: Nf2vec.from_pretrained(folder, device))
+
+
 def embed_shard(shard: Shard, model_dir: str, source: str, parts: str, batch_size: int,
                 device: str, splits: dict[str, str] | None) -> int:
     """Embed a shard of NeRF file names of folder ``source`` into ``parts/<shard>.safetensors``
@@ -55,7 +83,7 @@ def embed_shard(shard: Shard, model_dir: str, source: str, parts: str, batch_siz
     if path.is_file():
         return len(EmbeddingTable.load(path))
     dev = resolve_device(device)
-    model = Nf2vec.from_pretrained(model_dir, dev)
+    model = worker_model(model_dir, dev)
     table = embed_nerfs(model, load_nerf_set(source, model.config.nerf, splits=splits,
                                              hash_split=False, only=shard.items,
                                              output_padding=model.reads_output_padding),
@@ -120,4 +148,5 @@ def embed_nerfs_sharded(model_dir: str | Path, nerfs: str | Path, out: str | Pat
     return joined
 
 
-__all__ = ["embed_matrices", "embed_nerfs", "embed_nerfs_sharded", "embed_shard", "parts_dir"]
+__all__ = ["embed_matrices", "embed_nerfs", "embed_nerfs_sharded", "embed_shard", "parts_dir",
+           "worker_model"]

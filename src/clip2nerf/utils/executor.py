@@ -15,17 +15,15 @@ the caller as shards finish, for the manifest and the progress bar.
   (a shared filesystem) and have clip2nerf installed. Ray is the optional extra
   ``pip install 'clip2nerf[ray]'``.
 
-Fault injection for tests: when ``CLIP2NERF_INJECT_FAILURE`` names a folder, a shard task
-whose marker file ``<folder>/<shard name>.fail`` exists deletes it and raises
-:class:`InjectedFailure` before doing any work, so that shard fails exactly once.
+:data:`shard_wrappers` (empty in normal runs) wraps every shard function before its shards
+run: the tests' fault injection (``tests/shard_faults.py``) makes chosen shards fail once there.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from clip2nerf.errors import UserError
@@ -33,13 +31,16 @@ from clip2nerf.utils import bounds
 
 ExecutorKind = Literal["local", "ray"]
 EXECUTOR_CHOICES = ("local", "ray")
-INJECT_ENV = "CLIP2NERF_INJECT_FAILURE"
 
 T = TypeVar("T")
 
-
-class InjectedFailure(RuntimeError):
-    """Raised by a shard task that was told to fail once (tests of retries)."""
+ShardWrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
+"""Takes a shard function ``fn(shard, *args)`` and returns one with the same signature."""
+shard_wrappers: list[ShardWrapper] = []
+"""Applied by :func:`map_shards`, in order (the last one outermost), to every shard function
+before its shards run (``fn = wrap(fn)``, in this process; for Ray the wrapped function must
+pickle). Empty in normal runs: an extension point for tests (``tests/shard_faults.py`` fails
+chosen shards once to exercise retries and resumes)."""
 
 
 @dataclass
@@ -80,23 +81,6 @@ def make_shards(items: Sequence[str], shard_size: int) -> list[Shard]:
             for i, lo in enumerate(range(0, len(items), shard_size))]
 
 
-def _maybe_fail(shard: Shard) -> None:
-    folder = os.environ.get(INJECT_ENV)
-    if not folder:
-        return
-    marker = Path(folder) / f"{shard.name}.fail"
-    try:
-        marker.unlink()  # only one attempt can remove it: that attempt fails
-    except FileNotFoundError:
-        return
-    raise InjectedFailure(f"{shard.name}: injected failure ({marker})")
-
-
-def _run_shard(fn: Callable[..., T], shard: Shard, args: tuple[Any, ...]) -> T:
-    _maybe_fail(shard)
-    return fn(shard, *args)
-
-
 @dataclass
 class _Refused:
     """A Ray shard task's UserError, returned instead of raised so that Ray does not retry it:
@@ -107,7 +91,7 @@ class _Refused:
 
 def _run_shard_ray(fn: Callable[..., T], shard: Shard, args: tuple[Any, ...]) -> T | _Refused:
     try:
-        return _run_shard(fn, shard, args)
+        return fn(shard, *args)
     except UserError as exc:
         return _Refused(exc)
 
@@ -146,12 +130,14 @@ def map_shards(fn: Callable[..., T], shards: Sequence[Shard], args: tuple[Any, .
     ``fn`` must be a module-level function (Ray imports it on the workers) whose arguments
     and result pickle. With ``use_gpu`` a Ray task asks for one GPU when the cluster has any.
     A shard that still fails after ``max_retries`` raises here (the results already yielded
-    stay valid; a rerun skips them).
+    stay valid; a rerun skips them). ``fn`` is wrapped by :data:`shard_wrappers` first.
     """
     config = config or ExecutorConfig()
+    for wrap in shard_wrappers:
+        fn = wrap(fn)
     if config.kind == "local":
         for shard in shards:
-            yield shard, _run_shard(fn, shard, args)
+            yield shard, fn(shard, *args)
         return
     if config.kind != "ray":
         raise UserError(f"--executor {config.kind!r}: expected one of "
@@ -191,10 +177,37 @@ def map_shards(fn: Callable[..., T], shards: Sequence[Shard], args: tuple[Any, .
             ray.cancel(ref)
 
 
+_worker_cache: dict[str, tuple[Hashable, Any]] = {}
+_worker_cache_lock = threading.Lock()
+
+
+def worker_cached(kind: str, key: Hashable, load: Callable[[], T]) -> T:
+    """``load()``, kept in this process for the next shard task that asks for the same ``key``.
+
+    The shard tasks of a run mostly share worker processes, so a model or index loaded by
+    one task is reused by the next instead of read again per shard. One object is kept per
+    ``kind``: asking with another key drops the old object, then loads the new one (a worker
+    never holds two models of one kind).
+
+    Args:
+        kind: what is cached, e.g. ``"nf2vec"``, ``"vlm"``, ``"faiss-index"``.
+        key: identifies the object (e.g. its path, device and a stamp of its files).
+        load: makes the object when it is not cached.
+    """
+    with _worker_cache_lock:
+        hit = _worker_cache.get(kind)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        _worker_cache.pop(kind, None)  # free the old object before loading another
+        value = load()
+        _worker_cache[kind] = (key, value)
+        return value
+
+
 def gpu_wanted(device: str) -> bool:
     """Whether a stage run with ``--device device`` should ask Ray for GPUs."""
     return device != "cpu"
 
 
-__all__ = ["EXECUTOR_CHOICES", "ExecutorConfig", "InjectedFailure", "Shard", "gpu_wanted",
-           "make_shards", "map_shards", "ray_available"]
+__all__ = ["EXECUTOR_CHOICES", "ExecutorConfig", "Shard", "ShardWrapper", "gpu_wanted",
+           "make_shards", "map_shards", "ray_available", "shard_wrappers", "worker_cached"]

@@ -26,7 +26,7 @@ import numpy as np
 
 from clip2nerf.errors import UserError
 from clip2nerf.utils.embeddings import EmbeddingTable, load_embeddings, read_header
-from clip2nerf.utils.executor import ExecutorConfig, Shard, gpu_wanted, map_shards
+from clip2nerf.utils.executor import ExecutorConfig, Shard, gpu_wanted, map_shards, worker_cached
 from clip2nerf.vlm.base import VisionLanguageModel
 
 SHARD_PATTERN = "views-{:05d}.safetensors"
@@ -169,9 +169,6 @@ def _embed_chunk(ds, chunk: list[str], vlm: VisionLanguageModel, split: str | No
     return n_views
 
 
-_WORKER_VLMS: dict[tuple[str, str, int | None], VisionLanguageModel] = {}
-
-
 def embed_views_shard(shard: Shard, data: str, work: str, vlm_spec: tuple[str, str, int | None],
                       space: str, split: str | None, leave_one_out: bool) -> int:
     """Embed one shard of objects (a Ray task); a shard already complete is kept.
@@ -185,9 +182,7 @@ def embed_views_shard(shard: Shard, data: str, work: str, vlm_spec: tuple[str, s
     path = Path(work) / SHARD_PATTERN.format(shard.index)
     if _valid_shard(path, space, shard.items) is not None:
         return len(shard.items)
-    if vlm_spec not in _WORKER_VLMS:
-        _WORKER_VLMS[vlm_spec] = load_vlm(*vlm_spec)
-    vlm = _WORKER_VLMS[vlm_spec]
+    vlm = worker_cached("vlm", tuple(vlm_spec), lambda: load_vlm(*vlm_spec))
     if vlm.space != space:
         raise UserError(f"--vlm {vlm_spec[0]}: a Ray worker loaded {vlm.space!r}, the driver "
                         f"{space!r}; workers must see the same model files")

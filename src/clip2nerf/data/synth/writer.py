@@ -25,7 +25,7 @@ import numpy as np
 
 from clip2nerf import __version__
 from clip2nerf.classes import CLASS_SYNSETS, CLASSES
-from clip2nerf.data.dataset import DATASET_FORMAT, DATASET_VERSION, DEFAULT_AABB
+from clip2nerf.data.dataset import DATASET_FILE, DATASET_FORMAT, DATASET_VERSION, DEFAULT_AABB
 from clip2nerf.data.splits import stratified_splits
 from clip2nerf.data.synth.camera import CameraConfig, camera_distance, focal_from_fov, sample_views
 from clip2nerf.data.synth.classes import make_object
@@ -222,7 +222,7 @@ def staging_dir(out: Path) -> Path:
 
 def _is_dataset(folder: Path) -> bool:
     try:
-        info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+        info = json.loads((folder / DATASET_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return False
     return isinstance(info, dict) and info.get("format") == DATASET_FORMAT
@@ -277,9 +277,9 @@ def generate_dataset(out: str | Path, cfg: SynthConfig, overwrite: bool = False,
         raise UserError(f"--workers {workers}: must be >= 1")
     out = Path(os.path.abspath(out))  # "." or "x/.." have no usable name for the staging folder
     t0 = time.perf_counter()
-    if not overwrite and (out / "dataset.json").is_file():
+    if not overwrite and (out / DATASET_FILE).is_file():
         try:
-            info = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
+            info = json.loads((out / DATASET_FILE).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             info = {}
         if info.get("config") == cfg.to_json():
@@ -337,7 +337,7 @@ def generate_dataset(out: str | Path, cfg: SynthConfig, overwrite: bool = False,
         "clip2nerf_version": __version__,
         "config": cfg.to_json(),
     }
-    (stage / "dataset.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    (stage / DATASET_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     (stage / _CONFIG_FILE).unlink()
     old = None
     if out.exists():

@@ -11,7 +11,9 @@ from tiny_demo_config import QUICK
 from clip2nerf.demo import DemoConfig, run_demo
 from clip2nerf.pipeline import StageRunner
 
-pytestmark = pytest.mark.slow
+# The session's tiny demo is built in the first test's setup: about 8 minutes on 2 quiet cores,
+# more beside other jobs, over the suite's 900 s default.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 QUERY_CLASS = {"a 3d model of a car": "car", "a jet plane": "airplane", "a couch": "sofa",
                "an office seat": "chair", "a sailing boat": "watercraft",

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# The session's tiny demo is built in the first test's setup: about 8 minutes on 2 quiet cores,
+# more beside other jobs, over the suite's 900 s default.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 MARKER = "<!-- docs-test -->"

@@ -18,6 +18,21 @@ def _parse_ids(values: tuple[str, ...]) -> list[str] | None:
     return ids
 
 
+def _objects_to_fit(ds, data, objects, split, limit) -> list[str]:
+    """The object ids ``--objects`` / ``--split`` / ``--limit`` select; unknown ids refused."""
+    ids = _parse_ids(objects) or ds.object_ids(split)
+    known = set(ds.object_ids())
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise UserError(f"--objects: not in {data}: {', '.join(unknown[:5])}"
+                        + (" ..." if len(unknown) > 5 else ""))
+    if limit is not None:
+        ids = ids[:limit]
+    if not ids:
+        raise UserError(f"no objects to fit in {data} (split {split})")
+    return ids
+
+
 @click.command(name="fit", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data", "data", required=True, type=click.Path(file_okay=False),
               help="Dataset folder (clip2nerf synth output or a ShapeNetRender-style tree).")
@@ -88,16 +103,7 @@ def command(data, out, objects, split, limit, steps, rays_per_step, lr, n_sample
     cfg = FitConfig(**overrides)
     opt.check_out_dir(out, "--out")
     ds = open_dataset(data)
-    ids = _parse_ids(objects) or ds.object_ids(split)
-    known = set(ds.object_ids())
-    unknown = [i for i in ids if i not in known]
-    if unknown:
-        raise UserError(f"--objects: not in {data}: {', '.join(unknown[:5])}"
-                        + (" ..." if len(unknown) > 5 else ""))
-    if limit is not None:
-        ids = ids[:limit]
-    if not ids:
-        raise UserError(f"no objects to fit in {data} (split {split})")
+    ids = _objects_to_fit(ds, data, objects, split, limit)
     from clip2nerf.nerf.fit import check_holdout, fit_downsample_factor
 
     first = ds.get(ids[0])  # fail before fitting anything; every object is checked again

@@ -19,7 +19,7 @@ import numpy as np
 from clip2nerf.evaluation.config import EvalConfig
 from clip2nerf.evaluation.prepare import Artefacts, view_counts
 from clip2nerf.index import Gallery, accuracy, classify_1nn, time_call
-from clip2nerf.utils.embeddings import l2_normalize
+from clip2nerf.utils.embeddings import EmbeddingTable, l2_normalize
 from clip2nerf.workdir import clip2nerf_spec, nerf2clip_spec
 
 KS = (1, 5, 10)
@@ -83,17 +83,7 @@ def zero_shot(art: Artefacts, cfg: EvalConfig, log=print) -> dict[str, Any]:
         pred, _ = classify_1nn(mean_of_views(rendered, order, n), prompts, classes)
         baseline.append({"views": n, "accuracy": accuracy(pred, truth)})
 
-    # Oracle: supervised classifier on train-split nf2vec embeddings (paper: nf2vec oracle).
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    train = art.nerf.subset(art.splits["train"])
-    # Standardised features: nf2vec embeddings share a large common direction (mean pairwise
-    # cosine ~0.9 on small), which leaves a default-regularised classifier on raw unit vectors
-    # almost no usable variance.
-    oracle = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
-    oracle.fit(train.vectors, train.labels)
+    oracle = nf2vec_oracle(art.nerf.subset(art.splits["train"]))
     oracle_acc = accuracy(list(oracle.predict(nerf_test.vectors)), truth)
 
     timings = _zero_shot_timings(art, cfg, prompts, classes, counts, chosen, oracle, log)
@@ -127,6 +117,22 @@ def zero_shot(art: Artefacts, cfg: EvalConfig, log=print) -> dict[str, Any]:
     return {"table1": rows, "table2": ablation, "chosen_views": chosen, "classes": classes,
             "selection": selection,
             "n_test": len(test), "timed_nerfs": timings["n"]}
+
+
+def nf2vec_oracle(train: EmbeddingTable) -> Any:
+    """The paper's nf2vec oracle: a supervised classifier fitted on train-split embeddings.
+
+    Standardised features: nf2vec embeddings share a large common direction (mean pairwise
+    cosine ~0.9 on small), which leaves a default-regularised classifier on raw unit vectors
+    almost no usable variance.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    oracle = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+    oracle.fit(train.vectors, train.labels)
+    return oracle
 
 
 def _zero_shot_timings(art, cfg, prompts, classes, counts, chosen, oracle, log) -> dict:

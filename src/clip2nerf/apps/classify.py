@@ -160,8 +160,7 @@ class ZeroShotClassifier:
     def score_matrices(self, matrices) -> np.ndarray:
         """Every class's cosine score ``(n, c)`` of ``matrices: (n, rows, hidden)`` weight
         matrices (column j is ``self.classes[j]``; ``label_matrices`` keeps each row's best)."""
-        from clip2nerf.apps.ensemble import EnsembleMember, ensemble_vlm_embeddings
-        from clip2nerf.index import classify_1nn
+        from clip2nerf.apps.ensemble import EnsembleMember, ensemble_zero_shot_scores
         from clip2nerf.nf2vec import embed_matrices
 
         # Encoder batches of at most 64 NeRFs: with the oneDNN layers (utils/cpu_linear) a
@@ -174,9 +173,9 @@ class ZeroShotClassifier:
         if len(self.members) == 1:
             return zero_shot_scores(embed(self.nf2vec), self.nerf2clip, self.prompts,
                                     self.classes)
-        mean = ensemble_vlm_embeddings([EnsembleMember(embed(model), mapper)
-                                        for model, mapper in self.members])
-        return classify_1nn(mean, self.prompts, self.classes)[1]
+        return ensemble_zero_shot_scores([EnsembleMember(embed(model), mapper)
+                                          for model, mapper in self.members],
+                                         self.prompts, self.classes)
 
     def classify_files(self, nerfs: Sequence[str | Path]) -> list[Classification]:
         """Labels of NeRF files and folders of them (see ``expand_nerf_paths``), in order."""

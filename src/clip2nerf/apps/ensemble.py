@@ -60,13 +60,20 @@ def ensemble_vlm_embeddings(members: Sequence[EnsembleMember]) -> np.ndarray:
     return l2_normalize(np.mean([m.nerf2clip.map(m.nerf_vectors) for m in members], axis=0))
 
 
+def ensemble_zero_shot_scores(members: Sequence[EnsembleMember], prompts: np.ndarray,
+                              classes: Sequence[str]) -> np.ndarray:
+    """Every class's score ``(n, c)`` of the members' NeRFs: cosine between the mean of their
+    nerf2clip outputs and each prompt (column j is ``classes[j]``)."""
+    from clip2nerf.index import classify_1nn
+
+    return classify_1nn(ensemble_vlm_embeddings(members), prompts, list(classes))[1]
+
+
 def ensemble_zero_shot_labels(members: Sequence[EnsembleMember], prompts: np.ndarray,
                               classes: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """Labels of the members' NeRFs and their scores (cosine to the chosen prompt)."""
-    from clip2nerf.index import classify_1nn
-
-    labels, sims = classify_1nn(ensemble_vlm_embeddings(members), prompts, list(classes))
-    return labels, sims.max(axis=1)
+    sims = ensemble_zero_shot_scores(members, prompts, classes)
+    return [classes[j] for j in sims.argmax(axis=1)], sims.max(axis=1)
 
 
 def ensemble_scores(members: Sequence[EnsembleMember], queries: np.ndarray) -> np.ndarray:
@@ -85,4 +92,5 @@ def ensemble_scores(members: Sequence[EnsembleMember], queries: np.ndarray) -> n
 
 
 __all__ = ["EnsembleMember", "ensemble_vlm_embeddings", "ensemble_zero_shot_labels",
+           "ensemble_zero_shot_scores",
            "ensemble_scores"]

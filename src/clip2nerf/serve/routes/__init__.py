@@ -10,3 +10,8 @@
 Each route is a module-level function; what it needs from the loaded service (catalogue,
 models, view settings) comes in through the dependencies of :mod:`clip2nerf.serve.state`.
 """
+
+from typing import Any
+
+PNG_ANSWER: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
+"""The OpenAPI ``responses`` of a route that answers a PNG image."""

@@ -1,6 +1,6 @@
 """Generation routes: views of the NeRF a sentence or photos map to (OpenAPI tag ``generate``)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, File, Form, Response, UploadFile
@@ -9,12 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from clip2nerf.catalogue import ViewSettings, png_bytes
 from clip2nerf.serve import limits
 from clip2nerf.serve.models import ServiceModels
+from clip2nerf.serve.routes import PNG_ANSWER
 from clip2nerf.serve.state import ModelsDep, ViewSettingsDep
 from clip2nerf.utils import bounds
 
 router = APIRouter(tags=["generate"])
 VIEWS_RANGE = limits.field_range(bounds.SERVE_VIEWS)
-PNG_ANSWER: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
 
 
 class GenerateQuery(BaseModel):

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 
 from clip2nerf.catalogue import N_ORBIT_VIEWS, CatalogueVersion, LiveCatalogue, view_png
 from clip2nerf.serve import limits
+from clip2nerf.serve.routes import PNG_ANSWER
 from clip2nerf.serve.state import CatalogueDep, LiveDep, ModelsDep, ViewSettingsDep
 
 router = APIRouter(tags=["catalogue"])
@@ -36,7 +37,7 @@ def nerf_info(object_id: str, live: LiveDep, catalogue: CatalogueDep):
 
 
 @router.get("/api/nerfs/{object_id}/views/{view}.png", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}})
+            responses=PNG_ANSWER)
 def nerf_view(object_id: str, view: int, live: LiveDep, catalogue: CatalogueDep,
               models: ModelsDep, settings: ViewSettingsDep):
     """Orbit view ``view`` of an entry's NeRF (0 is the thumbnail), rendered once and cached."""

@@ -159,9 +159,7 @@ def augment_controlnet(data, out, split: str = "train",
     if batch_size < 1:
         raise UserError(f"--batch-size {batch_size}: must be at least 1")
     ds = open_dataset(data)
-    ids = ds.object_ids(split)
-    if not ids:
-        raise UserError(f"{ds.root}: split {split!r} holds no objects")
+    ids = ds.split_ids(split)
     first = ds.get(ids[0])
     if first.depth_scale is None or first.frames[0].depth_path is None:
         raise UserError(f"{ds.root}: objects have no depth maps; ControlNet augmentation is "

@@ -193,9 +193,7 @@ def augment_photo(data, out, split: str = "train", views_per_object: int = 7, se
     ds = open_dataset(data)
     pool = pool_for_split(split)
     bank = photos(pool)
-    ids = ds.object_ids(split)
-    if not ids:
-        raise UserError(f"{ds.root}: split {split!r} holds no objects")
+    ids = ds.split_ids(split)
     side = int(size or ds.get(ids[0]).intrinsics.width)
     if side < 8:
         raise UserError(f"--size {side}: must be at least 8 px")

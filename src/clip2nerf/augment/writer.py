@@ -104,9 +104,7 @@ def write_augmented(ds, out: str | Path, split: str, settings: dict[str, Any],
     from tqdm import tqdm
 
     out = Path(out)
-    ids = ds.object_ids(split)
-    if not ids:
-        raise UserError(f"{ds.root}: split {split!r} holds no objects")
+    ids = ds.split_ids(split)
     settings = json.loads(json.dumps(settings))  # as it reads back (tuples become lists)
     kind = settings.get("kind", "augment")
     info = {"format": DATASET_FORMAT, "version": DATASET_VERSION,

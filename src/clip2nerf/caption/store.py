@@ -92,9 +92,7 @@ def caption_dataset(data: str | Path, captioner, out: str | Path | None = None,
     if views_per_object < 1 or chunk < 1:
         raise UserError("--views and --chunk must be at least 1")
     ds = open_dataset(data)
-    ids = ds.object_ids(split)
-    if not ids:
-        raise UserError(f"{ds.root}: split {split!r} holds no objects")
+    ids = ds.split_ids(split)
     path = Path(out) if out is not None else default_caption_path(ds.root, captioner.name)
     settings = {"views_per_object": views_per_object,
                 "prompt": getattr(captioner, "prompt", ""),

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 import clip2nerf.cli.options as opt
+from clip2nerf.cli.query import check_query
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 
@@ -28,31 +29,14 @@ from clip2nerf.utils.device import DEVICE_CHOICES
 def command(text, images, nf2vec_dir, mapper_dir, vlm_spec, out, n_views, resolution,
             device) -> None:
     """Map --text or --image(s) to an nf2vec embedding and render its decoded NeRF."""
-    from PIL import Image
-
     from clip2nerf.apps import generate, load_mapper, text_tile
-    from clip2nerf.errors import UserError
     from clip2nerf.nf2vec import Nf2vec
     from clip2nerf.utils.device import resolve_device
     from clip2nerf.utils.images import image_grid
     from clip2nerf.utils.io import atomic_path
     from clip2nerf.vlm import load_vlm
 
-    if (text is None) == (not images):
-        raise UserError("give exactly one condition: --text TEXT or one or more --image FILE")
-    if text is not None and not text.strip():
-        raise UserError("--text is empty")
-    from clip2nerf.utils.images import load_image
-
-    query_rgba = None
-    for p in images:
-        if not p.is_file():
-            raise UserError(f"--image {p}: no such file")
-        arr = load_image(p, "auto", "--image")  # checked before any model loads
-        if query_rgba is None:
-            from PIL import Image
-
-            query_rgba = Image.fromarray(arr).convert("RGBA")
+    query_rgba = check_query(text, images, "condition")
     opt.check_out_file(out, "--out", ".png")
     dev = str(resolve_device(device))
     model = Nf2vec.from_pretrained(nf2vec_dir, dev)

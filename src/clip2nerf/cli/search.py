@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 import clip2nerf.cli.options as opt
+from clip2nerf.cli.query import check_query
 from clip2nerf.utils.device import DEVICE_CHOICES
 
 
@@ -42,21 +43,7 @@ def command(text, images, gallery, mapper_dir, vlm_spec, k, out, nerf_dir, resol
     from clip2nerf.utils.device import resolve_device
     from clip2nerf.vlm import load_vlm
 
-    if (text is None) == (not images):
-        raise UserError("give exactly one query: --text TEXT or one or more --image FILE")
-    if text is not None and not text.strip():
-        raise UserError("--text is empty")
-    from clip2nerf.utils.images import load_image
-
-    query_rgba = None
-    for p in images:
-        if not p.is_file():
-            raise UserError(f"--image {p}: no such file")
-        arr = load_image(p, "auto", "--image")  # checked before any model loads
-        if query_rgba is None:
-            from PIL import Image
-
-            query_rgba = Image.fromarray(arr).convert("RGBA")
+    query_rgba = check_query(text, images, "query")
     if out is not None:
         opt.check_out_file(out, "--out", ".png")
     if not gallery.is_dir():
@@ -70,8 +57,6 @@ def command(text, images, gallery, mapper_dir, vlm_spec, k, out, nerf_dir, resol
     for h in hits:
         click.echo(f"{h.rank:>3}  {h.object_id:<24} {h.label:<12} {h.score:.3f}")
     if out is not None:
-        from PIL import Image
-
         from clip2nerf.apps import render_nerf_view, strip_png, text_tile
 
         if text is not None:

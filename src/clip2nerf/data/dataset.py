@@ -293,6 +293,14 @@ class Dataset:
             raise DatasetError(f"{self.root}: split file {path} is missing")
         return check_object_ids(read_id_list(path, "split file", DatasetError), path)
 
+    def split_ids(self, split: str | None) -> list[str]:
+        """``object_ids(split)``, refusing a split without objects (a stage with nothing to do
+        is a mistake in its arguments, not an empty result)."""
+        ids = self.object_ids(split)
+        if not ids:
+            raise UserError(f"{self.root}: split {split!r} holds no objects")
+        return ids
+
     def object_dir(self, object_id: str) -> Path:
         """``objects/<object_id>``, which must stay inside the dataset's objects/ folder."""
         from clip2nerf.utils.io import resolve_inside

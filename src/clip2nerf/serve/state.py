@@ -6,7 +6,8 @@ matching ``get_*`` function for each request. The routes therefore stay plain mo
 functions, and a test can swap any piece with ``app.dependency_overrides``.
 """
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 
@@ -30,36 +31,29 @@ def attach(app: FastAPI, catalogue: Catalogue, live: LiveCatalogue, models: Serv
                                               prompts=models.prompts)
 
 
-# The getters are async: each is one attribute read, so they need no thread-pool hop.
-async def get_catalogue(request: Request) -> Catalogue:
-    """The served ``Catalogue`` (its folder and NeRF files)."""
-    return request.app.state.catalogue
+def state_getter(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency that returns ``app.state.<name>``: async, since one attribute read needs no
+    thread-pool hop. Each getter below is a module-level name so that a test can override it."""
+
+    async def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    get.__name__ = f"get_{name}"
+    return get
 
 
-async def get_live(request: Request) -> LiveCatalogue:
-    """The ``LiveCatalogue``; a route calls ``get()`` once and answers from that version."""
-    return request.app.state.live
-
-
-async def get_models(request: Request) -> ServiceModels:
-    """The models loaded at start-up; every model call runs inside their ``compute()``."""
-    return request.app.state.models
-
-
-async def get_model_paths(request: Request) -> CatalogueModels:
-    """The catalogue's model folders as they were when the models were loaded."""
-    return request.app.state.model_paths
-
-
-async def get_view_settings(request: Request) -> ViewSettings:
-    """Resolution and ray samples of rendered and generated views."""
-    return request.app.state.view_settings
-
-
-async def get_classifier(request: Request) -> ZeroShotClassifier:
-    """The zero-shot classifier (``clip2nerf.apps``) over the loaded models."""
-    return request.app.state.classifier
-
+get_catalogue = state_getter("catalogue")
+"""The served ``Catalogue`` (its folder and NeRF files)."""
+get_live = state_getter("live")
+"""The ``LiveCatalogue``; a route calls ``get()`` once and answers from that version."""
+get_models = state_getter("models")
+"""The models loaded at start-up; every model call runs inside their ``compute()``."""
+get_model_paths = state_getter("model_paths")
+"""The catalogue's model folders as they were when the models were loaded."""
+get_view_settings = state_getter("view_settings")
+"""Resolution and ray samples of rendered and generated views."""
+get_classifier = state_getter("classifier")
+"""The zero-shot classifier (``clip2nerf.apps``) over the loaded models."""
 
 CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
 LiveDep = Annotated[LiveCatalogue, Depends(get_live)]

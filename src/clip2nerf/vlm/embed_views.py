@@ -59,9 +59,7 @@ def embed_views(data: str | Path, out: str | Path, vlm: VisionLanguageModel,
     if chunk_objects < 1:
         raise UserError(f"--chunk must be >= 1, got {chunk_objects}")
     ds = open_dataset(data)
-    ids = ds.object_ids(split)
-    if not ids:
-        raise UserError(f"{ds.root}: split {split!r} holds no objects")
+    ids = ds.split_ids(split)
     out = Path(out)
     if out.exists():
         if not overwrite:

@@ -452,9 +452,7 @@ def prepare_adapted(data: str | Path, out: str | Path, config: PretrainedVLMConf
                         "figures would be meaningless)")
     base = dataclasses.replace(config or PretrainedVLMConfig(), bridge="conse")
     ds = open_dataset(data)
-    ids = ds.object_ids(adapt.split)
-    if not ids:
-        raise UserError(f"{data}: split {adapt.split!r} holds no objects")
+    ids = ds.split_ids(adapt.split)
     record = {"dataset": {"name": ds.name,
                           "split": adapt.split, "objects": len(ids),
                           "object_ids_sha1": hashlib.sha1("\n".join(ids).encode()).hexdigest()},

@@ -244,12 +244,12 @@ def test_training_and_mapping_on_cuda(tables):
 
 def test_checkpoints_are_timed_and_kept_on_interruption(tables, tmp_path, monkeypatch):
     import clip2nerf.mapping.train as mapping_train
+    from clip2nerf.utils.train_loop import TrainLoop
 
     nerf, views, _ = tables
     saves = []
-    real = mapping_train._save_checkpoint
-    monkeypatch.setattr(mapping_train, "_save_checkpoint",
-                        lambda path, *a: saves.append(a[3]) or real(path, *a))
+    real = TrainLoop.save
+    monkeypatch.setattr(TrainLoop, "save", lambda loop, done: saves.append(done) or real(loop, done))
     monkeypatch.setattr(mapping_train, "CHECKPOINT_SECONDS", 1e9)
     cfg = make_config("nerf2clip", tables, epochs=5, lr=1e-3, batch_size=8)
     train_mapper(cfg, nerf, views, nerf.ids, out=tmp_path / "a", progress=False)

@@ -11,20 +11,20 @@ TINY = OfflineVLMConfig(image_tower="cnn", image_size=16, channels=(4,), convs_p
 
 
 def test_unreadable_checkpoint_is_one_error_line(fake_data, tmp_path, monkeypatch):
-    import clip2nerf.vlm.train_offline as tr
+    from clip2nerf.utils.train_loop import TrainLoop
 
     tcfg = OfflineTrainConfig(epochs=2, batch_size=8, views_per_epoch=2, val_split=None)
-    real = tr.save_checkpoint
+    real = TrainLoop.save
 
-    def save_then_die(*a, **k):  # interrupted right after the first epoch's checkpoint
-        real(*a, **k)
+    def save_then_die(loop, done):  # interrupted right after the first epoch's checkpoint
+        real(loop, done)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tr, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(TrainLoop, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         prepare_offline(fake_data, tmp_path / "m", TINY, tcfg, device="cpu", progress=False,
                         log=lambda m: None)
-    monkeypatch.setattr(tr, "save_checkpoint", real)
+    monkeypatch.setattr(TrainLoop, "save", real)
     (ckpt,) = tmp_path.glob(".m.train-*/checkpoint.pt")
     ckpt.write_bytes(b"\x80\x02garbage")
     with pytest.raises(UserError, match="unreadable checkpoint.*delete it") as info:

@@ -31,7 +31,7 @@ from clip2nerf.mapping.data import (
 )
 from clip2nerf.mapping.losses import cosine_loss
 from clip2nerf.mapping.model import CONFIG_NAME, WEIGHTS_NAME, FeatureMapper
-from clip2nerf.utils.checkpoint import save_checkpoint, seeded
+from clip2nerf.utils.checkpoint import seeded
 from clip2nerf.utils.embeddings import EmbeddingTable
 from clip2nerf.utils.io import atomic_write_json
 from clip2nerf.utils.train_loop import TrainLoop, adamw_one_cycle
@@ -103,19 +103,6 @@ def _make_model(config: MapperConfig) -> FeatureMapper:
         return FeatureMapper(config)
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, epoch: int,
-                     history: list[dict[str, Any]], config: Any) -> None:
-    save_checkpoint(path, epoch=epoch, model=model, optimizer=optimizer, scheduler=scheduler,
-                    history=history, config=config)
-
-
-def _write_checkpoint(path: Path, *, epoch: int, model, optimizer, scheduler,
-                      history: list[dict[str, Any]], config: Any) -> None:
-    """The loop's checkpoint writer: through ``_save_checkpoint``, the mapper's own entry
-    point (looked up at each call, so that tests can count the saves)."""
-    _save_checkpoint(path, model, optimizer, scheduler, epoch, history, config)
-
-
 def train_mapper(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTable,
                  train_ids: list[str], val_ids: list[str] | None = None,
                  captions: EmbeddingTable | None = None, out: str | Path | None = None,
@@ -184,8 +171,7 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
     loop = TrainLoop(model, optimizer, scheduler, tc.epochs, settings,
                      checkpoint=Path(out) / CHECKPOINT_NAME if out is not None else None,
                      config=config.to_dict(), what="mapper", save_every_s=CHECKPOINT_SECONDS,
-                     desc=f"train {config.direction}", progress=progress,
-                     writer=_write_checkpoint)
+                     desc=f"train {config.direction}", progress=progress)
     loop.resume(refused=f"{out} holds a run with other settings or data; pass another "
                         "--out, or --overwrite to start over")
     x = torch.from_numpy(train.inputs).to(device)

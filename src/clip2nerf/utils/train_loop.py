@@ -83,8 +83,6 @@ class TrainLoop:
             run's last epoch is always saved.
         desc: the progress bar's label.
         progress: show the progress bar.
-        writer: writes one checkpoint, called as ``save_checkpoint`` is (trainers pass their
-            own to wrap or intercept it).
     """
 
     model: Any
@@ -100,7 +98,6 @@ class TrainLoop:
     save_every_s: float = 0.0
     desc: str = "train"
     progress: bool = True
-    writer: Callable[..., Any] = save_checkpoint
     history: list[Record] = field(default_factory=list, init=False)
     """The records of the finished epochs, the resumed ones included."""
     start_epoch: int = field(default=0, init=False)
@@ -151,7 +148,7 @@ class TrainLoop:
         if self.checkpoint is None:
             return
         extra = {} if self.generator is None else {"rng": self.generator.get_state()}
-        self.writer(self.checkpoint, epoch=epochs_done, model=self.model,
+        save_checkpoint(self.checkpoint, epoch=epochs_done, model=self.model,
                     optimizer=self.optimizer, scheduler=self.scheduler, history=self.history,
                     config=self.config, **extra)
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from clip2nerf.classes import ZERO_SHOT_TEMPLATE
 from clip2nerf.errors import UserError
-from clip2nerf.utils.checkpoint import save_checkpoint, seeded
+from clip2nerf.utils.checkpoint import seeded
 from clip2nerf.utils.train_loop import TrainLoop, adamw_one_cycle
 from clip2nerf.vlm.offline import (
     OFFLINE_FAMILY,
@@ -334,10 +334,9 @@ def _train_cnn(ds, ids, ckpt: Path, name: str, mcfg: OfflineVLMConfig, tcfg: Off
                                  tcfg.epochs * steps_per_epoch, pct_start=0.15)
     settings = (f"--lr {tcfg.lr:g}, weight decay {tcfg.weight_decay:g}, --batch-size "
                 f"{tcfg.batch_size}")
-    # save_checkpoint is looked up here, at each run: tests intercept it.
     loop = TrainLoop(encoder, opt, sched, tcfg.epochs, settings, checkpoint=ckpt,
                      config={"name": name}, what="offline VLM training", map_location=dev,
-                     desc="prepare-offline", progress=progress, writer=save_checkpoint)
+                     desc="prepare-offline", progress=progress)
     # Checkpoints of before the shared format hold no config: accepted (the folder is named
     # after the run's fingerprint).
     if loop.resume(lambda c: c.config is None or c.same_config({"name": name}),

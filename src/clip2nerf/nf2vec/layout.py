@@ -95,15 +95,19 @@ def matrix_to_weights(matrix: torch.Tensor, config: NerfConfig) -> list[torch.Te
     if tuple(matrix.shape[-2:]) != matrix_shape(config):
         raise ValueError(f"weight matrix has shape {tuple(matrix.shape[-2:])}, expected "
                          f"{matrix_shape(config)} for a NeRF with {config.describe()}")
-    weights = []
-    start = 0
-    blocks = block_rows(config)
-    for i, (used, padded) in enumerate(blocks):
-        block = matrix[..., start:start + used, :]
+    blocks = _padded_blocks(matrix, config)
+    last = len(blocks) - 1
+    return [(b[..., :used, :] if i == last else b[..., :used, :].transpose(-1, -2)).contiguous()
+            for i, (used, b) in enumerate(blocks)]
+
+
+def _padded_blocks(matrix: torch.Tensor, config: NerfConfig) -> list[tuple[int, torch.Tensor]]:
+    """Each layer's rows of the matrix, padding included, with how many of them it uses."""
+    blocks, start = [], 0
+    for used, padded in block_rows(config):
+        blocks.append((used, matrix[..., start:start + padded, :]))
         start += padded
-        w = block if i == len(blocks) - 1 else block.transpose(-1, -2)
-        weights.append(w.contiguous())
-    return weights
+    return blocks
 
 
 def state_dict_to_matrix(state_dict: dict[str, torch.Tensor], config: NerfConfig) -> torch.Tensor:
@@ -143,11 +147,8 @@ def tcnn_matrix(matrix: torch.Tensor, config: NerfConfig) -> torch.Tensor:
     lead = matrix.shape[:-2]
     h = config.hidden
     parts = []
-    start = 0
-    blocks = block_rows(config)
-    for i, (used, padded) in enumerate(blocks):
-        block = matrix[..., start:start + padded, :]
-        start += padded
+    blocks = _padded_blocks(matrix, config)
+    for i, (used, block) in enumerate(blocks):
         if i == len(blocks) - 1:
             parts.append(block)  # (16, hidden): W_L and the padded rows, row-major as is
         else:

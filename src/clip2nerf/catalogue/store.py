@@ -100,8 +100,8 @@ class CatalogueModels:
         if not isinstance(d, dict) or d.get("format") != CATALOGUE_FORMAT:
             raise UserError(f"{where} is not a clip2nerf catalogue description")
         check_format_version(d.get("version", 1), 1, where, "catalogue description")
-        return parse(cls, {k: v for k, v in d.items() if k not in ("format", "version")}, where,
-                     UserError)
+        return parse(cls, {k: v for k, v in d.items() if k not in ("format", "version")}, "",
+                     UserError, where=where)
 
 
 @dataclass

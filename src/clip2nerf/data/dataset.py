@@ -179,7 +179,7 @@ def _check_info(info: Any, path: Path) -> dict[str, Any]:
     from clip2nerf.data.schema import DatasetInfo
     from clip2nerf.utils.validate import parse
 
-    checked = parse(DatasetInfo, info, str(path), DatasetError)
+    checked = parse(DatasetInfo, info, "", DatasetError, where=str(path))
     if checked.get("version", 0) > DATASET_VERSION:
         raise DatasetError(f"{path}: dataset version {checked['version']} is newer than this "
                            f"clip2nerf understands ({DATASET_VERSION}); upgrade clip2nerf")
@@ -191,7 +191,7 @@ def _check_meta(meta: Any, path: Path, object_id: str) -> dict[str, Any]:
     from clip2nerf.data.schema import ObjectMeta
     from clip2nerf.utils.validate import parse
 
-    parse(ObjectMeta, meta, f"object {object_id}: {path}", DatasetError)
+    parse(ObjectMeta, meta, "", DatasetError, where=f"object {object_id}: {path}")
     return meta
 
 

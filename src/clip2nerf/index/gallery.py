@@ -559,10 +559,7 @@ class Gallery:
         path = folder / INDEX_NAME
         if not path.is_file():
             raise UserError(f"gallery index not found: {path}")
-        try:
-            header = parse(GalleryHeader, meta, "gallery metadata")
-        except ValueError as exc:
-            raise UserError(f"{folder / META_NAME}: {exc}") from None
+        header = parse(GalleryHeader, meta, "", UserError, where=str(folder / META_NAME))
         ids, labels, cfg = header.ids, _one_copy_each(header.labels), header.config
         space, dim, extra = header.space, header.dim, header.extra
         spec = GALLERY_KINDS.get(cfg.kind)

@@ -62,7 +62,7 @@ def read_manifest(out_dir: Path) -> dict[str, Any] | None:
         raise UserError(f"{path}: manifest version {data.get('version')} is newer than this "
                         "clip2nerf understands; upgrade clip2nerf")
     try:
-        parse(ManifestParts, data, str(path))
+        parse(ManifestParts, data, "", where=str(path))
     except ValueError as exc:
         raise UserError(f"{exc}; delete the manifest to rebuild it from the NeRF files") from None
     return data

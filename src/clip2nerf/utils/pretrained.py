@@ -99,7 +99,7 @@ class ModelFolder:
 def read_model_folder(body: dict[str, Any], where: str | os.PathLike[str]) -> ModelFolder:
     """``body`` (from ``read_config_json``) as a ``ModelFolder``; a bad one is a UserError
     naming ``where`` (unknown keys named)."""
-    return parse(ModelFolder, body, str(where), UserError)
+    return parse(ModelFolder, body, "", UserError, where=str(where))
 
 
 def save_weights(path: str | os.PathLike[str], state: dict[str, Any],

@@ -74,9 +74,11 @@ def _adapter(tp: Any) -> TypeAdapter:
         return TypeAdapter(tp)
 
 
-def parse(tp: type[T] | Any, data: Any, what: str, error: type[Exception] = ValueError) -> T:
+def parse(tp: type[T] | Any, data: Any, what: str, error: type[Exception] = ValueError,
+          where: str = "") -> T:
     """``data`` (from JSON) validated as ``tp``; a failure raises ``error`` with one line
-    naming ``what`` and the field path.
+    naming ``what`` and the field path, after ``where`` (a file) when given:
+    ``/d/dataset.json: version: must be an integer, got 'one'``.
 
     Validation runs in pydantic's JSON mode, where strict types still let JSON arrays become
     tuples (its Python mode would want tuple objects), so ``data`` is serialised first.
@@ -84,17 +86,17 @@ def parse(tp: type[T] | Any, data: Any, what: str, error: type[Exception] = Valu
     try:
         text = json.dumps(data, allow_nan=True)
     except (TypeError, ValueError) as exc:
-        raise error(f"{what}: not JSON data ({exc})") from None
-    return parse_json(tp, text, what, error)
+        raise error(f"{_at(str(where))}{_at(what)}not JSON data ({exc})") from None
+    return parse_json(tp, text, what, error, where)
 
 
 def parse_json(tp: type[T] | Any, text: str | bytes, what: str,
-               error: type[Exception] = ValueError) -> T:
+               error: type[Exception] = ValueError, where: str = "") -> T:
     """``parse`` for JSON text (a header field holding JSON): parsed and checked in one pass."""
     try:
         return _adapter(tp).validate_json(text, strict=True)
     except ValidationError as exc:
-        raise error(error_line(exc, what)) from None
+        raise error(_at(str(where)) + error_line(exc, what)) from None
 
 
 def _no_repeats(items: list[str]) -> list[str]:

@@ -10,14 +10,10 @@ by the reader (``utils.io.resolve_inside``), not here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import (
-    Annotated,
-    Literal,
-    Required,  # pydantic reads typing's only from 3.12
-)
+from typing import Annotated, Literal, Required
 
 from pydantic import AfterValidator, Field
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from clip2nerf.camera import CameraFields
 from clip2nerf.utils.bounds import MAX_VIEWS, Bound

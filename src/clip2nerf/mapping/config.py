@@ -68,6 +68,7 @@ class TrainConfig:
         return cfg
 
     def validate(self) -> None:
+        # Looser than the CLI's bounds on purpose: a library caller may train beyond them.
         if self.epochs < 1:
             raise UserError(f"--epochs {self.epochs}: must be at least 1")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -133,12 +134,13 @@ class MapperConfig:
             raise UserError("--views n applies to nerf2clip only (clip2nerf maps every view)")
         if self.hidden_dims is not None:
             self.hidden_dims = [int(w) for w in self.hidden_dims]
-            if not self.hidden_dims or min(self.hidden_dims) < 1:
-                raise UserError(f"hidden_dims {self.hidden_dims}: need positive widths")
-        if not self.input_scale > 0:
-            raise UserError(f"input_scale {self.input_scale}: must be positive")
-        if self.n_views is not None and self.n_views < 1:
-            raise UserError(f"--views {self.n_views}: must be at least 1")
+            if not self.hidden_dims:
+                raise UserError("hidden_dims []: give at least one width (or None)")
+            for w in self.hidden_dims:
+                WIDTH.check(w, "hidden_dims")
+        bounds.INPUT_SCALE.check(self.input_scale, "input_scale")
+        if self.n_views is not None:
+            bounds.VIEWS.check(self.n_views, "--views")
 
     @property
     def in_dim(self) -> int:

@@ -33,6 +33,7 @@ CONFIG_VERSION = 1
 # Bounds checked when a config is read from a file: a huge layer would exhaust memory.
 WIDTH = Bound(int, 1, 16384)
 LAYERS = Bound(int, 1, 64)
+VERSION = Bound(int, 0)
 FRACTION = Bound(float, 0.0, 1.0)
 LOSS_WEIGHT = Bound(float, 0.0, 1e6)
 
@@ -128,7 +129,7 @@ class Nf2vecConfig:
             return parse(cls, d, "nf2vec config")  # the one "must be a JSON object" line
         d = dict(d)
         fmt = d.pop("format", CONFIG_FORMAT)
-        version = parse(Bound(int, 0).field, d.pop("version", CONFIG_VERSION), "version")
+        version = parse(VERSION.field, d.pop("version", CONFIG_VERSION), "version")
         if fmt != CONFIG_FORMAT:
             raise ValueError(f"not an nf2vec config (format {fmt!r})")
         if version > CONFIG_VERSION:

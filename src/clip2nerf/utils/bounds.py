@@ -11,6 +11,7 @@ checked by pydantic, see ``clip2nerf.utils.validate``), FastAPI's ``Query``/``Fo
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -58,7 +59,7 @@ class Bound:
             out["lt" if self.hi_open else "le"] = self.kind(self.hi)
         return out
 
-    @property
+    @functools.cached_property
     def field(self) -> Any:
         """The bound as a field type, ``Annotated[int, Field(ge=.., le=..)]``: annotate a schema
         or request model's field with it (``k: bounds.K.field = 5``). Floats are finite."""

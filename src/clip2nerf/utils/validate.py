@@ -21,7 +21,14 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    PydanticUserError,
+    TypeAdapter,
+    ValidationError,
+)
 
 T = TypeVar("T")
 
@@ -65,12 +72,13 @@ def schema(cls: type[T] | None = None, *, extra: str = "forbid") -> Any:
     return mark if cls is None else mark(cls)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _adapter(tp: Any) -> TypeAdapter:
+    # Building a validator costs milliseconds; headers of thousands of NeRF files share one.
     # Non-dataclass types (list[str], dict[...]) take the config here; schemas carry theirs.
     try:
         return TypeAdapter(tp, config=SCHEMA_CONFIG)
-    except Exception:  # pydantic refuses a config for types that carry their own
+    except PydanticUserError:  # pydantic refuses a config for types that carry their own
         return TypeAdapter(tp)
 
 

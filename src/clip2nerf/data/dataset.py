@@ -30,6 +30,7 @@ import numpy as np
 from clip2nerf.camera import Intrinsics
 from clip2nerf.data.schema import DATASET_FORMAT, DATASET_VERSION  # noqa: F401 (re-exported: writers read them here)
 from clip2nerf.errors import UserError
+from clip2nerf.utils.io import read_json
 
 DATASET_FILE = "dataset.json"
 """The file that makes a folder a clip2nerf dataset (format, version, classes, ...)."""
@@ -120,13 +121,6 @@ def _read_rgba(path: Path, object_id: str, intr: Intrinsics) -> np.ndarray:
     return arr
 
 
-def _load_json(path: Path, object_id: str | None = None) -> Any:
-    from clip2nerf.utils.io import read_json
-
-    owner = f"object {object_id}: " if object_id else ""
-    return read_json(path, error=DatasetError, owner=owner)
-
-
 def read_transforms(obj_dir: Path, object_id: str, transforms_name: str = "transforms.json"
                     ) -> tuple[Intrinsics, list[Frame], dict[str, Any]]:
     """Parse and check a NeRF-convention ``transforms.json`` (its schema is
@@ -142,7 +136,7 @@ def read_transforms(obj_dir: Path, object_id: str, transforms_name: str = "trans
     from clip2nerf.utils.validate import parse
 
     where = obj_dir / transforms_name
-    raw = _load_json(where, object_id)
+    raw = read_json(where, error=DatasetError, owner=f"object {object_id}: ")
     try:
         t = parse(Transforms, raw, "")
         frames = []
@@ -232,7 +226,8 @@ class Dataset:
         if not info_path.exists():
             raise DatasetError(f"{self.root} is not a clip2nerf dataset (no dataset.json); "
                                "make one with `clip2nerf synth` or point at a ShapeNetRender folder")
-        self.info: dict[str, Any] = _check_info(_load_json(info_path), info_path)
+        self.info: dict[str, Any] = _check_info(read_json(info_path, error=DatasetError),
+                                                     info_path)
         self.classes: list[str] = list(self.info.get("classes", []))
 
     @property
@@ -277,7 +272,8 @@ class Dataset:
         obj_dir = self.object_dir(object_id)
         if not obj_dir.is_dir():
             raise DatasetError(f"object {object_id}: no folder {self.root / 'objects' / object_id}")
-        meta = _check_meta(_load_json(obj_dir / "meta.json", object_id), obj_dir / "meta.json",
+        meta = _check_meta(read_json(obj_dir / "meta.json", error=DatasetError,
+                                     owner=f"object {object_id}: "), obj_dir / "meta.json",
                            object_id)
         intr, frames, tf = read_transforms(obj_dir, object_id)
         aabb = tf.get("aabb", DEFAULT_AABB)

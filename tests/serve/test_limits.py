@@ -29,3 +29,33 @@ def test_a_bound_is_one_declaration():
     assert bounds.SERVE_K.limits == {"ge": 1, "le": bounds.SERVE_MAX_K}
     assert bounds.LR.limits == {"gt": 0.0, "le": bounds.MAX_LR}
     assert bounds.FOV.limits == {"gt": 0.0, "lt": 180.0}
+
+
+def test_invalid_requests_answer_one_line_in_the_projects_words():
+    from fastapi import FastAPI, Query
+    from fastapi.testclient import TestClient
+
+    from clip2nerf.serve.handlers import add_error_handlers
+
+    app = FastAPI()
+    add_error_handlers(app)
+
+    @app.get("/q")
+    def q(k: int = Query(5, **bounds.SERVE_K.limits)):
+        return {"k": k}
+
+    @app.post("/b")
+    def b(body: TextQuery):
+        return {"k": body.k}
+
+    client = TestClient(app)
+    assert client.get("/q", params={"k": "7"}).json() == {"k": 7}
+    for r, line in [(client.get("/q", params={"k": "0"}), "k: must be >= 1, got 0"),
+                    (client.get("/q", params={"k": "x"}), "k: must be an integer, got 'x'"),
+                    (client.post("/b", json={"text": "a", "k": 101}),
+                     f"k: must be <= {bounds.SERVE_MAX_K}, got 101"),
+                    (client.post("/b", json={"text": "a", "k": "3"}),
+                     "k: must be an integer, got '3'"),
+                    (client.post("/b", json={"text": "a", "q": 1}), "unknown keys ['q']"),
+                    (client.post("/b", json={"k": 3}), "missing key 'text'")]:
+        assert r.status_code == 422 and r.json() == {"error": line}, r.json()

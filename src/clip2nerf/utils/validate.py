@@ -165,7 +165,9 @@ def _rule(e: Mapping[str, Any]) -> str:
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         op, key = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
                    "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}[kind]
-        return f"must be {op} {ctx[key]}, got {shorten(value)}"
+        # The value passed its type check: a number, or a query string holding one.
+        shown = value if isinstance(value, str) and len(value) <= MAX_SHOWN else shorten(value)
+        return f"must be {op} {ctx[key]}, got {shown}"
     if kind == "literal_error":
         choices = str(ctx.get("expected", "")).rsplit(" or ", 1)
         one = "one of " if len(choices) > 1 else ""

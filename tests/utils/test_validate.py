@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import pytest
 
@@ -97,3 +97,7 @@ def test_a_bound_reads_the_same_for_the_cli_and_a_schema():
                 parse(bound.field, bad, "x")
     with pytest.raises(ValueError):
         parse(bounds.FOV.field, 0.0, "x")  # open end
+    # the bound itself is pydantic metadata: the form type checkers read as a plain int
+    assert parse(Annotated[int, bounds.K], 3, "k") == 3
+    with pytest.raises(ValueError, match=r"^k: must be >= 1, got 0$"):
+        parse(Annotated[int, bounds.K], 0, "k")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -61,12 +62,25 @@ class Bound:
 
     @functools.cached_property
     def field(self) -> Any:
-        """The bound as a field type, ``Annotated[int, Field(ge=.., le=..)]``: annotate a schema
-        or request model's field with it (``k: bounds.K.field = 5``). Floats are finite."""
-        from pydantic import Field
+        """The bound as a field type, ``Annotated[int, bound]``: annotate a schema or request
+        model's field with it (``k: bounds.K.field = 5``, or ``Annotated[int, bounds.K]``,
+        which type checkers read as ``int``). Floats are finite."""
+        return Annotated[self.kind, self]  # type: ignore[name-defined]
 
-        extra = {} if self.kind is int else {"allow_inf_nan": False}
-        return Annotated[self.kind, Field(**self.limits, **extra)]  # type: ignore[name-defined]
+    # pydantic unpacks a bound found in ``Annotated[...]`` into these constraints
+    # (annotated-types' grouped metadata protocol).
+    __is_annotated_types_grouped_metadata__ = True
+
+    def __iter__(self) -> Iterator[Any]:
+        import annotated_types as at
+
+        ops = {"ge": at.Ge, "gt": at.Gt, "le": at.Le, "lt": at.Lt}
+        for key, value in self.limits.items():
+            yield ops[key](value)
+        if self.kind is float:
+            from pydantic.types import AllowInfNan
+
+            yield AllowInfNan(False)
 
     def describe(self) -> str:
         def num(v: float) -> str:

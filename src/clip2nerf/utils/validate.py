@@ -200,17 +200,17 @@ def error_line(errors: ValidationError | Iterable[Mapping[str, Any]], what: str 
                skip: Iterable[str] = ()) -> str:
     """One line for pydantic's errors: unknown keys first (all of one object named), else the
     first problem, ``path: rule, got value``; ``skip`` drops location parts (``body``)."""
-    errs = list(errors.errors(include_url=False) if isinstance(errors, ValidationError)
-                else errors)
+    raw = errors.errors(include_url=False) if isinstance(errors, ValidationError) else errors
     skip = set(skip)
-    for e in errs:
-        e["loc"] = tuple(p for p in e.get("loc", ()) if p not in skip)  # type: ignore[index]
+    errs = [{**e, "loc": tuple(p for p in e.get("loc", ()) if p not in skip)} for e in raw]
     if not errs:
         return f"{_at(what)}invalid"
     unknown = [e for e in errs if e["type"] in _UNKNOWN]
     if unknown:
         parent = unknown[0]["loc"][:-1]
-        keys = sorted(str(e["loc"][-1]) for e in unknown if e["loc"][:-1] == parent)
+        # Keys come from the file: at most five, each shortened.
+        keys = sorted(str(e["loc"][-1])[:MAX_SHOWN] for e in unknown
+                      if e["loc"][:-1] == parent)[:5]
         return f"{_at(field_path(what, parent))}unknown keys {keys}"
     e = errs[0]
     more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""

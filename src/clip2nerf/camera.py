@@ -18,8 +18,9 @@ Rays come in two parametrisations, named in each function:
   float32): directions have unit length, so ``t`` is the world distance from the camera
   centre. Volume rendering and NeRF fitting use it.
 
-Only numpy is imported here; the torch functions import torch when called, so the synth
-writer's worker processes never load it.
+Only numpy and pydantic (the schema of ``transforms.json``'s camera keys) are imported here;
+the torch functions import torch when called, so the synth writer's worker processes never
+load it.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def test_valid_data_becomes_the_dataclass_with_tuples():
     ({"mode": "c"}, "cfg.mode: must be one of 'a', 'b', got 'c'"),
     ({"flag": 1}, "cfg.flag: must be true or false, got 1"),
     ({"box": [[1, 1, 1], [0, 0, 0]]}, "cfg.box: every min must be below its max"),
-    ({"box": "box"}, "cfg.box: must be a list, got 'box'"),
+    ({"box": "box"}, "cfg.box: must be [[xmin, ymin, zmin], [xmax, ymax, zmax]], got 'box'"),
     ({"inner": {"widths": [1, 500]}}, "cfg.inner.widths[1]: must be <= 100, got 500"),
     ({"inner": {"names": ["x", ""]}}, "cfg.inner.names[1]: must not be empty"),
     ({"inner": {"names": ["x", 5]}}, "cfg.inner.names[1]: must be a string, got 5"),
@@ -61,6 +61,7 @@ def test_valid_data_becomes_the_dataclass_with_tuples():
     ({"zz": 1, "aa": 2}, "cfg: unknown keys ['aa', 'zz']"),
     ({"inner": {"q": 1}}, "cfg.inner: unknown keys ['q']"),
     ({"limit": 0}, "cfg.limit: must be >= 1, got 0"),
+    ({"box": [[math.nan, 0, 0], [1, 1, 1]]}, "cfg.box[0][0]: must be finite, got nan"),
     ([1], "cfg: must be a JSON object, got list"),
 ])
 def test_one_line_names_the_field_the_rule_and_the_value(data, line):

@@ -23,6 +23,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     ConfigDict,
     Field,
     PydanticUserError,
@@ -50,8 +51,16 @@ def _min_below_max(box: tuple[tuple[float, ...], tuple[float, ...]]) -> Any:
     return box
 
 
+def _box_shape(v: Any) -> Any:
+    # Before the element checks, so a box of the wrong shape says what shape it needs.
+    if not (isinstance(v, (list, tuple)) and len(v) == 2
+            and all(isinstance(c, (list, tuple)) and len(c) == 3 for c in v)):
+        raise ValueError(f"must be [[xmin, ymin, zmin], [xmax, ymax, zmax]], got {shorten(v)}")
+    return tuple(tuple(c) for c in v)  # what the strict tuple checks that follow accept
+
+
 Aabb = Annotated[tuple[tuple[float, float, float], tuple[float, float, float]],
-                 AfterValidator(_min_below_max)]
+                 AfterValidator(_min_below_max), BeforeValidator(_box_shape)]
 """An axis-aligned box ``[[xmin, ymin, zmin], [xmax, ymax, zmax]]``: finite, min < max."""
 
 
@@ -180,7 +189,8 @@ def _rule(e: Mapping[str, Any]) -> str:
     if kind in ("too_short", "too_long"):
         n = ctx.get("min_length" if kind == "too_short" else "max_length")
         many = "at least" if kind == "too_short" else "at most"
-        return f"must have {many} {n} items, got {ctx.get('actual_length', len(value))}"
+        items = "item" if n == 1 else "items"
+        return f"must have {many} {n} {items}, got {ctx.get('actual_length', len(value))}"
     if kind == "json_invalid":
         return f"not valid JSON ({ctx.get('error', '')})"
     if kind in ("value_error", "assertion_error"):
@@ -212,13 +222,17 @@ def error_line(errors: ValidationError | Iterable[Mapping[str, Any]], what: str 
         keys = sorted(str(e["loc"][-1])[:MAX_SHOWN] for e in unknown
                       if e["loc"][:-1] == parent)[:5]
         return f"{_at(field_path(what, parent))}unknown keys {keys}"
+    missing = [e for e in errs if e["type"] in _MISSING and e["loc"]]
+    if missing:  # every missing key of one object, as for unknown ones
+        parent = missing[0]["loc"][:-1]
+        keys = sorted(str(e["loc"][-1]) for e in missing if e["loc"][:-1] == parent)
+        if len(keys) == 1:
+            return f"{_at(field_path(what, parent))}missing key {keys[0]!r}"
+        return f"{_at(field_path(what, parent))}missing keys {keys}"
     e = errs[0]
     more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
     if e["type"] in _MISSING:
-        if not e["loc"]:
-            return f"{_at(what)}missing{more}"
-        *parent, name = e["loc"]
-        return f"{_at(field_path(what, parent))}missing key {str(name)!r}{more}"
+        return f"{_at(what)}missing{more}"
     return f"{_at(field_path(what, e['loc']))}{_rule(e)}{more}"
 
 

@@ -18,8 +18,9 @@ Rays come in two parametrisations, named in each function:
   float32): directions have unit length, so ``t`` is the world distance from the camera
   centre. Volume rendering and NeRF fitting use it.
 
-Only numpy is imported here; the torch functions import torch when called, so the synth
-writer's worker processes never load it.
+Only numpy and pydantic (the schema of ``transforms.json``'s camera keys) are imported here;
+the torch functions import torch when called, so the synth writer's worker processes never
+load it.
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
+from pydantic import BeforeValidator
+
+from clip2nerf.utils.bounds import MAX_IMAGE_SIDE, Bound
+from clip2nerf.utils.validate import parse, schema
 
 if TYPE_CHECKING:
     import torch
@@ -46,6 +51,36 @@ thumbnail. nf2vec's views and rendering loss use their own radius, 2.1
 (``clip2nerf.nf2vec.views.CAMERA_RADIUS``): trained nf2vec models depend on that one."""
 
 
+def _integral(v: Any) -> Any:
+    # NeRF tools write image sizes as floats ("w": 800.0); a whole float is that integer.
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+SIDE = Bound(int, 1, MAX_IMAGE_SIDE, note="pixels per side")
+POSITIVE = Bound(float, 0.0, lo_open=True)
+ANGLE_X = Bound(float, 0.0, math.pi, lo_open=True, hi_open=True, note="radians")
+Side = Annotated[SIDE.field, BeforeValidator(_integral)]
+
+
+@schema(extra="ignore")
+@dataclass(frozen=True, kw_only=True)
+class CameraFields:
+    """The camera keys of a ``transforms.json`` (NeRF convention; other keys are ignored):
+    ``w``/``h`` or the first view's size, then ``fl_x`` (``fl_y`` defaults to it) or
+    ``camera_angle_x``; ``cx``/``cy`` default to the image centre."""
+
+    w: Side | None = None
+    h: Side | None = None
+    fl_x: POSITIVE.field | None = None
+    fl_y: POSITIVE.field | None = None
+    camera_angle_x: ANGLE_X.field | None = None
+    cx: float | None = None
+    cy: float | None = None
+
+
+CAMERA_KEYS = ("w", "h", "fl_x", "fl_y", "camera_angle_x", "cx", "cy")
+
+
 @dataclass(frozen=True)
 class Intrinsics:
     """Pinhole intrinsics in pixels; pixel centres sit at integer + 0.5."""
@@ -58,39 +93,31 @@ class Intrinsics:
     cy: float
 
     @classmethod
-    def from_transforms(cls, tf: dict[str, Any], image_size: tuple[int, int] | None = None
-                        ) -> Intrinsics:
+    def from_transforms(cls, tf: dict[str, Any] | CameraFields,
+                        image_size: tuple[int, int] | None = None) -> Intrinsics:
         """Read ``fl_x/fl_y/cx/cy/w/h`` or, failing that, ``camera_angle_x`` (+ image size).
 
-        Raises ``ValueError`` naming the field: sizes must be integers in 1..MAX_IMAGE_SIDE,
-        focal lengths finite and positive, the angle in (0, pi), principal points finite.
+        Raises ``ValueError`` naming the field (schema ``CameraFields``): sizes must be
+        integers in 1..MAX_IMAGE_SIDE, focal lengths finite and positive, the angle in
+        (0, pi), principal points finite.
         """
-        from clip2nerf.utils.bounds import MAX_IMAGE_SIDE
-        from clip2nerf.utils.validate import finite_number, int_in
-
-        w = tf.get("w")
-        h = tf.get("h")
+        if not isinstance(tf, CameraFields):
+            tf = parse(CameraFields, {k: tf[k] for k in CAMERA_KEYS if k in tf}, "")
+        w, h = tf.w, tf.h
         if (w is None or h is None) and image_size is not None:
-            w, h = image_size
+            w, h = parse(tuple[Side, Side], list(image_size), "image size")
         if w is None or h is None:
-            raise KeyError("w/h")
-        if isinstance(w, float) and w.is_integer():
-            w = int(w)
-        if isinstance(h, float) and h.is_integer():
-            h = int(h)
-        w = int_in(w, "w", 1, MAX_IMAGE_SIDE)
-        h = int_in(h, "h", 1, MAX_IMAGE_SIDE)
-        if "fl_x" in tf:
-            fx = finite_number(tf["fl_x"], "fl_x", 0, None, lo_open=True)
-            fy = finite_number(tf.get("fl_y", fx), "fl_y", 0, None, lo_open=True)
+            raise ValueError("give w and h (or a readable first view)")
+        if tf.fl_x is not None:
+            fx = tf.fl_x
+            fy = tf.fl_y if tf.fl_y is not None else fx
+        elif tf.camera_angle_x is not None:
+            fx = fy = float(0.5 * w / np.tan(0.5 * tf.camera_angle_x))
         else:
-            angle = finite_number(tf["camera_angle_x"], "camera_angle_x", 0, float(np.pi),
-                                  lo_open=True, hi_open=True)
-            fx = float(0.5 * w / np.tan(0.5 * angle))
-            fy = fx
-        cx = finite_number(tf.get("cx", w / 2.0), "cx")
-        cy = finite_number(tf.get("cy", h / 2.0), "cy")
-        return cls(w, h, fx, fy, cx, cy)
+            raise ValueError("give fl_x or camera_angle_x")
+        cx = tf.cx if tf.cx is not None else w / 2.0
+        cy = tf.cy if tf.cy is not None else h / 2.0
+        return cls(w, h, float(fx), float(fy), float(cx), float(cy))
 
     def scaled(self, width: int, height: int) -> Intrinsics:
         """The same camera at another resolution."""

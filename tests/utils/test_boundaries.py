@@ -18,7 +18,7 @@ from clip2nerf.errors import UserError
 from clip2nerf.utils import bounds
 from clip2nerf.utils.images import image_size, load_image
 from clip2nerf.utils.io import remove_stale_temps, resolve_inside
-from clip2nerf.utils.validate import dataclass_from_dict
+from clip2nerf.utils.validate import parse
 
 # --- images ----------------------------------------------------------------------------------------
 
@@ -145,7 +145,7 @@ def test_boundary_modules_import_without_click_or_torch():
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 
-def test_dataclass_from_dict_types_and_ranges():
+def test_schema_types_and_ranges():
     from clip2nerf.nerf.config import NerfConfig
 
     good = NerfConfig().to_dict()
@@ -154,13 +154,13 @@ def test_dataclass_from_dict_types_and_ranges():
                            ({"density_bias": math.nan}, "must be finite"),
                            ({"hidden": 2.0}, "hidden: must be an integer"),
                            ({"hidden": 10**9}, "hidden: must be <="),
-                           ({"rgb_activation": "bogus"}, "must be one of"),
+                           ({"rgb_activation": "bogus"}, "must be 'sigmoid', got 'bogus'"),
                            ({"aabb": [[0, 0, 0], [0, 1, 1]]}, "min must be below"),
                            ({"extra": 1}, "unknown keys")]:
         with pytest.raises(ValueError, match=message):
             NerfConfig.from_dict({**good, **patch})
     with pytest.raises(ValueError, match="must be a JSON object"):
-        dataclass_from_dict(NerfConfig, [1], "cfg")
+        parse(NerfConfig, [1], "cfg")
 
 
 def test_transforms_schema(tmp_path):

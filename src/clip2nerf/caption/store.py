@@ -15,13 +15,37 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Required
+
+from pydantic import Field
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from clip2nerf.errors import UserError
+from clip2nerf.utils.bounds import Bound
 from clip2nerf.utils.io import atomic_write_json
+from clip2nerf.utils.validate import parse, schema
 
 CAPTIONS_FORMAT = "clip2nerf-captions"
 CAPTIONS_VERSION = 1
+
+
+@schema(extra="ignore")
+class CaptionEntry(TypedDict, total=False):
+    """One object's entry: at least one caption (``views`` and the like are for the record)."""
+
+    captions: Required[Annotated[list[str], Field(min_length=1)]]
+
+
+@schema(extra="ignore")
+class CaptionFileSchema(TypedDict, total=False):
+    """The schema of a caption file (``read_captions``)."""
+
+    format: Required[Literal["clip2nerf-captions"]]
+    version: Bound(int, 0).field
+    captioner: str
+    dataset: str
+    settings: dict[str, Any]
+    objects: Required[dict[str, CaptionEntry]]
 
 
 @dataclass
@@ -52,16 +76,12 @@ def read_captions(path: str | Path) -> CaptionFile:
     data = read_json(path, "caption file")
     if not isinstance(data, dict) or data.get("format") != CAPTIONS_FORMAT:
         raise UserError(f"{path} is not a clip2nerf caption file")
-    if int(data.get("version", 0)) > CAPTIONS_VERSION:
+    parse(CaptionFileSchema, data, "", UserError, where=str(path))
+    if data.get("version", 0) > CAPTIONS_VERSION:
         raise UserError(f"{path}: caption file version {data['version']} is newer than this "
                         "clip2nerf; upgrade clip2nerf")
-    objects = data.get("objects")
-    if not isinstance(objects, dict) or not all(
-            isinstance(v, dict) and isinstance(v.get("captions"), list) and v["captions"]
-            and all(isinstance(c, str) for c in v["captions"]) for v in objects.values()):
-        raise UserError(f"{path}: 'objects' must map ids to {{'captions': [str, ...]}}")
-    return CaptionFile(str(data.get("captioner", "")), str(data.get("dataset", "")),
-                       dict(data.get("settings", {})), objects)
+    return CaptionFile(data.get("captioner", ""), data.get("dataset", ""),
+                       dict(data.get("settings", {})), data["objects"])
 
 
 def default_caption_path(data: str | Path, captioner: str) -> Path:

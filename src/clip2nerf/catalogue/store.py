@@ -45,7 +45,7 @@ from clip2nerf.errors import UserError
 from clip2nerf.index.gallery import Gallery
 from clip2nerf.utils.io import atomic_write_json, atomic_write_text, read_json
 from clip2nerf.utils.pretrained import check_format_version
-from clip2nerf.utils.validate import dataclass_from_dict
+from clip2nerf.utils.validate import NonEmpty, parse, schema
 from clip2nerf.workdir import CATALOGUE as CATALOGUE_DIR  # noqa: F401 (its former name)
 from clip2nerf.workdir import MAPPERS, SEARCH_MAPPER, Workdir, nerf2clip_spec
 
@@ -73,14 +73,15 @@ def valid_id(object_id: object) -> bool:
             and object_id not in (".", ".."))
 
 
+@schema
 @dataclass
 class CatalogueModels:
     """Where a catalogue's models are: paths relative to the workdir (or absolute)."""
 
-    nf2vec: str = "nf2vec"
-    clip2nerf: str = f"{MAPPERS}/{SEARCH_MAPPER.folder_name}"
-    nerf2clip: str = f"{MAPPERS}/{nerf2clip_spec('gt', 12).folder_name}"
-    vlm: str = "vlm"
+    nf2vec: NonEmpty = "nf2vec"
+    clip2nerf: NonEmpty = f"{MAPPERS}/{SEARCH_MAPPER.folder_name}"
+    nerf2clip: NonEmpty = f"{MAPPERS}/{nerf2clip_spec('gt', 12).folder_name}"
+    vlm: NonEmpty = "vlm"
     """A ``--vlm`` spec: a model folder (relative to the workdir), ``offline`` or a hub id."""
     classes: list[str] = field(default_factory=list)
     """Zero-shot classes; empty = the dataset's classes, else the paper's 13."""
@@ -94,21 +95,13 @@ class CatalogueModels:
     @classmethod
     def from_dict(cls, d: Any, where: str) -> CatalogueModels:
         """The schema of ``catalogue.json``: format and version checked, then the model
-        folders' policy (``dataclass_from_dict``: types checked, unknown keys named)."""
+        folders' schema (``clip2nerf.utils.validate.parse``: types checked, unknown keys
+        named)."""
         if not isinstance(d, dict) or d.get("format") != CATALOGUE_FORMAT:
             raise UserError(f"{where} is not a clip2nerf catalogue description")
         check_format_version(d.get("version", 1), 1, where, "catalogue description")
-        try:
-            out = dataclass_from_dict(cls, {k: v for k, v in d.items()
-                                            if k not in ("format", "version")}, where)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-        for name in ("nf2vec", "clip2nerf", "nerf2clip", "vlm"):
-            if not getattr(out, name):
-                raise UserError(f"{where}: {name!r} must be a non-empty string")
-        if not isinstance(out.classes, list) or not all(isinstance(c, str) for c in out.classes):
-            raise UserError(f"{where}: 'classes' must be a list of strings")
-        return out
+        return parse(cls, {k: v for k, v in d.items() if k not in ("format", "version")}, "",
+                     UserError, where=where)
 
 
 @dataclass

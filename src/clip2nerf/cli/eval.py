@@ -80,15 +80,9 @@ def command(workdir, data, nerfs, nf2vec_dir, vlm_spec, split, views, clip2nerf_
         raise UserError(f"--views {views!r}: expected comma-separated integers") from None
     if not counts or min(counts) < 1:
         raise UserError(f"--views {views!r}: view counts must be >= 1")
-    for name, v in (("--clip2nerf-epochs", clip2nerf_epochs),
-                    ("--nerf2clip-epochs", nerf2clip_epochs)):
-        if v is not None and v < 1:
-            raise UserError(f"{name} {v}: must be >= 1")
     for name, lr in (("--clip2nerf-lr", clip2nerf_lr), ("--nerf2clip-lr", nerf2clip_lr)):
         if lr is not None and not 0 < lr < 1:
             raise UserError(f"{name} {lr}: must be between 0 and 1")
-    if timing_objects < 1 or timing_repeats < 1 or samples < 8:
-        raise UserError("--timing-objects and --timing-repeats must be >= 1, --samples >= 8")
     from clip2nerf.utils.threads import set_threads
 
     set_threads(threads)

@@ -63,7 +63,6 @@ def train_cmd(nerfs: Path, out: Path, data: Path | None, preset: str, epochs: in
     """Train encoder + decoder end to end; checkpoints every epoch, a rerun resumes."""
     import dataclasses
 
-    from clip2nerf.errors import UserError
     from clip2nerf.nf2vec.train import train_nf2vec
     from clip2nerf.utils.device import resolve_device
     from clip2nerf.utils.threads import set_threads
@@ -72,9 +71,6 @@ def train_cmd(nerfs: Path, out: Path, data: Path | None, preset: str, epochs: in
     model_cfg, train_cfg = _load_config(preset)
     overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr,
                                    "loss": loss}.items() if v is not None}
-    for k in ("epochs", "batch_size"):
-        if k in overrides and overrides[k] < 1:
-            raise UserError(f"--{k.replace('_', '-')} must be at least 1")
     train_cfg = dataclasses.replace(train_cfg, **overrides)
     if data is not None:
         from clip2nerf.nf2vec.nerfs import dataset_splits, load_nerf_set

@@ -37,12 +37,8 @@ def command(nerfs, data, out, split, res, samples, threads, quiet, device, execu
     """
 
     from clip2nerf.data.layouts import open_dataset
-    from clip2nerf.errors import UserError
     from clip2nerf.nerf.render_dataset import render_dataset
     from clip2nerf.utils.device import resolve_device
-
-    if (res is not None and res < 8) or samples < 8:
-        raise UserError("--res must be >= 8 and --samples >= 8")
     from clip2nerf.utils.threads import set_threads
 
     set_threads(threads)

@@ -19,7 +19,6 @@ World frame: +Z up, object centred at the origin inside ``aabb``. Cameras: camer
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,12 +28,12 @@ from typing import Any
 import numpy as np
 
 from clip2nerf.camera import Intrinsics
+from clip2nerf.data.schema import DATASET_FORMAT, DATASET_VERSION  # noqa: F401 (re-exported: writers read them here)
 from clip2nerf.errors import UserError
+from clip2nerf.utils.io import read_json
 
 DATASET_FILE = "dataset.json"
 """The file that makes a folder a clip2nerf dataset (format, version, classes, ...)."""
-DATASET_FORMAT = "clip2nerf-dataset"
-DATASET_VERSION = 1
 SPLITS = ("train", "val", "test")
 DEFAULT_AABB = ((-0.7, -0.7, -0.7), (0.7, 0.7, 0.7))
 """nf2vec's object box; synth normalises objects to fit inside it."""
@@ -122,115 +121,71 @@ def _read_rgba(path: Path, object_id: str, intr: Intrinsics) -> np.ndarray:
     return arr
 
 
-def _load_json(path: Path, object_id: str | None = None) -> Any:
-    owner = f"object {object_id}: " if object_id else ""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DatasetError(f"{owner}missing file {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{owner}corrupt JSON {path} ({exc})") from None
-
-
 def read_transforms(obj_dir: Path, object_id: str, transforms_name: str = "transforms.json"
                     ) -> tuple[Intrinsics, list[Frame], dict[str, Any]]:
-    """Parse and check a NeRF-convention ``transforms.json`` (the one schema of that file).
+    """Parse and check a NeRF-convention ``transforms.json`` (its schema is
+    ``clip2nerf.data.schema.Transforms``).
 
     Image paths are relative to ``obj_dir`` and must stay inside it; ``aabb`` (when present)
     must be a finite box with min < max, ``depth_scale`` a finite positive number, intrinsics
     as ``Intrinsics.from_transforms`` says. The returned dict has ``aabb`` as tuples.
     """
-    from clip2nerf.utils.bounds import MAX_VIEWS
+    from clip2nerf.data.schema import Transforms
     from clip2nerf.utils.images import image_size
     from clip2nerf.utils.io import resolve_inside
-    from clip2nerf.utils.validate import aabb as check_aabb
-    from clip2nerf.utils.validate import finite_number
+    from clip2nerf.utils.validate import parse
 
     where = obj_dir / transforms_name
-    tf = _load_json(where, object_id)
+    raw = read_json(where, error=DatasetError, owner=f"object {object_id}: ")
     try:
-        if not isinstance(tf, dict):
-            raise ValueError(f"must be a JSON object, got {type(tf).__name__}")
-        frames_raw = tf["frames"]
-        if not isinstance(frames_raw, list):
-            raise ValueError("frames: must be a list")
-        if len(frames_raw) > 16 * MAX_VIEWS:
-            raise ValueError(f"frames: {len(frames_raw)} frames is over the limit of {16 * MAX_VIEWS}")
+        t = parse(Transforms, raw, "")
         frames = []
-        for i, fr in enumerate(frames_raw):
-            if not isinstance(fr, dict):
-                raise ValueError(f"frame {i}: must be a JSON object")
-            rel = fr["file_path"]
-            if not isinstance(rel, str):
-                raise ValueError(f"frame {i}: file_path must be a string")
+        for i, fr in enumerate(t.frames):
+            rel = fr.file_path
             if not Path(rel).suffix:
                 rel = rel + ".png"  # Blender-style paths omit the extension
             resolve_inside(obj_dir, rel, f"object {object_id}: {where} frame {i} file_path",
                            DatasetError)
-            img = obj_dir / rel
-            depth = fr.get("depth_file_path")
-            if depth is not None and not isinstance(depth, str):
-                raise ValueError(f"frame {i}: depth_file_path must be a string")
+            depth = fr.depth_file_path
             if depth:
                 resolve_inside(obj_dir, depth, f"object {object_id}: {where} frame {i} "
                                "depth_file_path", DatasetError)
-            depth_path = obj_dir / depth if depth else None
-            c2w = np.asarray(fr["transform_matrix"], dtype=np.float32)
-            if c2w.shape != (4, 4) or not np.isfinite(c2w).all():
-                raise ValueError(f"frame {i}: transform_matrix must be a finite 4x4 matrix")
-            frames.append(Frame(i, img, depth_path, c2w))
-        if not frames:
-            raise ValueError("no frames")
+            frames.append(Frame(i, obj_dir / rel, obj_dir / depth if depth else None,
+                                np.asarray(fr.transform_matrix, dtype=np.float32)))
         image_size_ = None
-        if "w" not in tf or "h" not in tf:
+        if t.w is None or t.h is None:
             image_size_ = image_size(frames[0].image_path, "view", DatasetError,
                                      owner=f"object {object_id}: ")
-        intr = Intrinsics.from_transforms(tf, image_size_)
-        tf = dict(tf)
-        if "aabb" in tf:
-            tf["aabb"] = check_aabb(tf["aabb"], "aabb")
-        if tf.get("depth_scale") is not None:
-            tf["depth_scale"] = finite_number(tf["depth_scale"], "depth_scale", 0, None,
-                                              lo_open=True)
-    except DatasetError:
-        raise
-    except KeyError as exc:
-        raise DatasetError(f"object {object_id}: bad {where} (missing key {exc})") from None
-    except (TypeError, ValueError, OSError, OverflowError) as exc:
+        intr = Intrinsics.from_transforms(t, image_size_)
+        tf = dict(raw)
+        if t.aabb is not None:
+            tf["aabb"] = t.aabb
+        if t.depth_scale is not None:
+            tf["depth_scale"] = t.depth_scale
+    except ValueError as exc:
         raise DatasetError(f"object {object_id}: bad {where} ({exc})") from None
     return intr, frames, tf
 
 
 def _check_info(info: Any, path: Path) -> dict[str, Any]:
-    """The schema of ``dataset.json``: an object with format, an integer version <= ours,
-    ``classes`` a list of strings (optional), ``name`` a string (optional)."""
-    if not isinstance(info, dict):
-        raise DatasetError(f"{path}: must be a JSON object, got {type(info).__name__}")
-    if info.get("format") != DATASET_FORMAT:
-        raise DatasetError(f"{path}: format is {info.get('format')!r}, expected {DATASET_FORMAT!r}")
-    version = info.get("version", 0)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise DatasetError(f"{path}: version must be a non-negative integer, got {version!r}")
-    if version > DATASET_VERSION:
-        raise DatasetError(f"{path}: dataset version {version} is newer than this clip2nerf "
-                           f"understands ({DATASET_VERSION}); upgrade clip2nerf")
-    classes = info.get("classes", [])
-    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        raise DatasetError(f"{path}: classes must be a list of class names, got {classes!r:.60}")
-    if "name" in info and not isinstance(info["name"], str):
-        raise DatasetError(f"{path}: name must be a string")
+    """``dataset.json`` checked against ``clip2nerf.data.schema.DatasetInfo``; a version
+    newer than ours is refused."""
+    from clip2nerf.data.schema import DatasetInfo
+    from clip2nerf.utils.validate import parse
+
+    checked = parse(DatasetInfo, info, "", DatasetError, where=str(path))
+    if checked.get("version", 0) > DATASET_VERSION:
+        raise DatasetError(f"{path}: dataset version {checked['version']} is newer than this "
+                           f"clip2nerf understands ({DATASET_VERSION}); upgrade clip2nerf")
     return info
 
 
 def _check_meta(meta: Any, path: Path, object_id: str) -> dict[str, Any]:
-    """The schema of ``meta.json``: an object; ``class`` and ``caption`` strings when present."""
-    if not isinstance(meta, dict):
-        raise DatasetError(f"object {object_id}: {path} must be a JSON object, got "
-                           f"{type(meta).__name__}")
-    for key in ("class", "caption", "object_id"):
-        if meta.get(key) is not None and not isinstance(meta[key], str):
-            raise DatasetError(f"object {object_id}: {path}: {key} must be a string, got "
-                               f"{meta[key]!r:.60}")
+    """``meta.json`` checked against ``clip2nerf.data.schema.ObjectMeta``."""
+    from clip2nerf.data.schema import ObjectMeta
+    from clip2nerf.utils.validate import parse
+
+    parse(ObjectMeta, meta, "", DatasetError, where=f"object {object_id}: {path}")
     return meta
 
 
@@ -271,7 +226,8 @@ class Dataset:
         if not info_path.exists():
             raise DatasetError(f"{self.root} is not a clip2nerf dataset (no dataset.json); "
                                "make one with `clip2nerf synth` or point at a ShapeNetRender folder")
-        self.info: dict[str, Any] = _check_info(_load_json(info_path), info_path)
+        self.info: dict[str, Any] = _check_info(read_json(info_path, error=DatasetError),
+                                                     info_path)
         self.classes: list[str] = list(self.info.get("classes", []))
 
     @property
@@ -316,7 +272,8 @@ class Dataset:
         obj_dir = self.object_dir(object_id)
         if not obj_dir.is_dir():
             raise DatasetError(f"object {object_id}: no folder {self.root / 'objects' / object_id}")
-        meta = _check_meta(_load_json(obj_dir / "meta.json", object_id), obj_dir / "meta.json",
+        meta = _check_meta(read_json(obj_dir / "meta.json", error=DatasetError,
+                                     owner=f"object {object_id}: "), obj_dir / "meta.json",
                            object_id)
         intr, frames, tf = read_transforms(obj_dir, object_id)
         aabb = tf.get("aabb", DEFAULT_AABB)

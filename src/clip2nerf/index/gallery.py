@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -50,9 +50,11 @@ from clip2nerf.index.chunks import (
     reduce_views,
 )
 from clip2nerf.utils import bounds
+from clip2nerf.utils.bounds import Bound
 from clip2nerf.utils.embeddings import EmbeddingTable, embedding_files, l2_normalize, read_header
 from clip2nerf.utils.io import atomic_dir, atomic_write_json, read_json
 from clip2nerf.utils.recall import TooWide
+from clip2nerf.utils.validate import parse, schema
 
 GALLERY_FORMAT = "clip2nerf-gallery"
 GALLERY_VERSION = 1
@@ -153,6 +155,7 @@ KINDS = ("auto", *GALLERY_KINDS)
 """The values of ``GalleryConfig.kind`` and ``clip2nerf index --kind``."""
 
 
+@schema
 @dataclass
 class GalleryConfig:
     """How the faiss index is built."""
@@ -162,21 +165,30 @@ class GalleryConfig:
     ``ivf-sq8``: inverted lists of 8-bit codes, for galleries past memory (``ivf-sq6``: 6-bit
     codes). ``auto``: flat up to ``AUTO_FLAT_MAX`` rows, ivf-sq8 up to ``AUTO_SQ8_MAX``, else
     ivf-sq6 (resolved at build time; a saved gallery records the kind it got)."""
-    nlist: int | None = None
+    nlist: bounds.NLIST.field | None = None
     """IVF clusters; default ``4 * sqrt(n)`` (faiss's rule of thumb), at most n / 39."""
-    nprobe: int = 8
+    nprobe: bounds.NPROBE.field = 8
     """IVF clusters scanned per query: higher is slower and closer to exact."""
-    seed: int = 0
+    seed: bounds.SEED.field = 0
     """Seed of the IVF k-means."""
 
-    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
-        "nlist": (1, 1 << 20), "nprobe": (1, 1 << 20), "seed": (0, 2**32 - 1)}
-    """Ranges checked here and when read from ``gallery.json``."""
 
-    def __post_init__(self) -> None:
-        if self.nlist is not None:
-            bounds.NLIST.check(self.nlist, "--nlist")
-        bounds.NPROBE.check(self.nprobe, "--nprobe")
+@schema
+@dataclass
+class GalleryHeader:
+    """The schema of ``gallery.json`` (``Gallery.save`` writes it, ``Gallery.load`` checks
+    it with ``clip2nerf.utils.validate.parse``)."""
+
+    format: Literal["clip2nerf-gallery"]
+    version: Bound(int, 0).field
+    space: str
+    dim: Bound(int, 1, 1 << 16).field
+    config: GalleryConfig
+    ids: list[str]
+    labels: list[str]
+    n: Bound(int, 0).field | None = None
+    metric: Literal["cosine"] = "cosine"
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -247,7 +259,7 @@ class Gallery:
         spec = GALLERY_KINDS.get(kind) if isinstance(kind, str) else None
         if spec is None:
             raise UserError(f"gallery kind {config.kind!r}: expected one of {', '.join(KINDS)}")
-        nlist: int | None = None
+        nlist: bounds.NLIST.field | None = None
         if not spec.ivf:
             index = spec.new_index(dim)
         else:
@@ -547,20 +559,9 @@ class Gallery:
         path = folder / INDEX_NAME
         if not path.is_file():
             raise UserError(f"gallery index not found: {path}")
-        from clip2nerf.utils.validate import dataclass_from_dict, int_in, require_dict, str_list
-
-        try:
-            ids, labels = str_list(meta["ids"], "ids"), str_list(meta["labels"], "labels")
-            labels = _one_copy_each(labels)
-            cfg = dataclass_from_dict(GalleryConfig, meta["config"], "config")
-            if not isinstance(meta["space"], str):
-                raise ValueError("space: must be a string")
-            space, dim = meta["space"], int_in(meta["dim"], "dim", 1, 1 << 16)
-            extra = require_dict(meta.get("extra", {}), "extra")
-        except KeyError as exc:
-            raise UserError(f"{folder / META_NAME}: incomplete gallery metadata (no {exc})") from None
-        except (TypeError, ValueError) as exc:
-            raise UserError(f"{folder / META_NAME}: bad gallery metadata ({exc})") from None
+        header = parse(GalleryHeader, meta, "", UserError, where=str(folder / META_NAME))
+        ids, labels, cfg = header.ids, _one_copy_each(header.labels), header.config
+        space, dim, extra = header.space, header.dim, header.extra
         spec = GALLERY_KINDS.get(cfg.kind)
         if spec is None:
             raise UserError(f"{folder}: gallery kind {cfg.kind!r} is unknown to this clip2nerf; "

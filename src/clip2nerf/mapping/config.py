@@ -8,10 +8,13 @@ embeddings from another model. It is saved as ``config.json`` beside ``model.saf
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 from clip2nerf.errors import UserError
+from clip2nerf.utils import bounds
+from clip2nerf.utils.bounds import Bound
+from clip2nerf.utils.validate import parse, schema
 
 Direction = Literal["clip2nerf", "nerf2clip"]
 ViewSource = Literal["gt", "rendered"]
@@ -28,24 +31,28 @@ PAPER_DEFAULTS: dict[str, dict[str, float]] = {
 }
 """Epochs and peak learning rate of the paper (§4, "Training details")."""
 
+WIDTH = Bound(int, 1, 16384)
+"""An embedding size or layer width read from a file (a huge one would exhaust memory)."""
 
+
+@schema
 @dataclass
 class TrainConfig:
     """How a mapper is (or was) trained: the paper's recipe, with its defaults."""
 
-    epochs: int = 150
+    epochs: bounds.EPOCHS.field = 150
     """Passes over the training pairs (paper: 150 clip2nerf, 100 nerf2clip)."""
-    lr: float = 1e-5
+    lr: bounds.LR.field = 1e-5
     """Peak learning rate of the one-cycle schedule (paper: 1e-5 clip2nerf, 1e-3 nerf2clip)."""
-    weight_decay: float = 1e-2
+    weight_decay: bounds.WEIGHT_DECAY.field = 1e-2
     """AdamW weight decay (paper: 1e-2)."""
-    batch_size: int = 64
+    batch_size: bounds.BATCH_SIZE.field = 64
     """Pairs per optimisation step (paper: 64)."""
-    seed: int = 0
+    seed: bounds.SEED.field = 0
     """Seeds weight init, shuffling and the nerf2clip view subsets: same seed, same model."""
-    paper_epochs: int = 150
+    paper_epochs: bounds.EPOCHS.field = 150
     """The paper's epochs for this direction, kept for the record when ``epochs`` differs."""
-    paper_lr: float = 1e-5
+    paper_lr: Bound(float, 0.0, 10.0).field = 1e-5
     """The paper's learning rate for this direction, kept for the record."""
 
     @classmethod
@@ -61,6 +68,7 @@ class TrainConfig:
         return cfg
 
     def validate(self) -> None:
+        # Looser than the CLI's bounds on purpose: a library caller may train beyond them.
         if self.epochs < 1:
             raise UserError(f"--epochs {self.epochs}: must be at least 1")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -71,6 +79,7 @@ class TrainConfig:
             raise UserError(f"--weight-decay {self.weight_decay}: must be >= 0")
 
 
+@schema
 @dataclass
 class MapperConfig:
     """One feature mapping network: ``in_dim -> hidden_dim -> out_dim`` with GELU."""
@@ -79,18 +88,18 @@ class MapperConfig:
     """``clip2nerf`` maps VLM embeddings to nf2vec; ``nerf2clip`` the other way."""
     vlm_space: str
     """Space name of the VLM embeddings, e.g. ``vlm:offline-lit-minilm-v1``."""
-    vlm_dim: int
+    vlm_dim: WIDTH.field
     """Size of a VLM embedding (512 for CLIP ViT-B/32)."""
     nf2vec_space: str
     """Space name of the nf2vec embeddings, e.g. ``nf2vec:cpu-small@<hash>``."""
-    nf2vec_dim: int = NF2VEC_DIM
+    nf2vec_dim: WIDTH.field = NF2VEC_DIM
     """Size of an nf2vec embedding."""
-    hidden_dim: int = HIDDEN_DIM
+    hidden_dim: WIDTH.field = HIDDEN_DIM
     """Width of the single hidden layer (when ``hidden_dims`` is None)."""
-    hidden_dims: list[int] | None = None
+    hidden_dims: list[WIDTH.field] | None = None
     """Widths of several hidden layers (Linear + GELU each), overriding ``hidden_dim``. The
     reference clip2nerf code uses ``[512, 768, 1024]`` for both directions."""
-    input_scale: float = 1.0
+    input_scale: bounds.INPUT_SCALE.field = 1.0
     """Inputs are multiplied by this before the first layer. Our embeddings are unit vectors;
     the reference mappers were trained on unnormalised CLIP features / nf2vec outputs."""
     normalize_output: bool = True
@@ -98,7 +107,7 @@ class MapperConfig:
     clip2nerf's outputs feed nf2vec's decoder, which takes raw embeddings)."""
     views_source: ViewSource = "gt"
     """Views the VLM embeddings were computed from: ground-truth images or NeRF renders."""
-    n_views: int | None = None
+    n_views: bounds.VIEWS.field | None = None
     """nerf2clip only: views per object averaged into the target (``None`` = all of them)."""
     multimodal: bool = False
     """clip2nerf only: also trained on caption (text) embeddings (paper Table 5)."""
@@ -125,12 +134,13 @@ class MapperConfig:
             raise UserError("--views n applies to nerf2clip only (clip2nerf maps every view)")
         if self.hidden_dims is not None:
             self.hidden_dims = [int(w) for w in self.hidden_dims]
-            if not self.hidden_dims or min(self.hidden_dims) < 1:
-                raise UserError(f"hidden_dims {self.hidden_dims}: need positive widths")
-        if not self.input_scale > 0:
-            raise UserError(f"input_scale {self.input_scale}: must be positive")
-        if self.n_views is not None and self.n_views < 1:
-            raise UserError(f"--views {self.n_views}: must be at least 1")
+            if not self.hidden_dims:
+                raise UserError("hidden_dims []: give at least one width (or None)")
+            for w in self.hidden_dims:
+                WIDTH.check(w, "hidden_dims")
+        bounds.INPUT_SCALE.check(self.input_scale, "input_scale")
+        if self.n_views is not None:
+            bounds.VIEWS.check(self.n_views, "--views")
 
     @property
     def in_dim(self) -> int:
@@ -151,26 +161,11 @@ class MapperConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
-        "vlm_dim": (1, 16384), "nf2vec_dim": (1, 16384), "hidden_dim": (1, 16384),
-        "n_views": (1, 1024), "train.epochs": (1, 1_000_000), "train.lr": (1e-12, 10.0),
-        "train.weight_decay": (0.0, 10.0), "train.batch_size": (1, 1 << 16),
-        "train.seed": (0, 2**32 - 1), "train.paper_epochs": (1, 1_000_000),
-        "train.paper_lr": (0.0, 10.0)}
-    """Ranges checked when a config is read from a file."""
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MapperConfig:
         """The schema of a mapper's ``config.json``: types, ranges, no unknown keys
-        (``ValueError`` naming the field)."""
-        from clip2nerf.utils.validate import dataclass_from_dict
-
-        missing = [f.name for f in fields(cls) if f.name in ("direction", "vlm_space", "vlm_dim",
-                                                               "nf2vec_space")
-                   and isinstance(data, dict) and f.name not in data]
-        if missing:
-            raise ValueError(f"missing keys {missing}")
-        return dataclass_from_dict(cls, data, "mapper config")
+        (``ValueError`` naming the field, ``clip2nerf.utils.validate.parse``)."""
+        return parse(cls, data, "mapper config")
 
     def check_compatible(self, *, vlm_space: str | None = None, vlm_dim: int | None = None,
                          nf2vec_space: str | None = None, nf2vec_dim: int | None = None,

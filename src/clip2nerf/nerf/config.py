@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
-Aabb = tuple[tuple[float, float, float], tuple[float, float, float]]
+from clip2nerf.utils.bounds import Bound
+from clip2nerf.utils.validate import Aabb, parse, schema
 
 DEFAULT_AABB: Aabb = ((-0.7, -0.7, -0.7), (0.7, 0.7, 0.7))
 
 
+@schema
 @dataclass(frozen=True)
 class NerfConfig:
     """Architecture of one NeRF field (frozen: it names a weight layout).
@@ -26,30 +28,26 @@ class NerfConfig:
     No raw xyz is appended.
     """
 
-    n_freqs: int = 24
+    # Files are untrusted: the bounds refuse a 10^9-wide layer before anything is allocated.
+    n_freqs: Bound(int, 1, 32).field = 24
     """Frequencies per coordinate; the encoding has ``3 · 2 · n_freqs`` features (144)."""
-    hidden: int = 64
+    hidden: Bound(int, 1, 4096).field = 64
     """Width of the hidden layers."""
-    n_hidden_layers: int = 3
+    n_hidden_layers: Bound(int, 1, 64).field = 3
     """Number of hidden layers: the MLP has ``n_hidden_layers + 1`` bias-free Linear layers."""
-    out_dim: int = 4
+    out_dim: Literal[4] = 4
     """Outputs: rgb (3, sigmoid) + density (1, truncated exp(x + density_bias))."""
     aabb: Aabb = DEFAULT_AABB
     """Axis-aligned object box ``((xmin, ymin, zmin), (xmax, ymax, zmax))``; the field is
     empty outside it."""
     density_activation: Literal["trunc_exp"] = "trunc_exp"
     """``exp`` in the forward pass; its gradient uses ``exp(min(x, density_clamp))``."""
-    density_bias: float = -1.0
+    density_bias: Bound(float, -100.0, 100.0).field = -1.0
     """Added to the raw density output before the activation (nf2vec: exp(x - 1))."""
-    density_clamp: float = 15.0
+    density_clamp: Bound(float, 0.0, 80.0).field = 15.0
     """Clamp of the exponent in the truncated-exp gradient, for stability."""
     rgb_activation: Literal["sigmoid"] = "sigmoid"
     """Colour activation."""
-
-    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
-        "n_freqs": (1, 32), "hidden": (1, 4096), "n_hidden_layers": (1, 64),
-        "density_bias": (-100.0, 100.0), "density_clamp": (0.0, 80.0)}
-    """Ranges checked by ``from_dict`` (files are untrusted: a 10^9-wide layer is refused)."""
 
     @property
     def in_dim(self) -> int:
@@ -69,16 +67,9 @@ class NerfConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NerfConfig:
         """Inverse of ``to_dict`` and the schema of the header: unknown keys, wrong types,
-        unknown activations, non-finite numbers and sizes out of ``FIELD_BOUNDS`` raise
-        ``ValueError`` naming the field."""
-        from clip2nerf.utils.validate import aabb, dataclass_from_dict, require_dict
-
-        d = dict(require_dict(d, "NeRF config"))
-        if "aabb" in d:
-            d["aabb"] = aabb(d["aabb"], "NeRF config.aabb")
-        cfg = dataclass_from_dict(cls, d, "NeRF config")
-        cfg.validate()
-        return cfg
+        unknown activations, non-finite numbers, sizes out of their bounds and an inverted
+        box raise ``ValueError`` naming the field (``clip2nerf.utils.validate.parse``)."""
+        return parse(cls, d, "NeRF config")
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad field."""

@@ -30,6 +30,7 @@ from clip2nerf.nerf.config import NerfConfig
 from clip2nerf.nerf.field import NerfField
 from clip2nerf.nerf.occupancy import OccupancyGrid
 from clip2nerf.utils.io import atomic_path
+from clip2nerf.utils.validate import parse_json
 
 NERF_FORMAT = "clip2nerf-nerf"
 NERF_FORMAT_VERSION = 1
@@ -149,7 +150,7 @@ def _check_weights(tensors: dict[str, torch.Tensor], config: NerfConfig, where: 
 @functools.lru_cache(maxsize=64)
 def _config_from_json(text: str) -> NerfConfig:
     """Parsed once per distinct header (a folder of NeRFs shares one; NerfConfig is frozen)."""
-    return NerfConfig.from_dict(json.loads(text))
+    return parse_json(NerfConfig, text, "NeRF config")
 
 
 def _check_header(header: dict[str, str], where: str, expected_config: NerfConfig | None
@@ -170,9 +171,7 @@ def _check_header(header: dict[str, str], where: str, expected_config: NerfConfi
                             f"clip2nerf reads version {NERF_FORMAT_VERSION})")
     try:
         config = _config_from_json(header["config"])
-        meta = json.loads(header.get("meta", "{}"))
-        if not isinstance(meta, dict):
-            raise ValueError("meta is not a JSON object")
+        meta = parse_json(dict[str, Any], header.get("meta", "{}"), "meta")
     except (KeyError, TypeError, ValueError) as exc:
         raise NerfFileError(f"{where}: bad config/meta header ({exc})") from None
     if expected_config is not None and config != expected_config:

@@ -21,13 +21,25 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
+
 from clip2nerf.errors import UserError
 from clip2nerf.utils.io import atomic_write_json, read_json
-from clip2nerf.utils.validate import is_number
+from clip2nerf.utils.validate import is_number, parse, schema
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "clip2nerf-nerfs"
 MANIFEST_VERSION = 1
+
+
+@schema(extra="ignore")
+class ManifestParts(TypedDict, total=False):
+    """The parts of a manifest the readers rely on (``dataset``, ``summary`` are for people,
+    and rebuilt anyway)."""
+
+    objects: dict[str, dict[str, Any]]
+    nerf_config: dict[str, Any]
+    fit_config: dict[str, Any]
 
 
 def nerf_path(out_dir: Path, object_id: str) -> Path:
@@ -49,14 +61,10 @@ def read_manifest(out_dir: Path) -> dict[str, Any] | None:
     if format_version(data.get("version", 0), f"{path}: version") > MANIFEST_VERSION:
         raise UserError(f"{path}: manifest version {data.get('version')} is newer than this "
                         "clip2nerf understands; upgrade clip2nerf")
-    objects = data.get("objects", {})
-    if not isinstance(objects, dict) or not all(isinstance(v, dict) for v in objects.values()):
-        raise UserError(f"{path}: objects must be a JSON object of per-object entries; delete "
-                        "the manifest to rebuild it from the NeRF files")
-    for key in ("nerf_config", "fit_config"):
-        if key in data and not isinstance(data[key], dict):
-            raise UserError(f"{path}: {key} must be a JSON object; delete the manifest to "
-                            "rebuild it from the NeRF files")
+    try:
+        parse(ManifestParts, data, "", where=str(path))
+    except ValueError as exc:
+        raise UserError(f"{exc}; delete the manifest to rebuild it from the NeRF files") from None
     return data
 
 

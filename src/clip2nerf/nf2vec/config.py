@@ -16,29 +16,36 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from clip2nerf.errors import UserError
 from clip2nerf.nerf.config import NerfConfig
+from clip2nerf.utils import bounds
+from clip2nerf.utils.bounds import Bound
+from clip2nerf.utils.validate import parse, schema
 
 CONFIG_FORMAT = "clip2nerf-nf2vec"
 CONFIG_VERSION = 1
 
 
-def _from_dict(cls, d: dict[str, Any], what: str):
-    """Typed, bounded (``cls.FIELD_BOUNDS``) construction; ``ValueError`` names the field."""
-    from clip2nerf.utils.validate import dataclass_from_dict
+# Bounds checked when a config is read from a file: a huge layer would exhaust memory.
+WIDTH = Bound(int, 1, 16384)
+LAYERS = Bound(int, 1, 64)
+VERSION = Bound(int, 0)
+FRACTION = Bound(float, 0.0, 1.0)
+LOSS_WEIGHT = Bound(float, 0.0, 1e6)
 
-    return dataclass_from_dict(cls, d, what)
 
-
+@schema
 @dataclass(frozen=True)
 class EncoderConfig:
     """Meta-encoder: point-wise (per weight-matrix row) MLP, then a max over rows."""
 
-    widths: tuple[int, ...] = (512, 512, 1024, 1024)
+    widths: Annotated[tuple[WIDTH.field, ...], Field(min_length=1, max_length=32)] = (512, 512, 1024, 1024)
     """Widths of the Linear + BatchNorm1d + ReLU layers applied to each row."""
-    embed_dim: int = 1024
+    embed_dim: WIDTH.field = 1024
     """Size of the embedding (the final Linear, before the max over rows)."""
     row_positions: bool = False
     """Add a learned vector per row position after the first layer, so the encoder knows which
@@ -64,22 +71,19 @@ class EncoderConfig:
     colour and density heads) to the embedding, unpooled. The max over rows keeps little of a
     NeRF's colour, which those few weights determine almost linearly."""
 
-    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
-        "widths": (1, 16384), "embed_dim": (1, 16384)}
-    """Ranges checked when read from a file (a huge layer would exhaust memory)."""
 
-
+@schema
 @dataclass(frozen=True)
 class DecoderConfig:
     """Implicit decoder: (embedding ⊕ frequency-encoded xyz) -> MLP with one skip -> rgb, density."""
 
-    hidden: int = 1024
+    hidden: WIDTH.field = 1024
     """Width of every hidden layer."""
-    n_layers_before_skip: int = 2
+    n_layers_before_skip: Bound(int, 0, 64).field = 2
     """Hidden layers before the input is concatenated again."""
-    n_layers_after_skip: int = 2
+    n_layers_after_skip: LAYERS.field = 2
     """Hidden layers from the skip on (the first of them takes the skip input)."""
-    n_freqs: int = 24
+    n_freqs: Bound(int, 1, 32).field = 24
     """Frequencies of the xyz encoding (same scheme as the NeRFs, ``clip2nerf.nerf.encoding``)."""
     skip: Literal["concat", "add"] = "concat"
     """``concat``: the first layer after the skip takes ``[h ⊕ e ⊕ γ(x)]``; ``add``: nf2vec's
@@ -93,12 +97,8 @@ class DecoderConfig:
     """Predict colour with its own layer (``hidden // 2`` wide) that takes the last hidden layer
     and the embedding again, as a NeRF's colour branch does; density keeps the main output."""
 
-    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
-        "hidden": (1, 16384), "n_layers_before_skip": (0, 64), "n_layers_after_skip": (1, 64),
-        "n_freqs": (1, 32)}
-    """Ranges checked when read from a file."""
 
-
+@schema
 @dataclass(frozen=True)
 class Nf2vecConfig:
     """The whole model: which NeRFs it reads, its encoder and its decoder."""
@@ -124,25 +124,21 @@ class Nf2vecConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Nf2vecConfig:
         """Inverse of ``to_dict``; raises ``ValueError`` on unknown keys (naming them), wrong
-        types, out-of-range sizes or a newer version (``dataclass_from_dict``'s policy)."""
-        from clip2nerf.utils.validate import int_in, require_dict
-
-        d = dict(require_dict(d, "nf2vec config"))
+        types, out-of-range sizes or a newer version (``clip2nerf.utils.validate.parse``)."""
+        if not isinstance(d, dict):
+            return parse(cls, d, "nf2vec config")  # the one "must be a JSON object" line
+        d = dict(d)
         fmt = d.pop("format", CONFIG_FORMAT)
-        version = int_in(d.pop("version", CONFIG_VERSION), "version", 0)
+        version = parse(VERSION.field, d.pop("version", CONFIG_VERSION), "version")
         if fmt != CONFIG_FORMAT:
             raise ValueError(f"not an nf2vec config (format {fmt!r})")
         if version > CONFIG_VERSION:
             raise ValueError(f"nf2vec config version {version} is newer than this clip2nerf "
                              f"({CONFIG_VERSION}); upgrade clip2nerf")
-        enc = d.get("encoder", {})
-        if isinstance(enc, dict) and "widths" in enc and (
-                not isinstance(enc["widths"], (list, tuple)) or not 1 <= len(enc["widths"]) <= 32):
-            raise ValueError(f"encoder config.widths: must be a list of 1 to 32 layer widths, "
-                             f"got {enc['widths']!r:.60}")
-        return _from_dict(cls, d, "nf2vec config")
+        return parse(cls, d, "nf2vec config")
 
 
+@schema
 @dataclass(frozen=True)
 class TrainConfig:
     """End-to-end training of encoder + decoder by distilling each NeRF's field.
@@ -158,46 +154,46 @@ class TrainConfig:
     loss: Literal["distill", "render"] = "distill"
     """``distill``: match the NeRF's field at sampled points (cheap); ``render``: match the
     NeRF's renders of random rays (nf2vec's loss, ~samples-per-ray times dearer)."""
-    epochs: int = 40
+    epochs: bounds.EPOCHS.field = 40
     """Passes over the training NeRFs."""
-    batch_size: int = 8
+    batch_size: bounds.BATCH_SIZE.field = 8
     """NeRFs per optimisation step (BatchNorm statistics are over their rows)."""
-    n_points: int = 2048
+    n_points: Bound(int, 1, 1 << 22).field = 2048
     """Points (distill) or rays x samples budget (render: ``n_points // 32`` rays) per NeRF."""
-    occupied_fraction: float = 0.5
+    occupied_fraction: FRACTION.field = 0.5
     """Share of points drawn inside occupied voxels of the NeRF's grid."""
-    lr: float = 1e-3
+    lr: bounds.LR.field = 1e-3
     """Peak AdamW learning rate (one-cycle schedule)."""
-    weight_decay: float = 1e-2
+    weight_decay: bounds.WEIGHT_DECAY.field = 1e-2
     """AdamW weight decay."""
-    rgb_weight: float = 1.0
+    rgb_weight: LOSS_WEIGHT.field = 1.0
     """Weight of the colour term against the density term (distill)."""
-    fg_weight: float = 0.8
+    fg_weight: LOSS_WEIGHT.field = 0.8
     """Loss weight of points (rays) where the NeRF has matter."""
-    bg_weight: float = 0.2
+    bg_weight: LOSS_WEIGHT.field = 0.2
     """Loss weight of empty points (rays)."""
-    alpha_step: float = 0.02
+    alpha_step: Bound(float, 1e-9, 10.0).field = 0.02
     """Segment length (world units, about the renderer's step) turning density into opacity
     ``1 - exp(-sigma·step)`` to tell foreground points from empty ones."""
-    fg_alpha: float = 0.01
+    fg_alpha: FRACTION.field = 0.01
     """A point counts as foreground where the NeRF's opacity exceeds this."""
-    sigma_max: float = 200.0
+    sigma_max: Bound(float, 1e-9, 1e9).field = 200.0
     """Densities above this are all "opaque" for the distillation loss (opacity 0.98 over
     ``alpha_step``)."""
-    val_every: int = 1
+    val_every: bounds.EPOCHS.field = 1
     """Epochs between validations (the last epoch is always validated); rendering the
     validation NeRFs can cost more than a short epoch."""
-    val_views: int = 1
+    val_views: bounds.VIEWS.field = 1
     """Views per validation NeRF for the validation PSNR."""
-    val_resolution: int = 32
+    val_resolution: bounds.RESOLUTION.field = 32
     """Side of the validation renders, pixels."""
-    max_val_nerfs: int = 4
+    max_val_nerfs: Bound(int, 0, 1 << 20).field = 4
     """Validation NeRFs rendered per epoch (the first ones of the val split)."""
-    val_grid_resolution: int = 24
+    val_grid_resolution: bounds.GRID.field = 24
     """Occupancy grid of the decoded field used to render it (cells per axis)."""
-    seed: int = 0
+    seed: bounds.SEED.field = 0
     """Seed of the initialisation and the sampling."""
-    weight_noise: float = 0.0
+    weight_noise: Bound(float, 0.0, 100.0).field = 0.0
     """Weight-space augmentation (distill loss): the encoder reads each training NeRF's
     weights plus Gaussian noise of this std relative to the NeRF's RMS weight (all-zero rows
     stay zero); the decoder still distils the clean NeRF (``clip2nerf.nf2vec.augment``).
@@ -207,22 +203,12 @@ class TrainConfig:
     hidden units randomly permuted (the same field; ``clip2nerf.nf2vec.augment``). Off by
     default, as in nf2vec."""
 
-    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
-        "epochs": (1, 1_000_000), "batch_size": (1, 1 << 16), "n_points": (1, 1 << 22),
-        "occupied_fraction": (0.0, 1.0), "lr": (1e-12, 10.0), "weight_decay": (0.0, 10.0),
-        "rgb_weight": (0.0, 1e6), "fg_weight": (0.0, 1e6), "bg_weight": (0.0, 1e6),
-        "alpha_step": (1e-9, 10.0), "fg_alpha": (0.0, 1.0), "sigma_max": (1e-9, 1e9),
-        "val_every": (1, 1_000_000), "val_views": (1, 1024), "val_resolution": (8, 4096),
-        "max_val_nerfs": (0, 1 << 20), "val_grid_resolution": (1, 512), "seed": (0, 2**32 - 1),
-        "weight_noise": (0.0, 100.0)}
-    """Ranges checked when read from a preset file."""
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        return _from_dict(cls, dict(d), "train config")
+        return parse(cls, d, "train config")
 
 
 def list_presets() -> list[str]:

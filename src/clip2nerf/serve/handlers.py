@@ -1,7 +1,7 @@
 """Exception handlers: every failure answers ``{"error": message}`` with its status.
 
 A ``BadRequest`` carries its own status (404, 413, 422); any other ``UserError`` and a body
-that does not validate are 422; Starlette's HTTP errors (404 route, 405 method) keep theirs;
+that does not validate are 422 (one line, the format of every validation error); Starlette's HTTP errors (404 route, 405 method) keep theirs;
 anything unexpected is a logged 500 ``{"error": "internal error"}``.
 """
 
@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clip2nerf.errors import UserError
 from clip2nerf.serve.limits import BadRequest
+from clip2nerf.utils.validate import error_line
 
 log = logging.getLogger("clip2nerf.serve")
 
@@ -29,22 +30,10 @@ async def user_error(request: Request, exc: UserError) -> JSONResponse:
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """Up to five ``field value: message`` pairs on one line (``k 101: Input should be ...``)."""
-    msgs = []
-    for e in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
-        # The value only when it is a number or a short text: other inputs may be bytes JSON
-        # cannot hold, or long.
-        value = e.get("input")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            shown = f" {value}"
-        elif isinstance(value, str) and len(value) <= 40:
-            shown = f" {value!r}"
-        else:
-            shown = ""
-        loc = loc or "body"
-        msgs.append(f"{loc}{shown}: {e.get('msg', 'invalid')}")
-    return JSONResponse({"error": "; ".join(msgs) or "invalid request"}, status_code=422)
+    """One line in the project's words (``clip2nerf.utils.validate.error_line``):
+    ``k: must be <= 100, got 101``."""
+    line = error_line(exc.errors(), skip=("body", "query", "path", "form"))
+    return JSONResponse({"error": line or "invalid request"}, status_code=422)
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

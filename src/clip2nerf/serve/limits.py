@@ -2,11 +2,11 @@
 
 Every function raises :class:`BadRequest` (turned into a 4xx JSON error by the app) with a
 message naming what was wrong; code behind the edge trusts what passes. The names are kept
-plain (``check_k``, ``load_upload_image``...). The numeric limits of request parameters are
-``clip2nerf.utils.bounds``' (``SERVE_*``): the routes declare them on their parameters with
-``field_range`` (so pydantic checks them and OpenAPI shows them), and ``check_k`` /
-``check_views`` check a number with ``Bound.check`` elsewhere. Images go through the
-project-wide guarded loader. Only the HTTP byte caps are this module's own.
+plain (``check_text``, ``load_upload_image``...). The numeric limits of request parameters
+are ``clip2nerf.utils.bounds``' (``SERVE_*``): the routes declare them on their parameters,
+``bounds.SERVE_K.field`` in a JSON body's model and ``Query(5, **bounds.SERVE_K.limits)``
+(so pydantic checks them and OpenAPI shows them). Images go through the project-wide
+guarded loader. Only the HTTP byte caps are this module's own.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol, TypedDict
+from typing import IO, TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -54,43 +54,6 @@ class BadRequest(UserError):
     def __init__(self, message: str, status: int = 422):
         super().__init__(message)
         self.status = status
-
-
-def check_bound(bound: bounds.Bound, value: int, name: str) -> int:
-    """``value`` if it is an int (parsed already: strings are not accepted here) inside
-    ``bound``, else a BadRequest naming ``name``."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise BadRequest(f"{name}={value!r}: must be {bound.describe()}")
-    try:
-        return bound.check(value, name)
-    except UserError as exc:
-        raise BadRequest(str(exc)) from None
-
-
-class IntRange(TypedDict):
-    """Keyword arguments ``ge`` and ``le`` (see ``field_range``)."""
-
-    ge: int
-    le: int
-
-
-def field_range(bound: bounds.Bound) -> IntRange:
-    """``bound`` as the ``ge``/``le`` keywords of pydantic's ``Field`` and FastAPI's ``Query``
-    and ``Form``: ``k: int = Query(5, **field_range(bounds.SERVE_K))``."""
-    if bound.kind is not int or bound.lo is None or bound.hi is None or bound.lo_open \
-            or bound.hi_open:
-        raise ValueError(f"{bound}: only a closed range of integers is ge/le")
-    return IntRange(ge=int(bound.lo), le=int(bound.hi))
-
-
-def check_k(k: int) -> int:
-    """``k`` (results per request) if inside ``bounds.SERVE_K``."""
-    return check_bound(bounds.SERVE_K, k, "k")
-
-
-def check_views(n_views: int) -> int:
-    """``n_views`` (generated views per request) if inside ``bounds.SERVE_VIEWS``."""
-    return check_bound(bounds.SERVE_VIEWS, n_views, "views")
 
 
 def check_text(text: str | None, what: str = "text") -> str:

@@ -2,15 +2,20 @@
 
 Upper bounds protect memory and time (a 100000-pixel render or 10^9 samples per ray would
 run for hours), lower bounds keep the maths defined (a zero field of view, a zero radius).
-Plain data and functions: no click, no torch. ``clip2nerf.cli.options`` turns them into click
-types; the service checks its parameters with ``Bound.check``.
+Plain data and functions: no click, no torch. Each bound is declared once and read by
+everything that takes the number: ``clip2nerf.cli.options`` turns it into a click type
+(``Bound.check``), a schema or request model annotates a field with it (``k: bounds.K.field``,
+checked by pydantic, see ``clip2nerf.utils.validate``), FastAPI's ``Query``/``Form`` take
+``**bound.limits``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from clip2nerf.errors import UserError
 
@@ -43,6 +48,39 @@ class Bound:
     hi_open: bool = False
     note: str = ""
     """Why the limit exists, shown in the error."""
+
+    @property
+    def limits(self) -> dict[str, float]:
+        """The range as pydantic's / FastAPI's keywords: ``{"ge": 1, "le": 100}`` (``gt`` /
+        ``lt`` for open ends)."""
+        out: dict[str, float] = {}
+        if self.lo is not None:
+            out["gt" if self.lo_open else "ge"] = self.kind(self.lo)
+        if self.hi is not None:
+            out["lt" if self.hi_open else "le"] = self.kind(self.hi)
+        return out
+
+    @functools.cached_property
+    def field(self) -> Any:
+        """The bound as a field type, ``Annotated[int, bound]``: annotate a schema or request
+        model's field with it (``k: bounds.K.field = 5``, or ``Annotated[int, bounds.K]``,
+        which type checkers read as ``int``). Floats are finite."""
+        return Annotated[self.kind, self]  # type: ignore[name-defined]
+
+    # pydantic unpacks a bound found in ``Annotated[...]`` into these constraints
+    # (annotated-types' grouped metadata protocol).
+    __is_annotated_types_grouped_metadata__ = True
+
+    def __iter__(self) -> Iterator[Any]:
+        import annotated_types as at
+
+        ops = {"ge": at.Ge, "gt": at.Gt, "le": at.Le, "lt": at.Lt}
+        for key, value in self.limits.items():
+            yield ops[key](value)
+        if self.kind is float:
+            from pydantic.types import AllowInfNan
+
+            yield AllowInfNan(False)
 
     def describe(self) -> str:
         def num(v: float) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 
 from clip2nerf.errors import UserError
 from clip2nerf.utils.io import atomic_path
-from clip2nerf.utils.validate import require_dict, str_list
+from clip2nerf.utils.validate import UniqueStrings, parse_json
 
 
 def format_version(value: Any, what: str) -> int:
@@ -123,9 +123,9 @@ class EmbeddingTable:
                 if "vectors" not in fh.keys():
                     raise UserError(f"{path}: no 'vectors' tensor")
                 vectors = fh.get_tensor("vectors")
-            ids = str_list(json.loads(meta["ids"]), "ids", unique=True)
-            labels = str_list(json.loads(meta["labels"]), "labels")
-            extra = require_dict(json.loads(meta.get("extra", "{}")), "extra")
+            ids = parse_json(UniqueStrings, meta["ids"], "ids")
+            labels = parse_json(list[str], meta["labels"], "labels")
+            extra = parse_json(dict[str, Any], meta.get("extra", "{}"), "extra")
             if not isinstance(meta.get("space", ""), str):
                 raise ValueError("space: must be a string")
         except UserError:
@@ -210,8 +210,8 @@ def read_header(path: str | Path) -> ShardHeader:
             if meta.get("format") != EMBEDDINGS_FORMAT or "vectors" not in fh.keys():
                 raise UserError(f"{path} is not a clip2nerf embeddings file")
             shape = tuple(int(s) for s in fh.get_slice("vectors").get_shape())
-        ids = str_list(json.loads(meta["ids"]), "ids")
-        labels = str_list(json.loads(meta["labels"]), "labels")
+        ids = parse_json(list[str], meta["ids"], "ids")
+        labels = parse_json(list[str], meta["labels"], "labels")
     except UserError:
         raise
     except (SafetensorError, OSError, KeyError, ValueError) as exc:

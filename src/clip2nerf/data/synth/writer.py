@@ -32,6 +32,7 @@ from clip2nerf.data.synth.classes import make_object
 from clip2nerf.data.synth.objects import SynthObject
 from clip2nerf.data.synth.render import MeshRenderer
 from clip2nerf.errors import UserError
+from clip2nerf.utils import bounds
 
 GENERATOR_VERSION = 1
 """Bump when a change to the grammars, cameras or renderer changes the output bytes."""
@@ -71,14 +72,15 @@ class SynthConfig:
             raise UserError("--classes: no class given")
         if len(set(self.classes)) != len(self.classes):
             raise UserError("--classes: a class is listed twice")
-        for name, value, lo, hi in (("--per-class", self.per_class, 1, 100000),
-                                    ("--views", self.views, 1, 10000),
-                                    ("--res", self.res, 8, 4096),
-                                    ("--supersample", self.supersample, 1, 8)):
-            if not isinstance(value, int) or not lo <= value <= hi:
-                raise UserError(f"{name} {value}: must be an integer from {lo} to {hi}")
-        if self.seed < 0:
-            raise UserError(f"--seed {self.seed}: must be >= 0")
+        # The CLI options' own bounds: a preset or a caller gets the same limits.
+        for bound, name, value in ((bounds.PER_CLASS, "--per-class", self.per_class),
+                                   (bounds.VIEWS, "--views", self.views),
+                                   (bounds.RESOLUTION, "--res", self.res),
+                                   (bounds.SUPERSAMPLE, "--supersample", self.supersample),
+                                   (bounds.SEED, "--seed", self.seed)):
+            if isinstance(value, str):  # check() parses option strings; a config holds ints
+                raise UserError(f"{name} {value!r}: must be {bound.describe()}")
+            bound.check(value, name)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

@@ -1,10 +1,8 @@
 """Generation routes: views of the NeRF a sentence or photos map to (OpenAPI tag ``generate``)."""
 
-from typing import Annotated
-
 import numpy as np
 from fastapi import APIRouter, File, Form, Response, UploadFile
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict
 
 from clip2nerf.catalogue import ViewSettings, png_bytes
 from clip2nerf.serve import limits
@@ -14,15 +12,14 @@ from clip2nerf.serve.state import ModelsDep, ViewSettingsDep
 from clip2nerf.utils import bounds
 
 router = APIRouter(tags=["generate"])
-VIEWS_RANGE = limits.field_range(bounds.SERVE_VIEWS)
 
 
 class GenerateQuery(BaseModel):
     """The JSON body of ``POST /api/generate/text``."""
 
-    model_config = ConfigDict(extra="forbid")
-    text: StrictStr
-    views: Annotated[StrictInt, Field(**VIEWS_RANGE)] = 4
+    model_config = ConfigDict(extra="forbid", strict=True)
+    text: str
+    views: bounds.SERVE_VIEWS.field = 4
 
 
 def views_strip(views: np.ndarray) -> np.ndarray:
@@ -51,6 +48,6 @@ def generate_text(q: GenerateQuery, models: ModelsDep, settings: ViewSettingsDep
 
 @router.post("/api/generate/images", response_class=Response, responses=PNG_ANSWER)
 def generate_images(models: ModelsDep, settings: ViewSettingsDep,
-                    files: list[UploadFile] = File(...), views: int = Form(4, **VIEWS_RANGE)):
+                    files: list[UploadFile] = File(...), views: int = Form(4, **bounds.SERVE_VIEWS.limits)):
     """Views of the NeRF photos of one object map to."""
     return generate_png(models, settings, None, limits.load_upload_images(files), views)

@@ -1,10 +1,10 @@
 """Search routes: the catalogue NeRFs nearest a sentence or photos (OpenAPI tag ``search``)."""
 
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, File, Form, Query, UploadFile
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict
 
 from clip2nerf.catalogue import CatalogueVersion, LiveCatalogue
 from clip2nerf.serve import limits
@@ -13,15 +13,14 @@ from clip2nerf.serve.state import LiveDep, ModelsDep
 from clip2nerf.utils import bounds
 
 router = APIRouter(tags=["search"])
-K_RANGE = limits.field_range(bounds.SERVE_K)
 
 
 class TextQuery(BaseModel):
     """The JSON body of ``POST /api/search/text``."""
 
-    model_config = ConfigDict(extra="forbid")
-    text: StrictStr
-    k: Annotated[StrictInt, Field(**K_RANGE)] = 5
+    model_config = ConfigDict(extra="forbid", strict=True)
+    text: str
+    k: bounds.SERVE_K.field = 5
 
 
 def hit_json(version: CatalogueVersion, rank: int, oid: str, score: float) -> dict[str, Any]:
@@ -49,7 +48,7 @@ def run_search(live: LiveCatalogue, models: ServiceModels, text: str | None,
 @router.get("/api/search")
 def search_get(live: LiveDep, models: ModelsDep,
                text: str = Query(..., description="Text query"),
-               k: int = Query(5, description=f"Results, 1..{limits.MAX_K}", **K_RANGE)):
+               k: int = Query(5, description=f"Results, 1..{limits.MAX_K}", **bounds.SERVE_K.limits)):
     """Text search with the query in the URL."""
     return run_search(live, models, limits.check_text(text), None, k)
 
@@ -64,6 +63,6 @@ def search_text(q: TextQuery, live: LiveDep, models: ModelsDep):
 def search_images(live: LiveDep, models: ModelsDep,
                   files: list[UploadFile] = File(..., description="1..16 views of one "
                                                  "object (their mapped mean is the query)"),
-                  k: int = Form(5, **K_RANGE)):
+                  k: int = Form(5, **bounds.SERVE_K.limits)):
     """Search by photos of one object: the mean of their mapped views is the query."""
     return run_search(live, models, None, limits.load_upload_images(files), k)

@@ -89,7 +89,8 @@ def write_report(res: EvalResults, out_dir: str | Path,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = res.meta
-    assert meta is not None, "write_report needs the results' meta"
+    if meta is None:
+        raise ValueError("write_report needs results with their meta (run_eval adds it)")
     tag = f"VLM {meta.vlm} · {meta.dataset} · split {meta.split}"
     fig4 = plot_fig4(res, tag, out_dir / "fig4_zero_shot.png")
     fig7 = plot_fig7(res, tag, out_dir / "fig7_multiview.png")

@@ -192,8 +192,8 @@ def test_val_plus_test_split_evaluates_both_and_selects_nothing_on_them(report, 
     art = prepare(paths, cfg, log=lambda m: None, progress=False)
     assert art.splits["val+test"] == sorted(art.splits["val"] + art.splits["test"])
     zs = zero_shot(art, cfg, log=lambda m: None)
-    assert zs["n_test"] == 8 and zs["chosen_views"] == {"gt": 4, "rendered": 4}
-    assert "val is evaluated" in zs["selection"]
+    assert zs.n_test == 8 and zs.chosen_views == {"gt": 4, "rendered": 4}
+    assert "val is evaluated" in zs.selection
     # One object per class: no query has a same-class object left; two: all of them do.
     assert recall_ceiling(["a", "b", "c"]) == 0.0
     assert recall_ceiling(["a", "a", "b"]) == pytest.approx(2 / 3)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,115 +54,163 @@ def run_tour(workdir: Workdir | str | Path, eval_ids: Sequence[str], device: str
     writes PNGs under ``W/tour``. ``device``: a resolved torch device name. ``ensemble > 1``:
     labels and searches average the workdir's model and members 1 ... ensemble-1
     (``Workdir.ensemble_member``); generation uses the workdir's own model."""
-    import numpy as np
-
-    from clip2nerf.apps import (
-        ZeroShotClassifier,
-        generate,
-        load_mapper,
-        render_nerf_view,
-        resolve_source,
-        search,
-        strip_png,
-        text_tile,
-    )
     from clip2nerf.data.layouts import open_dataset
-    from clip2nerf.index import Gallery
-    from clip2nerf.mapping.model import WEIGHTS_NAME
-    from clip2nerf.nerf.manifest import nerf_path
-    from clip2nerf.nf2vec import Nf2vec
     from clip2nerf.utils.threads import set_threads
-    from clip2nerf.vlm import TextEmbeddingCache, load_vlm
 
     w = workdir if isinstance(workdir, Workdir) else Workdir(Path(workdir))
     set_threads(1)
-    dev = str(device)
     ds = open_dataset(w.data)
     w.tour.mkdir(parents=True, exist_ok=True)
+    tour = _load_tour(w, str(device), ds.get(ds.object_ids()[0]).n_views, ensemble, echo)
+    rows = tour.zero_shot_labels(eval_ids, ds.classes)
+    text_hits = tour.text_searches()
+    image_query = tour.photo_search(ds)
+    tour.generation()
+    return TourResult(rows, text_hits, image_query, tour.pngs)
+
+
+def _load_tour(w: Workdir, device: str, n_views: int, ensemble: int,
+               say: Callable[[str], None]) -> _Tour:
+    """The workdir's models, gallery and ensemble members, loaded for a tour."""
+    from clip2nerf.apps import load_mapper
+    from clip2nerf.index import Gallery
+    from clip2nerf.nf2vec import Nf2vec
+    from clip2nerf.vlm import TextEmbeddingCache, load_vlm
+
     # Prompts and queries are the same on every run: keep their embeddings, so a cached
     # rerun does not load the text tower at all.
-    vlm = TextEmbeddingCache(load_vlm(str(w.vlm), device=dev), w.tour / TEXT_EMBEDDINGS)
-    nf2vec = Nf2vec.from_pretrained(w.nf2vec, dev)
-    n_views = ds.get(ds.object_ids()[0]).n_views
-    nerf2clip = load_mapper(w.mapper(nerf2clip_spec("gt", n_views)), "nerf2clip", vlm, nf2vec)
-    clip2nerf = load_mapper(w.mapper(SEARCH_MAPPER), "clip2nerf", vlm, nf2vec)
+    vlm = TextEmbeddingCache(load_vlm(str(w.vlm), device=device), w.tour / TEXT_EMBEDDINGS)
+    nf2vec = Nf2vec.from_pretrained(w.nf2vec, device)
+    own = TourModel(nf2vec,
+                    load_mapper(w.mapper(nerf2clip_spec("gt", n_views)), "nerf2clip", vlm, nf2vec),
+                    load_mapper(w.mapper(SEARCH_MAPPER), "clip2nerf", vlm, nf2vec))
     gallery = Gallery.load(w.gallery)
-    say = echo
-    members = _ensemble_members(w, ensemble, vlm, dev, n_views)
+    members = _ensemble_members(w, ensemble, vlm, device, n_views)
     if members:
-        members.insert(0, TourModel(nf2vec, nerf2clip, clip2nerf))
+        members.insert(0, own)
         say(f"\n(ensemble of {len(members)} nf2vec models: labels and searches average "
             "their outputs)")
     parts = _ensemble_parts(gallery, members, w) if members else []
-    pngs: list[str] = []
+    return _Tour(w, device, vlm, own, gallery, members, parts, say)
 
-    def thumb(hit) -> np.ndarray | None:
-        src = resolve_source(hit, w.nerfs)
-        return None if src is None else render_nerf_view(src, resolution=96, device=dev,
-                                                         cache_dir=w.tour / THUMBS)
 
-    # 1. zero-shot labels, no rendering
-    files = [nerf_path(w.nerfs, i) for i in eval_ids]
-    labels = ZeroShotClassifier(nf2vec, nerf2clip, vlm, ds.classes, device=dev,
-                                members=[(m.nf2vec, m.nerf2clip) for m in members[1:]]
-                                ).classify_files(files)
-    rows = [{"object_id": c.object_id, "truth": c.stored_class, "label": c.label,
-             "score": c.score} for c in labels]
-    acc = _label_accuracy(rows)
-    say(f"\nZero-shot labels of {len(rows)} held-out NeRFs from their weights alone "
-        f"(nf2vec -> nerf2clip -> nearest {ZERO_SHOT_TEMPLATE.format('...')!r}): "
-        f"{acc:.0%} correct")
-    for r in rows[: min(8, len(rows))]:
-        mark = "ok " if r["label"] == r["truth"] else "   "
-        say(f"  {mark}{r['object_id']:<18} -> {r['label']:<11} (truth {r['truth']}, "
-            f"score {r['score']:.2f})")
+@dataclass
+class _Tour:
+    """A tour's loaded models, and the PNGs it has written so far."""
 
-    # 2. text queries, including paraphrases without the class name
-    text_hits: dict[str, list[dict[str, Any]]] = {}
-    say(f"\nTop-5 NeRFs for text queries (gallery: {len(gallery)} held-out NeRFs):")
-    for q in TEXT_QUERIES:
-        hits = (_ensemble_search(gallery, parts, vlm.embed_texts([q]), 5) if members
-                else search(gallery, clip2nerf, vlm, text=q, k=5))
-        text_hits[q] = [{"object_id": h.object_id, "label": h.label, "score": h.score}
-                        for h in hits]
-        say(f"  {q!r:<24} " + ", ".join(f"{h.object_id}({h.score:.2f})" for h in hits))
-        out = w.tour / f"text_{q.replace(' ', '_')}.png"
-        strip_png([text_tile(q, 96)] + [thumb(h) for h in hits],
-                  ["query"] + [f"{h.rank}. {h.label}" for h in hits], out)
-        pngs.append(str(out))
+    w: Workdir
+    device: str
+    vlm: Any
+    model: TourModel
+    """The workdir's own models."""
+    gallery: Any
+    members: list[TourModel]
+    """Empty for one model; else every member, the workdir's own first."""
+    parts: list
+    """Each member's gallery embeddings and clip2nerf (``_ensemble_parts``)."""
+    say: Callable[[str], None]
+    pngs: list[str] = field(default_factory=list)
 
-    # 3. a held-out ground-truth view used as a photo
-    test_id = ds.object_ids("test")[0]
-    obj = ds.get(test_id)
-    photo = obj.load_view(obj.n_views // 2)
-    hits = (_ensemble_search(gallery, parts, vlm.embed_images([photo]), 5) if members
-            else search(gallery, clip2nerf, vlm, images=[photo], k=5))
-    say(f"\nTop-5 NeRFs for a photo of {test_id} (a held-out view):")
-    say("  " + ", ".join(f"{h.object_id}({h.score:.2f})" for h in hits))
-    out = w.tour / "photo_query.png"
-    strip_png([photo] + [thumb(h) for h in hits],
-              [f"photo: {obj.class_name}"] + [f"{h.rank}. {h.label}" for h in hits], out)
-    pngs.append(str(out))
-    image_query = {"object_id": test_id, "class": obj.class_name,
-                   "hits": [{"object_id": h.object_id, "label": h.label, "score": h.score}
-                            for h in hits]}
+    def strip(self, tiles: list, labels: list[str], name: str) -> Path:
+        """Write the PNG strip ``W/tour/<name>``."""
+        from clip2nerf.apps import strip_png
 
-    # 4. generation from text: clip2nerf -> nf2vec decoder -> rendered views. Rendering
-    # the decoder is the tour's slowest step: a rerun with the same models reuses it.
-    out = w.tour / "generate_text.png"
-    key = {"text": GENERATE_TEXT, "nf2vec": nf2vec.space, "vlm": vlm.space,
-           "clip2nerf": file_digest(w.mapper(SEARCH_MAPPER) / WEIGHTS_NAME),
-           "views": 6, "resolution": 96}
-    key_file = w.tour / GENERATE_KEY
-    if not (out.is_file() and key_file.is_file() and _read_key(key_file) == key):
-        gen = generate(nf2vec, clip2nerf, vlm, text=GENERATE_TEXT, n_views=6,
-                       resolution=96, device=dev)
-        strip_png([text_tile(GENERATE_TEXT, 96)] + list(gen.views),
-                  ["text"] + [f"view {i + 1}" for i in range(len(gen.views))], out)
-        atomic_write_json(key_file, key)
-    pngs.append(str(out))
-    say(f"\nGenerated views of {GENERATE_TEXT!r} (clip2nerf -> nf2vec decoder): {out}")
-    return TourResult(rows, text_hits, image_query, pngs)
+        out = self.w.tour / name
+        strip_png(tiles, labels, out)
+        self.pngs.append(str(out))
+        return out
+
+    def thumb(self, hit) -> Any:
+        """(96, 96) view rendered from a hit's NeRF (cached), or None if it has no file."""
+        from clip2nerf.apps import render_nerf_view, resolve_source
+
+        src = resolve_source(hit, self.w.nerfs)
+        return None if src is None else render_nerf_view(src, resolution=96, device=self.device,
+                                                         cache_dir=self.w.tour / THUMBS)
+
+    def search(self, text: str | None = None, images: list | None = None) -> list:
+        """Top-5 gallery NeRFs for a text or an image, with the ensemble if there is one."""
+        from clip2nerf.apps import search
+
+        if not self.members:
+            return search(self.gallery, self.model.clip2nerf, self.vlm, text=text,
+                          images=images, k=5)
+        query = self.vlm.embed_texts([text]) if text is not None else \
+            self.vlm.embed_images(images)
+        return _ensemble_search(self.gallery, self.parts, query, 5)
+
+    def zero_shot_labels(self, eval_ids: Sequence[str], classes: Sequence[str]
+                         ) -> list[dict[str, Any]]:
+        """1. zero-shot labels of ``eval_ids`` from their NeRF files, no rendering."""
+        from clip2nerf.apps import ZeroShotClassifier
+        from clip2nerf.nerf.manifest import nerf_path
+
+        files = [nerf_path(self.w.nerfs, i) for i in eval_ids]
+        labels = ZeroShotClassifier(self.model.nf2vec, self.model.nerf2clip, self.vlm, classes,
+                                    device=self.device,
+                                    members=[(m.nf2vec, m.nerf2clip) for m in self.members[1:]]
+                                    ).classify_files(files)
+        rows = [{"object_id": c.object_id, "truth": c.stored_class, "label": c.label,
+                 "score": c.score} for c in labels]
+        self.say(f"\nZero-shot labels of {len(rows)} held-out NeRFs from their weights alone "
+                 f"(nf2vec -> nerf2clip -> nearest {ZERO_SHOT_TEMPLATE.format('...')!r}): "
+                 f"{_label_accuracy(rows):.0%} correct")
+        for r in rows[: min(8, len(rows))]:
+            mark = "ok " if r["label"] == r["truth"] else "   "
+            self.say(f"  {mark}{r['object_id']:<18} -> {r['label']:<11} (truth {r['truth']}, "
+                     f"score {r['score']:.2f})")
+        return rows
+
+    def text_searches(self) -> dict[str, list[dict[str, Any]]]:
+        """2. text queries, including paraphrases without the class name."""
+        from clip2nerf.apps import text_tile
+
+        text_hits: dict[str, list[dict[str, Any]]] = {}
+        self.say(f"\nTop-5 NeRFs for text queries (gallery: {len(self.gallery)} held-out NeRFs):")
+        for q in TEXT_QUERIES:
+            hits = self.search(text=q)
+            text_hits[q] = [{"object_id": h.object_id, "label": h.label, "score": h.score}
+                            for h in hits]
+            self.say(f"  {q!r:<24} " + ", ".join(f"{h.object_id}({h.score:.2f})" for h in hits))
+            self.strip([text_tile(q, 96)] + [self.thumb(h) for h in hits],
+                       ["query"] + [f"{h.rank}. {h.label}" for h in hits],
+                       f"text_{q.replace(' ', '_')}.png")
+        return text_hits
+
+    def photo_search(self, ds) -> dict[str, Any]:
+        """3. a held-out ground-truth view used as a photo."""
+        test_id = ds.object_ids("test")[0]
+        obj = ds.get(test_id)
+        photo = obj.load_view(obj.n_views // 2)
+        hits = self.search(images=[photo])
+        self.say(f"\nTop-5 NeRFs for a photo of {test_id} (a held-out view):")
+        self.say("  " + ", ".join(f"{h.object_id}({h.score:.2f})" for h in hits))
+        self.strip([photo] + [self.thumb(h) for h in hits],
+                   [f"photo: {obj.class_name}"] + [f"{h.rank}. {h.label}" for h in hits],
+                   "photo_query.png")
+        return {"object_id": test_id, "class": obj.class_name,
+                "hits": [{"object_id": h.object_id, "label": h.label, "score": h.score}
+                         for h in hits]}
+
+    def generation(self) -> None:
+        """4. generation from text: clip2nerf -> nf2vec decoder -> rendered views. Rendering
+        the decoder is the tour's slowest step: a rerun with the same models reuses it."""
+        from clip2nerf.apps import generate, strip_png, text_tile
+        from clip2nerf.mapping.model import WEIGHTS_NAME
+
+        out = self.w.tour / "generate_text.png"
+        key = {"text": GENERATE_TEXT, "nf2vec": self.model.nf2vec.space, "vlm": self.vlm.space,
+               "clip2nerf": file_digest(self.w.mapper(SEARCH_MAPPER) / WEIGHTS_NAME),
+               "views": 6, "resolution": 96}
+        key_file = self.w.tour / GENERATE_KEY
+        if not (out.is_file() and key_file.is_file() and _read_key(key_file) == key):
+            gen = generate(self.model.nf2vec, self.model.clip2nerf, self.vlm, text=GENERATE_TEXT,
+                           n_views=6, resolution=96, device=self.device)
+            strip_png([text_tile(GENERATE_TEXT, 96)] + list(gen.views),
+                      ["text"] + [f"view {i + 1}" for i in range(len(gen.views))], out)
+            atomic_write_json(key_file, key)
+        self.pngs.append(str(out))
+        self.say(f"\nGenerated views of {GENERATE_TEXT!r} (clip2nerf -> nf2vec decoder): {out}")
 
 
 @dataclass

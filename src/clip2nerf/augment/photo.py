@@ -86,24 +86,47 @@ def compose_photo(rgba: np.ndarray, background: np.ndarray, rng: np.random.Gener
     Args:
         rgba: (H, W, 4) uint8 view with a transparent background.
         background: (h, w, 3) uint8 photo.
-        rng: the image's generator (every random choice comes from it, in a fixed order).
+        rng: the image's generator (every random choice comes from it, in a fixed order:
+            the steps below run in the order of the module docstring).
         size: side of the square output.
 
     Returns:
         rgb (size, size, 3) uint8, mask (size, size) float32 in [0, 1] (the object's alpha on
         the canvas), and the operations applied with their parameters.
     """
-    from PIL import Image, ImageFilter
+    from PIL import Image
 
     if size < 8:
         raise UserError(f"--size {size}: must be at least 8 px")
-    alpha = rgba[..., 3]
-    ys, xs = np.nonzero(alpha > 0)
-    if len(ys) == 0:
+    if not (rgba[..., 3] > 0).any():
         raise UserError("a view has an empty alpha channel: photo augmentation composites the "
                         "object over a photo and needs RGBA views with a transparent background")
     ops: list[dict[str, Any]] = []
-    # 1. background crop
+    bg = _background_crop(background, rng, size, config, ops)
+    small, (ox, oy) = _scale_place(rgba, rng, size, config, ops)
+    a = small[..., 3:]
+    colour = _object_colour(small, rng, config, ops)
+    # 4. composite
+    canvas = bg.copy()
+    mask = np.zeros((size, size), np.float32)
+    nh, nw = a.shape[:2]
+    region = canvas[oy:oy + nh, ox:ox + nw]
+    canvas[oy:oy + nh, ox:ox + nw] = colour * a + region * (1.0 - a)
+    mask[oy:oy + nh, ox:ox + nw] = a[..., 0]
+    ops.append({"op": "composite"})
+    # 5. exposure
+    g = _u(rng, config.gamma)
+    canvas = np.clip(canvas, 0.0, 1.0) ** g
+    ops.append({"op": "gamma", "gamma": round(g, 4)})
+    out = Image.fromarray(np.round(canvas * 255.0).astype(np.uint8))
+    return np.asarray(_degrade(out, rng, size, config, ops), np.uint8), mask, ops
+
+
+def _background_crop(background: np.ndarray, rng: np.random.Generator, size: int,
+                     config: PhotoAugConfig, ops: list[dict[str, Any]]) -> np.ndarray:
+    """Step 1: a random square crop of the photo, maybe mirrored: (size, size, 3) in [0, 1]."""
+    from PIL import Image
+
     bh, bw = background.shape[:2]
     side = max(8, min(bh, bw, int(round(_u(rng, config.background_crop) * min(bh, bw)))))
     x0 = int(rng.integers(0, bw - side + 1))
@@ -113,9 +136,19 @@ def compose_photo(rgba: np.ndarray, background: np.ndarray, rng: np.random.Gener
                                                                              Image.BICUBIC)
     if flip:
         bg_img = bg_img.transpose(Image.FLIP_LEFT_RIGHT)
-    bg = np.asarray(bg_img, np.float32) / 255.0
     ops.append({"op": "background_crop", "box": [x0, y0, side, side], "mirror": flip})
-    # 2. scale and place the object's bounding box inside the canvas
+    return np.asarray(bg_img, np.float32) / 255.0
+
+
+def _scale_place(rgba: np.ndarray, rng: np.random.Generator, size: int,
+                 config: PhotoAugConfig, ops: list[dict[str, Any]]
+                 ) -> tuple[np.ndarray, tuple[int, int]]:
+    """Step 2: the object's alpha bounding box scaled to a random fraction of the canvas.
+
+    Returns the premultiplied (nh, nw, 4) float32 object and its (x, y) offset on the canvas,
+    drawn so that it lies wholly inside.
+    """
+    ys, xs = np.nonzero(rgba[..., 3] > 0)
     top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     crop = rgba[top:bottom, left:right].astype(np.float32) / 255.0
     frac = _u(rng, config.object_scale)
@@ -128,9 +161,15 @@ def compose_photo(rgba: np.ndarray, background: np.ndarray, rng: np.random.Gener
     oy = int(rng.integers(0, size - nh + 1))
     ops.append({"op": "scale_place", "fraction": round(frac, 4), "size": [nw, nh],
                 "offset": [ox, oy]})
+    return small, (ox, oy)
+
+
+def _object_colour(small: np.ndarray, rng: np.random.Generator, config: PhotoAugConfig,
+                   ops: list[dict[str, Any]]) -> np.ndarray:
+    """Step 3: brightness, contrast, saturation and tint of the premultiplied object;
+    returns its straight (unpremultiplied) colour, (nh, nw, 3) in [0, 1]."""
     a = small[..., 3:]
     colour = np.where(a > 1e-4, small[..., :3] / np.maximum(a, 1e-4), 0.0)
-    # 3. lighting / colour of the object
     b, c, s = _u(rng, config.brightness), _u(rng, config.contrast), _u(rng, config.saturation)
     gains = 1.0 + rng.uniform(-config.tint, config.tint, size=3)
     weight = a[..., 0]
@@ -138,22 +177,16 @@ def compose_photo(rgba: np.ndarray, background: np.ndarray, rng: np.random.Gener
     colour = (colour - mean) * c + mean
     grey = colour.mean(axis=-1, keepdims=True)
     colour = (grey + (colour - grey) * s) * b * gains
-    colour = np.clip(colour, 0.0, 1.0)
     ops.append({"op": "object_colour", "brightness": round(b, 4), "contrast": round(c, 4),
                 "saturation": round(s, 4), "tint": [round(float(g), 4) for g in gains]})
-    # 4. composite
-    canvas = bg.copy()
-    mask = np.zeros((size, size), np.float32)
-    region = canvas[oy:oy + nh, ox:ox + nw]
-    canvas[oy:oy + nh, ox:ox + nw] = colour * a + region * (1.0 - a)
-    mask[oy:oy + nh, ox:ox + nw] = a[..., 0]
-    ops.append({"op": "composite"})
-    # 5. exposure
-    g = _u(rng, config.gamma)
-    canvas = np.clip(canvas, 0.0, 1.0) ** g
-    ops.append({"op": "gamma", "gamma": round(g, 4)})
-    out = Image.fromarray(np.round(canvas * 255.0).astype(np.uint8))
-    # 6-8. camera and compression degradations
+    return np.clip(colour, 0.0, 1.0)
+
+
+def _degrade(out: Any, rng: np.random.Generator, size: int, config: PhotoAugConfig,
+             ops: list[dict[str, Any]]) -> Any:
+    """Steps 6-8: camera and compression degradations of the PIL image, each sometimes."""
+    from PIL import Image, ImageFilter
+
     if rng.random() < config.blur_p:
         sigma = _u(rng, config.blur_sigma) * size / 64.0
         out = out.filter(ImageFilter.GaussianBlur(sigma))
@@ -171,7 +204,7 @@ def compose_photo(rgba: np.ndarray, background: np.ndarray, rng: np.random.Gener
         with Image.open(buf) as im:
             out = im.convert("RGB")
         ops.append({"op": "jpeg", "quality": q})
-    return np.asarray(out, np.uint8), mask, ops
+    return out
 
 
 def augment_photo(data, out, split: str = "train", views_per_object: int = 7, seed: int = 0,

@@ -4,7 +4,8 @@
   (``clip2nerf.workdir``).
 - ``EvalConfig(vlm="zeroshot", split="test", views=(1, 2, 4, 8, 16), ...)``.
 - ``run_eval(paths, config)``: the path of ``report.md``.
-- ``prepare(paths, config)``: ``Artefacts``; ``run_experiments(artefacts, config)``: a dict.
+- ``prepare(paths, config)``: ``Artefacts``; ``run_experiments(artefacts, config)``:
+  ``EvalResults`` (``results.json`` is its ``to_dict()``; ``EvalResults.from_dict`` reads it).
 """
 
 from clip2nerf.evaluation.config import EvalConfig, EvalPaths
@@ -17,12 +18,14 @@ from clip2nerf.evaluation.experiments import (
 )
 from clip2nerf.evaluation.prepare import Artefacts, prepare
 from clip2nerf.evaluation.report import findings, write_report
+from clip2nerf.evaluation.results import EvalResults
 from clip2nerf.evaluation.run import run_eval, run_experiments
 
 __all__ = [
     "Artefacts",
     "EvalConfig",
     "EvalPaths",
+    "EvalResults",
     "findings",
     "multiview_retrieval",
     "prepare",

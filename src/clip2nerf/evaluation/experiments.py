@@ -18,6 +18,18 @@ import numpy as np
 
 from clip2nerf.evaluation.config import EvalConfig
 from clip2nerf.evaluation.prepare import Artefacts, view_counts
+from clip2nerf.evaluation.results import (
+    MultiViewPoint,
+    MultiViewResults,
+    PaperScaleRow,
+    RetrievalRow,
+    SingleViewResults,
+    TextResults,
+    TextRow,
+    ViewsAblationRow,
+    ZeroShotResults,
+    ZeroShotRow,
+)
 from clip2nerf.index import Gallery, accuracy, classify_1nn, time_call
 from clip2nerf.utils.embeddings import EmbeddingTable, l2_normalize
 from clip2nerf.workdir import clip2nerf_spec, nerf2clip_spec
@@ -45,7 +57,7 @@ def _median_ms(fns: list, repeats: int) -> float:
 
 # --------------------------------------------------------------------------- classification
 
-def zero_shot(art: Artefacts, cfg: EvalConfig, log=print) -> dict[str, Any]:
+def zero_shot(art: Artefacts, cfg: EvalConfig, log=print) -> ZeroShotResults:
     """Table 1 / Fig. 4 and Table 2: zero-shot accuracy and time per NeRF."""
     from clip2nerf.apps import prompt_embeddings, zero_shot_labels
 
@@ -64,16 +76,17 @@ def zero_shot(art: Artefacts, cfg: EvalConfig, log=print) -> dict[str, Any]:
         for n in counts:
             mapper = art.mapper(nerf2clip_spec(src, n))
             pred, _ = zero_shot_labels(nerf_test.vectors, mapper, prompts, classes)
-            row = {"source": src, "views": n, "accuracy": accuracy(pred, truth)}
+            val_acc = None
             if val:
                 vp, _ = zero_shot_labels(art.nerf.subset(val).vectors, mapper, prompts, classes)
-                row["val_accuracy"] = accuracy(vp, art.nerf.subset(val).labels)
-            ablation.append(row)
+                val_acc = accuracy(vp, art.nerf.subset(val).labels)
+            ablation.append(ViewsAblationRow(src, n, accuracy(pred, truth), val_acc))
     chosen = {}
     for src in ("gt", "rendered"):
-        rows = [r for r in ablation if r["source"] == src]
-        best = max(rows, key=lambda r: (r.get("val_accuracy", 0.0), r["views"]))
-        chosen[src] = best["views"] if val else art.n_views
+        rows = [r for r in ablation if r.source == src]
+        best = max(rows, key=lambda r: (0.0 if r.val_accuracy is None else r.val_accuracy,
+                                           r.views))
+        chosen[src] = best.views if val else art.n_views
 
     # Baseline: mean VLM embedding of n random rendered views -> 1-NN among prompts.
     rendered = art.views_rendered.subset(test).vectors
@@ -87,36 +100,33 @@ def zero_shot(art: Artefacts, cfg: EvalConfig, log=print) -> dict[str, Any]:
     oracle_acc = accuracy(list(oracle.predict(nerf_test.vectors)), truth)
 
     timings = _zero_shot_timings(art, cfg, prompts, classes, counts, chosen, oracle, log)
-    rows = [{"method": f"VLM baseline, {n if n < art.n_views else 'N'} view"
-                       f"{'s' if n > 1 else ''}", "supervision": False, "rendering": True,
-             "views": n, "accuracy": b["accuracy"], "ms": timings["baseline"][n]}
+    rows = [ZeroShotRow(f"VLM baseline, {n if n < art.n_views else 'N'} view"
+                        f"{'s' if n > 1 else ''}", supervision=False, rendering=True, views=n,
+                        accuracy=b["accuracy"], ms=timings["baseline"][n])
             for n, b in zip(counts, baseline, strict=True)]
     for src in ("rendered", "gt"):
-        acc = next(r["accuracy"] for r in ablation
-                   if r["source"] == src and r["views"] == chosen[src])
-        rows.append({"method": f"nerf2clip {'GT' if src == 'gt' else 'rendered'} "
-                               f"(n={chosen[src]})", "supervision": False, "rendering": False,
-                     "views": None, "accuracy": acc, "ms": timings[f"nerf2clip-{src}"]})
+        acc = next(r.accuracy for r in ablation if r.source == src and r.views == chosen[src])
+        rows.append(ZeroShotRow(f"nerf2clip {'GT' if src == 'gt' else 'rendered'} "
+                                f"(n={chosen[src]})", supervision=False, rendering=False,
+                                views=None, accuracy=acc, ms=timings[f"nerf2clip-{src}"]))
     files = timings["files"]
-    acc_gt = next(r["accuracy"] for r in ablation
-                  if r["source"] == "gt" and r["views"] == chosen["gt"])
-    rows.append({"method": f"nerf2clip GT (n={chosen['gt']}), from its NeRF file",
-                 "supervision": False, "rendering": False, "views": None, "accuracy": acc_gt,
-                 "ms": files["single_ms"], "file_io": True})
+    acc_gt = next(r.accuracy for r in ablation if r.source == "gt" and r.views == chosen["gt"])
+    rows.append(ZeroShotRow(f"nerf2clip GT (n={chosen['gt']}), from its NeRF file",
+                            supervision=False, rendering=False, views=None, accuracy=acc_gt,
+                            ms=files["single_ms"], file_io=True))
     if "batched_ms" in files:
-        rows.append({"method": f"nerf2clip GT (n={chosen['gt']}), batched: a folder of "
-                               f"{files['files']} NeRF files ({files['nerfs_per_s']:.0f} NeRFs/s)",
-                     "supervision": False, "rendering": False, "views": None,
-                     "accuracy": acc_gt, "ms": files["batched_ms"], "file_io": True,
-                     "nerfs_per_s": files["nerfs_per_s"]})
-    rows.append({"method": "nf2vec oracle (standardised logistic regression)", "supervision": True,
-                 "rendering": False, "views": None, "accuracy": oracle_acc,
-                 "ms": timings["oracle"]})
+        rows.append(ZeroShotRow(f"nerf2clip GT (n={chosen['gt']}), batched: a folder of "
+                                f"{files['files']} NeRF files ({files['nerfs_per_s']:.0f} NeRFs/s)",
+                                supervision=False, rendering=False, views=None, accuracy=acc_gt,
+                                ms=files["batched_ms"], file_io=True,
+                                nerfs_per_s=files["nerfs_per_s"]))
+    rows.append(ZeroShotRow("nf2vec oracle (standardised logistic regression)", supervision=True,
+                            rendering=False, views=None, accuracy=oracle_acc,
+                            ms=timings["oracle"]))
     selection = ("val split" if val else "none: val is evaluated, so nerf2clip uses all N "
                  "views")
-    return {"table1": rows, "table2": ablation, "chosen_views": chosen, "classes": classes,
-            "selection": selection,
-            "n_test": len(test), "timed_nerfs": timings["n"]}
+    return ZeroShotResults(tuple(rows), tuple(ablation), chosen, tuple(classes), selection,
+                           n_test=len(test), timed_nerfs=timings["n"])
 
 
 def nf2vec_oracle(train: EmbeddingTable) -> Any:
@@ -255,7 +265,7 @@ def _recall(gallery: Gallery, queries: np.ndarray, ids: list[str], labels: list[
     return gallery.recall(queries, ids, labels, KS, too_wide="omit")
 
 
-def single_view_retrieval(art: Artefacts, cfg: EvalConfig, log=print) -> dict[str, Any]:
+def single_view_retrieval(art: Artefacts, cfg: EvalConfig, log=print) -> SingleViewResults:
     """Table 3: one random GT view of each test object as the query."""
     test = art.splits[cfg.split]
     labels = art.nerf.subset(test).labels
@@ -278,22 +288,22 @@ def single_view_retrieval(art: Artefacts, cfg: EvalConfig, log=print) -> dict[st
     rows = []
     for name in ("GT mean", "rendered mean", "GT all", "rendered all"):
         g = galleries[name]
-        rows.append({"method": f"VLM {name}", "recall": _recall(g, q_vlm, test, labels),
-                     "ms": timed(g, None), "mb": g.nbytes / 2**20, "rows": len(g)})
+        rows.append(RetrievalRow(f"VLM {name}", _recall(g, q_vlm, test, labels),
+                                 ms=timed(g, None), mb=g.nbytes / 2**20, rows=len(g)))
     g = galleries["nf2vec"]
     for src in ("gt", "rendered"):
         spec = clip2nerf_spec(src)
         mapper = art.mapper(spec)
-        rows.append({"method": spec.label,
-                     "recall": _recall(g, mapper.map(q_vlm), test, labels),
-                     "ms": timed(g, mapper), "mb": g.nbytes / 2**20, "rows": len(g)})
-    return {"table3": rows, "n_queries": len(test), "query_views": pick.tolist(),
-            "ceiling": recall_ceiling(labels),
-            **paper_scale_timing(art, cfg, test, images, galleries)}
+        rows.append(RetrievalRow(spec.label, _recall(g, mapper.map(q_vlm), test, labels),
+                                 ms=timed(g, mapper), mb=g.nbytes / 2**20, rows=len(g)))
+    return SingleViewResults(tuple(rows), n_queries=len(test), query_views=tuple(pick.tolist()),
+                             ceiling=recall_ceiling(labels),
+                             table3_paper_scale=paper_scale_timing(art, cfg, test, images,
+                                                                   galleries))
 
 
 def paper_scale_timing(art: Artefacts, cfg: EvalConfig, test: list[str], images: list,
-                       galleries: dict[str, Gallery]) -> dict[str, Any]:
+                       galleries: dict[str, Gallery]) -> tuple[PaperScaleRow, ...] | None:
     """Table 3's time per query and gallery size at the paper's gallery size.
 
     Each gallery of Table 3 (GT rows; the rendered ones have the same sizes and cost) is
@@ -301,11 +311,12 @@ def paper_scale_timing(art: Artefacts, cfg: EvalConfig, test: list[str], images:
     exact flat index like Table 3's own. The query path is Table 3's: VLM image encoding +
     mapping (clip2nerf) + k-NN search with the query's object excluded, per query, median of
     repeats over the same query images. Recall is not measured (repeated rows); only sizes
-    and times matter here, and for exact search they depend on the sizes alone.
+    and times matter here, and for exact search they depend on the sizes alone. ``None``
+    when not measured (``paper_gallery_objects`` 0, or no query image).
     """
     n_obj = cfg.paper_gallery_objects
     if n_obj <= 0 or not images:
-        return {}
+        return None
     reps = -(-n_obj // len(test))
     rows = []
     for name, gname, mapper in (("VLM GT mean", "GT mean", None),
@@ -326,12 +337,12 @@ def paper_scale_timing(art: Artefacts, cfg: EvalConfig, test: list[str], images:
                 q = mapper.map(q) if mapper is not None else q
                 return big.search(q, max(KS), exclude_ids=own[j])
             return run
-        rows.append({"method": name, "objects": len(set(ids)), "rows": len(big),
-                     "ms": _median_ms([fn(j) for j in range(len(images))],
-                                      max(cfg.timing_repeats, 5)),
-                     "mb": big.nbytes / 2**20})
+        rows.append(PaperScaleRow(name, objects=len(set(ids)), rows=len(big),
+                                  ms=_median_ms([fn(j) for j in range(len(images))],
+                                                max(cfg.timing_repeats, 5)),
+                                  mb=big.nbytes / 2**20))
         del big
-    return {"table3_paper_scale": rows}
+    return tuple(rows)
 
 
 def recall_ceiling(labels: list[str]) -> float:
@@ -343,40 +354,37 @@ def recall_ceiling(labels: list[str]) -> float:
     return float(np.mean([counts[c] > 1 for c in labels]))
 
 
-def multiview_retrieval(art: Artefacts, cfg: EvalConfig) -> dict[str, Any]:
+def multiview_retrieval(art: Artefacts, cfg: EvalConfig) -> MultiViewResults:
     """Fig. 7: recall@k vs number of random GT query views (nested sets)."""
     test = art.splits[cfg.split]
     labels = art.nerf.subset(test).labels
     gt = art.views_gt.subset(test).vectors
     order = view_orders(len(test), art.n_views, cfg.seed, salt=4)
     galleries = _galleries(art, test)
-    curves: dict[str, list[dict[str, Any]]] = {}
+    curves: dict[str, list[MultiViewPoint]] = {}
     for n in view_counts(cfg, art.n_views):
         picked = np.take_along_axis(gt, order[:, :n, None], axis=1)  # (q, n, d)
         for src in ("gt", "rendered"):
             spec = clip2nerf_spec(src)
             r = _recall(galleries["nf2vec"], art.mapper(spec).map_multiview(picked), test, labels)
-            curves.setdefault(spec.label, []).append(
-                {"views": n, "recall": r})
+            curves.setdefault(spec.label, []).append(MultiViewPoint(n, r))
         r = _recall(galleries["GT mean"], mean_of_views(gt, order, n), test, labels)
-        curves.setdefault("VLM GT mean (mean query)", []).append({"views": n, "recall": r})
-    return {"fig7": curves}
+        curves.setdefault("VLM GT mean (mean query)", []).append(MultiViewPoint(n, r))
+    return MultiViewResults({m: tuple(pts) for m, pts in curves.items()})
 
 
-def text_retrieval(art: Artefacts, cfg: EvalConfig) -> dict[str, Any]:
+def text_retrieval(art: Artefacts, cfg: EvalConfig) -> TextResults:
     """Table 5: each test object's caption as the query (own object excluded)."""
     test = art.splits[cfg.split]
     labels = art.nerf.subset(test).labels
     q = art.captions.subset(test).vectors[:, 0]
     galleries = _galleries(art, test)
-    rows = [{"method": "VLM GT mean", "recall": _recall(galleries["GT mean"], q, test, labels)},
-            {"method": "VLM rendered mean",
-             "recall": _recall(galleries["rendered mean"], q, test, labels)}]
+    rows = [TextRow("VLM GT mean", _recall(galleries["GT mean"], q, test, labels)),
+            TextRow("VLM rendered mean", _recall(galleries["rendered mean"], q, test, labels))]
     for spec in (clip2nerf_spec("gt"), clip2nerf_spec("gt", multimodal=True)):
-        rows.append({"method": spec.label, "recall": _recall(galleries["nf2vec"],
-                                                             art.mapper(spec).map(q), test,
-                                                             labels)})
-    return {"table5": rows}
+        rows.append(TextRow(spec.label, _recall(galleries["nf2vec"], art.mapper(spec).map(q),
+                                                test, labels)))
+    return TextResults(tuple(rows))
 
 
 def retrieval_examples(art: Artefacts, cfg: EvalConfig, rendered_root, n_queries: int = 4,

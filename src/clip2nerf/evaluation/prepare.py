@@ -77,49 +77,76 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     nf2vec = Nf2vec.from_pretrained(paths.nf2vec, cfg.device)
     vlm = load_vlm(cfg.vlm, device=cfg.device) if isinstance(cfg.vlm, str) else cfg.vlm
     runner = StageRunner(paths.workdir, echo=log)
-    w = paths.layout
-    nerf = embed_nerfs_stage(runner, nf2vec, paths.nerfs, w.nerf_embeddings, cfg.device,
-                             progress)
+    nerf = embed_nerfs_stage(runner, nf2vec, paths.nerfs, paths.layout.nerf_embeddings,
+                             cfg.device, progress)
     ids = [i for i in ds.object_ids() if i in set(nerf.ids)]
     if not ids:
         raise UserError(f"no object of {paths.data} has a NeRF in {paths.nerfs}")
     nerf = nerf.subset(ids)
-    splits = {s: [i for i in _split_ids(ds, s) if i in set(ids)] for s in ("train", "val", "test")}
-    if cfg.split not in ("test", "val", "val+test"):
-        raise UserError(f"--split {cfg.split!r}: expected test, val or val+test (the mappers "
-                        "train on train)")
-    if cfg.split == "val+test":  # both held-out splits, for datasets with tiny test splits
-        splits[cfg.split] = sorted(splits["val"] + splits["test"])
-    for s in ("train", cfg.split):
-        if len(splits[s]) < 2:
-            raise UserError(f"{paths.data}: split {s!r} has {len(splits[s])} objects with NeRFs; "
-                            "the evaluation needs at least 2")
+    splits = _evaluated_splits(ds, ids, cfg.split, paths.data)
+    views_gt, views_rendered = _view_embeddings(runner, paths, cfg, vlm, ids, log, progress)
+    caps = _caption_embeddings(runner, ds, ids, nerf.labels, vlm,
+                               paths.layout.caption_embeddings, paths.data)
+    n_views = int(views_gt.vectors.shape[1])
+    mappers = {spec.folder_name: mapper_stage(spec, paths, cfg, runner, nerf, views_gt,
+                                              views_rendered, caps, splits, n_views, progress)
+               for spec in mapper_specs(view_counts(cfg, n_views))}
+    return Artefacts(ds, nf2vec, vlm, nerf, views_gt, views_rendered, caps, splits, mappers,
+                     n_views)
 
+
+def _evaluated_splits(ds, ids: list[str], split: str, data: Path) -> dict[str, list[str]]:
+    """train / val / test (and ``split`` when it is val+test) ids among ``ids``; refuses an
+    evaluated or training split of fewer than 2 objects."""
+    splits = {s: [i for i in _split_ids(ds, s) if i in set(ids)] for s in ("train", "val", "test")}
+    if split not in ("test", "val", "val+test"):
+        raise UserError(f"--split {split!r}: expected test, val or val+test (the mappers "
+                        "train on train)")
+    if split == "val+test":  # both held-out splits, for datasets with tiny test splits
+        splits[split] = sorted(splits["val"] + splits["test"])
+    for s in ("train", split):
+        if len(splits[s]) < 2:
+            raise UserError(f"{data}: split {s!r} has {len(splits[s])} objects with NeRFs; "
+                            "the evaluation needs at least 2")
+    return splits
+
+
+def _embed_views(data: Path, out: Path, vlm: Any, log: Callable[[str], None],
+                 progress: bool) -> Callable[[], int]:
+    """A stage's run: the VLM's embeddings of every view of ``data`` into ``out``."""
     from clip2nerf.vlm import embed_views
 
-    def views(data: Path, out: Path):
-        def run() -> int:
-            from clip2nerf.vlm.pretrained import FEATURE_CACHE
+    def run() -> int:
+        from clip2nerf.vlm.pretrained import FEATURE_CACHE
 
-            # Pretrained towers keep each view's features for this process: the adapted
-            # model's evaluation then re-reads them instead of running the network again.
-            # The image tower is the one large model here: it gets the cores for this step.
-            with all_cores(), FEATURE_CACHE.active():
-                return len(embed_views(data, out, vlm, progress=progress, log=log,
-                                       overwrite=True))
-        return run
+        # Pretrained towers keep each view's features for this process: the adapted
+        # model's evaluation then re-reads them instead of running the network again.
+        # The image tower is the one large model here: it gets the cores for this step.
+        with all_cores(), FEATURE_CACHE.active():
+            return len(embed_views(data, out, vlm, progress=progress, log=log, overwrite=True))
+    return run
 
-    def views_ok(out: Path) -> Callable[[], bool]:
-        def ok() -> bool:
-            try:
-                t = load_embeddings(out, expect_space=vlm.space)
-            except UserError:
-                return False
-            return set(ids) <= set(t.ids)
-        return ok
 
+def _has_embeddings(out: Path, vlm: Any, ids: list[str]) -> Callable[[], bool]:
+    """A stage's done check: ``out`` holds ``vlm``'s embeddings of every object of ``ids``."""
+    def ok() -> bool:
+        try:
+            t = load_embeddings(out, expect_space=vlm.space)
+        except UserError:
+            return False
+        return set(ids) <= set(t.ids)
+    return ok
+
+
+def _view_embeddings(runner: StageRunner, paths: EvalPaths, cfg: EvalConfig, vlm: Any,
+                     ids: list[str], log: Callable[[str], None], progress: bool
+                     ) -> tuple[EmbeddingTable, EmbeddingTable]:
+    """The VLM's embeddings of the ground-truth views and of the views rendered from the
+    NeRFs (rendered first where missing), of ``ids``."""
+    w = paths.layout
     runner.run(Stage("embed-views-gt", f"{vlm.name} embeddings of the ground-truth views",
-                     views(paths.data, w.gt_view_embeddings), done=views_ok(w.gt_view_embeddings)))
+                     _embed_views(paths.data, w.gt_view_embeddings, vlm, log, progress),
+                     done=_has_embeddings(w.gt_view_embeddings, vlm, ids)))
 
     def render() -> dict:
         from clip2nerf.nerf.render_dataset import render_dataset
@@ -132,38 +159,32 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
 
     # The rendered views are needed only to embed them: both steps are done once their
     # embeddings are.
-    rendered_ok = views_ok(w.rendered_view_embeddings)
+    rendered_ok = _has_embeddings(w.rendered_view_embeddings, vlm, ids)
     runner.run(Stage("render-views", "render every dataset view from the NeRFs", render,
                      done=rendered_ok))
     runner.run(Stage("embed-views-rendered", f"{vlm.name} embeddings of the rendered views",
-                     views(paths.rendered, w.rendered_view_embeddings), done=rendered_ok))
-    views_gt = load_embeddings(w.gt_view_embeddings, expect_space=vlm.space).subset(ids)
-    views_rendered = load_embeddings(w.rendered_view_embeddings,
-                                     expect_space=vlm.space).subset(ids)
+                     _embed_views(paths.rendered, w.rendered_view_embeddings, vlm, log,
+                                  progress), done=rendered_ok))
+    return (load_embeddings(w.gt_view_embeddings, expect_space=vlm.space).subset(ids),
+            load_embeddings(w.rendered_view_embeddings, expect_space=vlm.space).subset(ids))
 
+
+def _caption_embeddings(runner: StageRunner, ds, ids: list[str], labels: list[str], vlm: Any,
+                        out: Path, data: Path) -> EmbeddingTable:
+    """The VLM's (n, 1, d) embeddings of the captions of ``ids``, made once into ``out``."""
     def captions() -> dict:
         texts = [ds.get(i).caption or "" for i in ids]
         empty = [i for i, t in zip(ids, texts, strict=True) if not t.strip()]
         if empty:
-            raise UserError(f"{paths.data}: objects without a caption (e.g. {empty[0]}); "
+            raise UserError(f"{data}: objects without a caption (e.g. {empty[0]}); "
                             "the text-retrieval experiment needs captions")
         emb = vlm.embed_texts(texts)[:, None, :]
-        EmbeddingTable(emb, ids, nerf.labels, vlm.space, {"texts": texts}).save(
-            w.caption_embeddings)
+        EmbeddingTable(emb, ids, labels, vlm.space, {"texts": texts}).save(out)
         return {"n": len(ids)}
 
     runner.run(Stage("embed-captions", f"{vlm.name} embeddings of the captions", captions,
-                     done=views_ok(w.caption_embeddings)))
-    caps = load_embeddings(w.caption_embeddings, expect_space=vlm.space).subset(ids)
-
-    n_views = int(views_gt.vectors.shape[1])
-    counts = view_counts(cfg, n_views)
-    mappers = {}
-    for spec in mapper_specs(counts):
-        mappers[spec.folder_name] = mapper_stage(spec, paths, cfg, runner, nerf, views_gt,
-                                                 views_rendered, caps, splits, n_views, progress)
-    return Artefacts(ds, nf2vec, vlm, nerf, views_gt, views_rendered, caps, splits, mappers,
-                     n_views)
+                     done=_has_embeddings(out, vlm, ids)))
+    return load_embeddings(out, expect_space=vlm.space).subset(ids)
 
 
 @contextmanager

@@ -10,6 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from clip2nerf.evaluation.results import (
+    EvalMeta,
+    EvalResults,
+    MultiViewResults,
+    PaperScaleRow,
+    SingleViewResults,
+    TextResults,
+    ZeroShotResults,
+)
 from clip2nerf.utils.io import atomic_path, atomic_write_text
 
 PAPER_SPEEDUP_1 = 6.5
@@ -29,87 +38,113 @@ def _recall_cells(r: dict[int, float]) -> str:
     return " | ".join(_pct(r[k]) if k in r else "-" for k in (1, 5, 10))
 
 
-def _render_size(meta: dict[str, Any]) -> str:
-    size = (meta.get("config") or {}).get("render_resolution")
+def _views(views: int, n_views: int) -> str:
+    """A view count, "N" for all of them."""
+    return str(views) if views < n_views else "N"
+
+
+def _render_size(meta: EvalMeta) -> str:
+    size = (meta.config or {}).get("render_resolution")
     return ("at the dataset's view size" if size is None else
             f"at {size} px, the size the NeRFs were fitted at; the VLM resizes them")
 
 
-def findings(res: dict[str, Any]) -> list[str]:
+def _holds(ok: bool) -> str:
+    return "holds" if ok else "DOES NOT HOLD"
+
+
+def findings(res: EvalResults) -> list[str]:
     """The paper's expected relative findings, checked on these results (plain statements)."""
     out = []
-    t1 = res["zero_shot"]["table1"]
-    base1 = next(r for r in t1 if r["views"] == 1)
-    baseN = max((r for r in t1 if r["views"]), key=lambda r: r["views"])
+    t1 = res.zero_shot.table1
+    base1 = next(r for r in t1 if r.views == 1)
+    baseN = max((r for r in t1 if r.views), key=lambda r: r.views)
     for r in t1:
-        if not r["method"].startswith("nerf2clip"):
+        if not r.method.startswith("nerf2clip"):
             continue
-        holds = r["accuracy"] >= base1["accuracy"]
-        out.append(f"{r['method']} accuracy {_pct(r['accuracy'])}% vs 1-view baseline "
-                   f"{_pct(base1['accuracy'])}%: {'holds' if holds else 'DOES NOT HOLD'}; "
-                   f"{base1['ms'] / r['ms']:.0f}x faster than 1 view and "
-                   f"{baseN['ms'] / r['ms']:.0f}x faster than N views (paper: 6.5x and 216x).")
-    t3 = {r["method"]: r for r in res["single_view"]["table3"]}
-    gt_mean = t3["VLM GT mean"]["recall"][1]
+        out.append(f"{r.method} accuracy {_pct(r.accuracy)}% vs 1-view baseline "
+                   f"{_pct(base1.accuracy)}%: {_holds(r.accuracy >= base1.accuracy)}; "
+                   f"{base1.ms / r.ms:.0f}x faster than 1 view and "
+                   f"{baseN.ms / r.ms:.0f}x faster than N views (paper: 6.5x and 216x).")
+    t3 = {r.method: r for r in res.single_view.table3}
+    gt_mean = t3["VLM GT mean"].recall[1]
     for m in ("clip2nerf GT", "clip2nerf rendered"):
-        r1 = t3[m]["recall"][1]
+        r1 = t3[m].recall[1]
         out.append(f"{m} recall@1 {_pct(r1)}% vs VLM GT mean {_pct(gt_mean)}%: "
-                   f"{'holds' if r1 >= gt_mean else 'DOES NOT HOLD'}.")
-    t5 = {r["method"]: r for r in res["text"]["table5"]}
-    a, b = t5["clip2nerf GT"]["recall"][1], t5["clip2nerf GT multimodal"]["recall"][1]
+                   f"{_holds(r1 >= gt_mean)}.")
+    t5 = {r.method: r for r in res.text.table5}
+    a, b = t5["clip2nerf GT"].recall[1], t5["clip2nerf GT multimodal"].recall[1]
     out.append(f"multimodal training lifts text recall@1: {_pct(a)}% -> {_pct(b)}%: "
-               f"{'holds' if b > a else 'DOES NOT HOLD'}.")
+               f"{_holds(b > a)}.")
     return out
 
 
-def write_report(res: dict[str, Any], out_dir: str | Path,
+def write_report(res: EvalResults, out_dir: str | Path,
                  examples: list[dict[str, Any]] | None = None) -> Path:
     """Write ``report.md`` and its figures into ``out_dir``; returns the report path.
 
-    ``examples``: optional retrieval examples (``experiments.retrieval_examples``) drawn as a
-    Fig. 6-style sheet.
+    ``res`` needs its ``meta`` and ``findings``. ``examples``: optional retrieval examples
+    (``experiments.retrieval_examples``) drawn as a Fig. 6-style sheet.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = res["meta"]
-    tag = f"VLM {meta['vlm']} · {meta['dataset']} · split {meta['split']}"
+    meta = res.meta
+    if meta is None:
+        raise ValueError("write_report needs results with their meta (run_eval adds it)")
+    tag = f"VLM {meta.vlm} · {meta.dataset} · split {meta.split}"
     fig4 = plot_fig4(res, tag, out_dir / "fig4_zero_shot.png")
     fig7 = plot_fig7(res, tag, out_dir / "fig7_multiview.png")
     fig6 = (plot_examples(examples, tag, out_dir / "fig6_retrieval_examples.png")
             if examples else None)
-    zs, sv, tx = res["zero_shot"], res["single_view"], res["text"]
-    n = meta["n_views"]
-    lines = [
-        f"# clip2nerf evaluation — {meta['dataset']}",
+    lines = [*_header_lines(res, meta),
+             "## Paper findings on this data", "", *[f"- {f}" for f in res.findings], "",
+             *_table1_lines(res.zero_shot, meta, tag, fig4.name),
+             *_table2_lines(res.zero_shot, meta.n_views, tag),
+             *_table3_lines(res.single_view, tag, fig6.name if fig6 else None),
+             *_fig7_lines(res.multi_view, meta.n_views, tag, fig7.name),
+             *_table5_lines(res.text, tag),
+             *_narrow_recall_note(res)]
+    path = out_dir / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def _header_lines(res: EvalResults, meta: EvalMeta) -> list[str]:
+    """Title and what was evaluated, with what, and how."""
+    zs = res.zero_shot
+    return [
+        f"# clip2nerf evaluation — {meta.dataset}",
         "",
-        f"- **VLM**: `{meta['vlm']}` (dim {meta['vlm_dim']}). {meta['vlm_note']}",
-        f"- **Dataset**: `{meta['dataset']}` (preset `{meta['preset']}`), {meta['n_objects']} "
-        f"objects with NeRFs, {n} views each, {len(zs['classes'])} classes; splits "
-        + ", ".join(f"{k} {v}" for k, v in meta["split_sizes"].items())
-        + f". Evaluated split: **{meta['split']}** ({zs['n_test']} objects = gallery and "
-        f"queries). Mappers trained on train; model selection: {zs['selection']}.",
-        f"- **nf2vec**: `{meta['nf2vec_space']}`; NeRFs from `{meta['nerfs']}`.",
-        f"- **Mappers**: {meta['mapper_recipe']}",
-        f"- **Timing**: {meta['timing']}",
-        f"- Command: `{meta['command']}`",
+        f"- **VLM**: `{meta.vlm}` (dim {meta.vlm_dim}). {meta.vlm_note}",
+        f"- **Dataset**: `{meta.dataset}` (preset `{meta.preset}`), {meta.n_objects} "
+        f"objects with NeRFs, {meta.n_views} views each, {len(zs.classes)} classes; splits "
+        + ", ".join(f"{k} {v}" for k, v in meta.split_sizes.items())
+        + f". Evaluated split: **{meta.split}** ({zs.n_test} objects = gallery and "
+        f"queries). Mappers trained on train; model selection: {zs.selection}.",
+        f"- **nf2vec**: `{meta.nf2vec_space}`; NeRFs from `{meta.nerfs}`.",
+        f"- **Mappers**: {meta.mapper_recipe}",
+        f"- **Timing**: {meta.timing}",
+        f"- Command: `{meta.command}`",
         "",
-        "## Paper findings on this data",
-        "",
-        *[f"- {f}" for f in res["findings"]],
-        "",
+    ]
+
+
+def _table1_lines(zs: ZeroShotResults, meta: EvalMeta, tag: str, fig4: str) -> list[str]:
+    """Table 1 (zero-shot classification), how it was measured, and Fig. 4."""
+    return [
         f"## Table 1 — zero-shot NeRF classification ({tag})",
         "",
         "| Method | Supervision | Rendering | Accuracy (%) | Time (ms / NeRF) |",
         "|---|---|---|---|---|",
-        *[f"| {r['method']} | {'✓' if r['supervision'] else '✗'} | "
-          f"{'✓' if r['rendering'] else '✗'} | {_pct(r['accuracy'])} | {_ms(r['ms'])} |"
-          for r in zs["table1"]],
+        *[f"| {r.method} | {'✓' if r.supervision else '✗'} | "
+          f"{'✓' if r.rendering else '✗'} | {_pct(r.accuracy)} | {_ms(r.ms)} |"
+          for r in zs.table1],
         "",
-        f"Baseline: mean {meta['vlm']} embedding of n random views rendered from the test NeRF "
+        f"Baseline: mean {meta.vlm} embedding of n random views rendered from the test NeRF "
         f"({_render_size(meta)}), 1-NN among the prompt embeddings of "
-        f"\"{meta['template']}\". Time = rendering n views + VLM encoding + NN (baseline), "
+        f"\"{meta.template}\". Time = rendering n views + VLM encoding + NN (baseline), "
         "nf2vec encoding + mapping + NN (nerf2clip), per NeRF, batch of one, median of "
-        f"repeats, mean over {zs['timed_nerfs']} NeRFs; loading the NeRF file is excluded, "
+        f"repeats, mean over {zs.timed_nerfs} NeRFs; loading the NeRF file is excluded, "
         "except in the rows 'from its NeRF file' (`clip2nerf classify` on one file: reading "
         "the file included) and 'batched' (`clip2nerf classify` on a folder, end to end: "
         "threaded file reads, batched encoder and nerf2clip, one matrix product against the "
@@ -117,62 +152,89 @@ def write_report(res: dict[str, Any], out_dir: str | Path,
         "nf2vec encoder's layers run through oneDNN's fused linear + ReLU where torch has it "
         "(`clip2nerf.utils.cpu_linear`; the renderer's matrix products, a seventh of the "
         "baseline's time, keep torch's). "
-        f"nerf2clip's number of training views: GT n={zs['chosen_views']['gt']}, "
-        f"rendered n={zs['chosen_views']['rendered']} (selection: {zs['selection']}; the paper "
+        f"nerf2clip's number of training views: GT n={zs.chosen_views['gt']}, "
+        f"rendered n={zs.chosen_views['rendered']} (selection: {zs.selection}; the paper "
         "reports its best Table 2 row, i.e. selects on test).",
         "",
-        f"![Fig. 4]({fig4.name})",
+        f"![Fig. 4]({fig4})",
         "",
+    ]
+
+
+def _table2_lines(zs: ZeroShotResults, n_views: int, tag: str) -> list[str]:
+    """Table 2: nerf2clip's accuracy by number of training views."""
+    return [
         f"## Table 2 — nerf2clip trained with n views ({tag})",
         "",
         "| Source | Views | Accuracy (%) | Val accuracy (%) |",
         "|---|---|---|---|",
-        *[f"| {r['source']} | {r['views'] if r['views'] < n else 'N'} | {_pct(r['accuracy'])} | "
-          f"{_pct(r['val_accuracy']) if 'val_accuracy' in r else '-'} |" for r in zs["table2"]],
+        *[f"| {r.source} | {_views(r.views, n_views)} | {_pct(r.accuracy)} | "
+          f"{_pct(r.val_accuracy) if r.val_accuracy is not None else '-'} |"
+          for r in zs.table2],
         "",
+    ]
+
+
+def _table3_lines(sv: SingleViewResults, tag: str, fig6: str | None) -> list[str]:
+    """Table 3 (retrieval from one image), at the paper's gallery size, and Fig. 6."""
+    return [
         f"## Table 3 — NeRF retrieval from one image ({tag})",
         "",
         "| Method | R@1 | R@5 | R@10 | Time (ms / query) | Gallery (MB) | Gallery rows |",
         "|---|---|---|---|---|---|---|",
-        *[f"| {r['method']} | {_recall_cells(r['recall'])} | {r['ms']:.2f} | {r['mb']:.3f} | "
-          f"{r['rows']} |" for r in sv["table3"]],
+        *[f"| {r.method} | {_recall_cells(r.recall)} | {r.ms:.2f} | {r.mb:.3f} | {r.rows} |"
+          for r in sv.table3],
         "",
-        f"Queries: one random ground-truth view of each of the {sv['n_queries']} test objects "
+        f"Queries: one random ground-truth view of each of the {sv.n_queries} test objects "
         "(the same views for every row); the queried object is excluded from the gallery "
         "(all its rows in the 'all' galleries). Time = VLM image encoding + mapping (clip2nerf) "
         "+ k-NN search, per query. Best reachable recall (queries whose class has another "
-        f"object in the gallery): {_pct(sv['ceiling'])}%.",
+        f"object in the gallery): {_pct(sv.ceiling)}%.",
         "",
-        *paper_scale_lines(sv.get("table3_paper_scale")),
+        *paper_scale_lines(sv.table3_paper_scale),
         *([f"Examples (queries of this table, clip2nerf GT; each NeRF shown by one view "
-           f"rendered from it): ![Fig. 6]({fig6.name})", ""] if fig6 else []),
+           f"rendered from it): ![Fig. 6]({fig6})", ""] if fig6 else []),
+    ]
+
+
+def _fig7_lines(mv: MultiViewResults, n_views: int, tag: str, fig7: str) -> list[str]:
+    """Figure 7 (multi-view queries) as a table, and the figure."""
+    return [
         f"## Figure 7 — multi-view queries ({tag})",
         "",
         "| Method | Views | R@1 | R@5 | R@10 |",
         "|---|---|---|---|---|",
-        *[f"| {m} | {p['views'] if p['views'] < n else 'N'} | {_recall_cells(p['recall'])} |"
-          for m, pts in res["multi_view"]["fig7"].items() for p in pts],
+        *[f"| {m} | {_views(p.views, n_views)} | {_recall_cells(p.recall)} |"
+          for m, pts in mv.fig7.items() for p in pts],
         "",
-        f"![Fig. 7]({fig7.name})",
+        f"![Fig. 7]({fig7})",
         "",
+    ]
+
+
+def _table5_lines(tx: TextResults, tag: str) -> list[str]:
+    """Table 5: retrieval from text."""
+    return [
         f"## Table 5 — NeRF retrieval from text ({tag})",
         "",
         "| Method | R@1 | R@5 | R@10 |",
         "|---|---|---|---|",
-        *[f"| {r['method']} | {_recall_cells(r['recall'])} |" for r in tx["table5"]],
+        *[f"| {r.method} | {_recall_cells(r.recall)} |" for r in tx.table5],
         "",
         "Queries: each test object's caption (dataset metadata), the object itself excluded.",
         "",
     ]
-    recalls = [r["recall"] for r in [*sv["table3"], *tx["table5"]]] + \
-        [p["recall"] for pts in res["multi_view"]["fig7"].values() for p in pts]
-    if any(k not in r for r in recalls for k in (1, 5, 10)):
-        lines += ["R@k shown as '-': the gallery holds fewer than k objects (rows) besides the "
-                  "query's own, so there is no k-th neighbour; such k are left out rather than "
-                  "reported as a narrower recall.", ""]
-    path = out_dir / "report.md"
-    atomic_write_text(path, "\n".join(lines))
-    return path
+
+
+def _narrow_recall_note(res: EvalResults) -> list[str]:
+    """Why some R@k read "-", when some do."""
+    recalls = [r.recall for r in [*res.single_view.table3, *res.text.table5]] + \
+        [p.recall for pts in res.multi_view.fig7.values() for p in pts]
+    if all(k in r for r in recalls for k in (1, 5, 10)):
+        return []
+    return ["R@k shown as '-': the gallery holds fewer than k objects (rows) besides the "
+            "query's own, so there is no k-th neighbour; such k are left out rather than "
+            "reported as a narrower recall.", ""]
 
 
 def plot_examples(examples: list[dict[str, Any]], tag: str, path: Path) -> Path:
@@ -205,26 +267,26 @@ def plot_examples(examples: list[dict[str, Any]], tag: str, path: Path) -> Path:
     return path
 
 
-def plot_fig4(res: dict[str, Any], tag: str, path: Path) -> Path:
+def plot_fig4(res: EvalResults, tag: str, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t1 = res["zero_shot"]["table1"]
-    base = [r for r in t1 if r["views"]]
-    n = res["meta"]["n_views"]
+    t1 = res.zero_shot.table1
+    base = [r for r in t1 if r.views]
     xs = list(range(len(base)))
-    ticks = [str(r["views"]) if r["views"] < n else "N" for r in base]
+    ticks = [_views(r.views, res.meta.n_views) for r in base]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, ylabel in ((axes[0], "accuracy", "Accuracy (%)"),
                             (axes[1], "ms", "Time (ms / NeRF)")):
         scale = 100 if key == "accuracy" else 1
-        ax.plot(xs, [r[key] * scale for r in base], "o-", label="VLM baseline (rendered views)")
-        for r, style in zip([r for r in t1 if r["method"].startswith("nerf2clip")],
+        ax.plot(xs, [getattr(r, key) * scale for r in base], "o-",
+                label="VLM baseline (rendered views)")
+        for r, style in zip([r for r in t1 if r.method.startswith("nerf2clip")],
                             ("--", ":"), strict=False):
-            ax.axhline(r[key] * scale, linestyle=style, color="C1" if "GT" in r["method"]
-                       else "C2", label=r["method"])
+            ax.axhline(getattr(r, key) * scale, linestyle=style,
+                       color="C1" if "GT" in r.method else "C2", label=r.method)
         ax.set_xticks(xs, ticks)
         ax.set_xlabel("Views (#)")
         ax.set_ylabel(ylabel)
@@ -239,23 +301,22 @@ def plot_fig4(res: dict[str, Any], tag: str, path: Path) -> Path:
     return path
 
 
-def plot_fig7(res: dict[str, Any], tag: str, path: Path) -> Path:
+def plot_fig7(res: EvalResults, tag: str, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = res["multi_view"]["fig7"]
-    n = res["meta"]["n_views"]
+    curves = res.multi_view.fig7
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, k in zip(axes, (1, 5, 10), strict=True):
         for name, pts in curves.items():
-            pts = [p for p in pts if k in p["recall"]]
+            pts = [p for p in pts if k in p.recall]
             if not pts:
                 continue
             xs = list(range(len(pts)))
-            ax.plot(xs, [100 * p["recall"][k] for p in pts], "o-", label=name)
-            ax.set_xticks(xs, [str(p["views"]) if p["views"] < n else "N" for p in pts])
+            ax.plot(xs, [100 * p.recall[k] for p in pts], "o-", label=name)
+            ax.set_xticks(xs, [_views(p.views, res.meta.n_views) for p in pts])
         ax.set_title(f"Recall@{k}")
         ax.set_ylim(max(ax.get_ylim()[0], 0), 101)  # a percentage: no ticks past 100
         ax.set_xlabel("Query views (#)")
@@ -275,26 +336,26 @@ PAPER_TABLE3 = {"VLM GT mean": (24, 8), "VLM GT all": (331, 271), "clip2nerf GT"
 clip2nerf GT (ShapeNetRender's test set, ~3.8k objects)."""
 
 
-def paper_scale_lines(rows: list[dict[str, Any]] | None) -> list[str]:
+def paper_scale_lines(rows: tuple[PaperScaleRow, ...] | None) -> list[str]:
     """Table 3's time and gallery size at the paper's gallery size, beside the paper's."""
     if not rows:
         return []
-    by = {r["method"]: r for r in rows}
+    by = {r.method: r for r in rows}
     c2n, all_ = by.get("clip2nerf GT"), by.get("VLM GT all")
-    out = [f"Time and gallery size at the paper's gallery size ({rows[0]['objects']} objects: "
+    out = [f"Time and gallery size at the paper's gallery size ({rows[0].objects} objects: "
            "the rows above repeated, exact flat search; same queries and timing as above; "
            "recall not measured):",
            "",
            "| Method | Gallery rows | Time (ms / query) | Gallery (MB) | Paper: time (ms) | "
            "Paper: memory (MB) |",
            "|---|---|---|---|---|---|",
-           *[f"| {r['method']} | {r['rows']} | {r['ms']:.2f} | {r['mb']:.1f} | "
-             f"{PAPER_TABLE3.get(r['method'], ('-', '-'))[0]} | "
-             f"{PAPER_TABLE3.get(r['method'], ('-', '-'))[1]} |" for r in rows],
+           *[f"| {r.method} | {r.rows} | {r.ms:.2f} | {r.mb:.1f} | "
+             f"{PAPER_TABLE3.get(r.method, ('-', '-'))[0]} | "
+             f"{PAPER_TABLE3.get(r.method, ('-', '-'))[1]} |" for r in rows],
            ""]
     if c2n and all_:
-        out += [f"clip2nerf GT vs VLM GT all: {all_['ms'] / c2n['ms']:.1f}x faster per query, "
-                f"{all_['mb'] / c2n['mb']:.1f}x smaller gallery (paper: "
+        out += [f"clip2nerf GT vs VLM GT all: {all_.ms / c2n.ms:.1f}x faster per query, "
+                f"{all_.mb / c2n.mb:.1f}x smaller gallery (paper: "
                 f"{331 / 25:.1f}x and {271 / 15:.1f}x).", ""]
     return out
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from clip2nerf.evaluation.config import EvalConfig, EvalPaths
 from clip2nerf.evaluation.experiments import (
@@ -16,6 +16,7 @@ from clip2nerf.evaluation.experiments import (
 )
 from clip2nerf.evaluation.prepare import Artefacts, prepare
 from clip2nerf.evaluation.report import findings, write_report
+from clip2nerf.evaluation.results import EvalMeta, EvalResults
 from clip2nerf.utils.io import atomic_write_json
 from clip2nerf.workdir import clip2nerf_spec, nerf2clip_spec
 
@@ -51,7 +52,7 @@ def vlm_note(vlm) -> str:
 
 
 def run_experiments(art: Artefacts, cfg: EvalConfig, log: Callable[[str], None] = print
-                    ) -> dict[str, Any]:
+                    ) -> EvalResults:
     """Every table's numbers (see ``experiments``), without the report metadata."""
     import torch
 
@@ -68,7 +69,7 @@ def run_experiments(art: Artefacts, cfg: EvalConfig, log: Callable[[str], None] 
         tx = text_retrieval(art, cfg)
     finally:
         torch.set_num_threads(threads)
-    return {"zero_shot": zs, "single_view": sv, "multi_view": mv, "text": tx}
+    return EvalResults(zs, sv, mv, tx)
 
 
 def run_eval(paths: EvalPaths, cfg: EvalConfig, command: str = "",
@@ -80,49 +81,49 @@ def run_eval(paths: EvalPaths, cfg: EvalConfig, command: str = "",
     ds = art.dataset
     c2n = art.mapper(clip2nerf_spec("gt")).config.train
     n2c = art.mapper(nerf2clip_spec("gt", art.n_views)).config.train
-    res["meta"] = {
-        "vlm": art.vlm.name, "vlm_dim": art.vlm.dim,
-        "vlm_note": vlm_note(art.vlm),
-        "dataset": ds.name, "preset": ds.info.get("preset", "-"), "split": cfg.split,
-        "n_objects": len(art.nerf), "n_views": art.n_views,
-        "split_sizes": {k: len(v) for k, v in art.splits.items()},
-        "nf2vec_space": art.nf2vec.space, "nerfs": str(paths.nerfs), "template": cfg.template,
-        "mapper_recipe": (f"clip2nerf {c2n.epochs} epochs lr {c2n.lr:g} (paper {c2n.paper_epochs}"
-                          f"/{c2n.paper_lr:g}), nerf2clip {n2c.epochs} epochs lr {n2c.lr:g} "
-                          f"(paper {n2c.paper_epochs}/{n2c.paper_lr:g}); AdamW, one-cycle, "
-                          "weight decay 1e-2, batch 64, cosine loss. With "
-                          f"{len(art.splits['train'])} training objects that is "
-                          f"{c2n.epochs * -(-len(art.splits['train']) * art.n_views // c2n.batch_size)}"
-                          " optimiser steps for clip2nerf and "
-                          f"{n2c.epochs * -(-len(art.splits['train']) // n2c.batch_size)} for "
-                          "nerf2clip (the paper's ~31k training NeRFs give ~480 nerf2clip steps "
-                          "per epoch)."),
-        "timing": (f"device {cfg.device}, 1 torch thread, median of {cfg.timing_repeats}+ "
-                   "repeats after a warm-up; measured on a shared 2-core machine under load, so "
-                   "compare ratios, not absolute values."),
-        "command": command or "run_eval(...)",
-        "config": cfg.to_dict(), "seconds": time.perf_counter() - t0,
-    }
-    res["findings"] = findings(res)
+    meta = EvalMeta(
+        vlm=art.vlm.name, vlm_dim=art.vlm.dim,
+        vlm_note=vlm_note(art.vlm),
+        dataset=ds.name, preset=ds.info.get("preset", "-"), split=cfg.split,
+        n_objects=len(art.nerf), n_views=art.n_views,
+        split_sizes={k: len(v) for k, v in art.splits.items()},
+        nf2vec_space=art.nf2vec.space, nerfs=str(paths.nerfs), template=cfg.template,
+        mapper_recipe=(f"clip2nerf {c2n.epochs} epochs lr {c2n.lr:g} (paper {c2n.paper_epochs}"
+                       f"/{c2n.paper_lr:g}), nerf2clip {n2c.epochs} epochs lr {n2c.lr:g} "
+                       f"(paper {n2c.paper_epochs}/{n2c.paper_lr:g}); AdamW, one-cycle, "
+                       "weight decay 1e-2, batch 64, cosine loss. With "
+                       f"{len(art.splits['train'])} training objects that is "
+                       f"{c2n.epochs * -(-len(art.splits['train']) * art.n_views // c2n.batch_size)}"
+                       " optimiser steps for clip2nerf and "
+                       f"{n2c.epochs * -(-len(art.splits['train']) // n2c.batch_size)} for "
+                       "nerf2clip (the paper's ~31k training NeRFs give ~480 nerf2clip steps "
+                       "per epoch)."),
+        timing=(f"device {cfg.device}, 1 torch thread, median of {cfg.timing_repeats}+ "
+                "repeats after a warm-up; measured on a shared 2-core machine under load, so "
+                "compare ratios, not absolute values."),
+        command=command or "run_eval(...)",
+        config=cfg.to_dict(), seconds=time.perf_counter() - t0,
+    )
+    res = replace(res, meta=meta, findings=tuple(findings(res)))
     if cfg.syn2real:
         from clip2nerf.evaluation.syn2real import syn2real_retrieval
 
         log("Table 4 analogue: photo-style queries (syn2real)")
-        res["syn2real"] = syn2real_retrieval(
+        res = replace(res, syn2real=syn2real_retrieval(
             paths.workdir, paths.data, art.vlm, art.nerf, art.views_gt, cfg.split,
             seed=cfg.seed, epochs=c2n.epochs, lr=c2n.lr,
-            controlnet_views=cfg.controlnet_views, log=log)
+            controlnet_views=cfg.controlnet_views, log=log))
     out = paths.layout.report
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "results.json", res)
+    atomic_write_json(out / "results.json", res.to_dict())
     from clip2nerf.evaluation.experiments import retrieval_examples
 
     examples = retrieval_examples(art, cfg, paths.rendered)
     path = write_report(res, out, examples)
-    if "syn2real" in res:
+    if res.syn2real is not None:
         from clip2nerf.evaluation.syn2real import syn2real_markdown
         from clip2nerf.utils.io import atomic_write_text
 
-        atomic_write_text(path, path.read_text() + "\n" + syn2real_markdown(res["syn2real"]))
+        atomic_write_text(path, path.read_text() + "\n" + syn2real_markdown(res.syn2real))
     log(f"wrote {path} ({time.perf_counter() - t0:.0f} s)")
     return path

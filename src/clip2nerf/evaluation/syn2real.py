@@ -49,23 +49,50 @@ def syn2real_retrieval(workdir: str | Path, data: str | Path, vlm, nerf: Embeddi
     training inputs and the VLM-gallery baselines). ``controlnet_views``: an ``augment
     controlnet --split train`` folder; adds the "+ ControlNet" rows.
     """
-    from clip2nerf.augment import augment_photo
+    from clip2nerf.augment.backgrounds import HELDOUT_PHOTOS, TRAIN_PHOTOS
     from clip2nerf.data.layouts import open_dataset
-    from clip2nerf.index import Gallery
-    from clip2nerf.mapping import MapperConfig, TrainConfig, train_mapper
-    from clip2nerf.vlm.embed_views import embed_views
 
     if views_gt.space != vlm.space:
         raise UserError(f"view embeddings are {views_gt.space!r} but the VLM is {vlm.space!r}")
-    root = Workdir(workdir).syn2real
     ds = open_dataset(data)
     evals = split.split("+")
     eval_ids = [i for s in evals for i in ds.object_ids(s)]
-    train_ids = ds.object_ids("train")
     t0 = time.perf_counter()
+    emb = _augmented_embeddings(Workdir(workdir).syn2real, data, vlm, ["train", *evals],
+                                views_per_object, seed, controlnet_views, log)
+    t_prep = time.perf_counter() - t0
+    val_ids = None if "val" in evals else (ds.object_ids("val") or None)
+    mappers = {name: _train_clip2nerf(vlm, nerf, views_gt, ds.object_ids("train"), val_ids,
+                                      extra, epochs, lr, seed)
+               for name, extra in _training_variants(emb, vlm.space)}
+    photo = EmbeddingTable.concat([emb[s] for s in evals]).subset(eval_ids)
+    gt = views_gt.subset(eval_ids)
+    clean = _clean_queries(gt, views_per_object, seed)
+    rows = _recall_rows(gt, nerf.subset(eval_ids), {name: m for name, (m, _) in mappers.items()},
+                        (("photo-style", photo), ("clean", clean)))
+    return {"vlm": vlm.name, "split": split, "n_eval_objects": len(eval_ids),
+            "n_photo_queries": int(np.prod(photo.vectors.shape[:2])),
+            "n_clean_queries": int(np.prod(clean.vectors.shape[:2])),
+            "train_pairs": {k: v[1] for k, v in mappers.items()},
+            "recipe": {"epochs": epochs, "lr": lr, "seed": seed,
+                       "views_per_object": views_per_object},
+            "photos": {"train": list(TRAIN_PHOTOS), "heldout": list(HELDOUT_PHOTOS)},
+            "prepare_seconds": round(t_prep, 1), "rows": rows}
+
+
+def _augmented_embeddings(root: Path, data: str | Path, vlm, splits: list[str],
+                          views_per_object: int, seed: int,
+                          controlnet_views: str | Path | None,
+                          log: Callable[[str], None]) -> dict[str, EmbeddingTable]:
+    """The VLM's embeddings of ``augment photo`` images of each of ``splits`` (and of the
+    ControlNet folder, as ``controlnet``), made under ``root`` or read from there."""
+    from clip2nerf.augment import augment_photo
+    from clip2nerf.data.layouts import open_dataset
+    from clip2nerf.vlm.embed_views import embed_views
+
     emb: dict[str, EmbeddingTable] = {}
     quiet = {"progress": False, "log": log}
-    for s in ["train", *evals]:
+    for s in splits:
         tag = f"photo-{s}-seed{seed}-x{views_per_object}"  # one cached folder per setting
         folder = augment_photo(data, root / tag, split=s,
                                views_per_object=views_per_object, seed=seed, **quiet)
@@ -77,7 +104,13 @@ def syn2real_retrieval(workdir: str | Path, data: str | Path, vlm, nerf: Embeddi
                             "`clip2nerf augment controlnet --split train`")
         emb["controlnet"] = embed_views(controlnet_views, root / "emb" / vlm.name / "controlnet",
                                         vlm, **quiet)
-    t_prep = time.perf_counter() - t0
+    return emb
+
+
+def _training_variants(emb: dict[str, EmbeddingTable], space: str
+                       ) -> list[tuple[str, EmbeddingTable | None]]:
+    """(row name, extra training views) of each clip2nerf compared: renders only, + photo-style
+    and, with ControlNet images, + ControlNet and + both."""
     variants: list[tuple[str, EmbeddingTable | None]] = [("renders only", None),
                                                          ("+ photo-style", emb["train"])]
     if "controlnet" in emb:
@@ -86,44 +119,51 @@ def syn2real_retrieval(workdir: str | Path, data: str | Path, vlm, nerf: Embeddi
         variants += [("+ ControlNet", emb["controlnet"]),
                      ("+ photo-style + ControlNet",
                       EmbeddingTable(both([emb["train"].vectors, cn.vectors], axis=1),
-                                     emb["train"].ids, emb["train"].labels, vlm.space))]
-    val_ids = None if "val" in evals else (ds.object_ids("val") or None)
-    mappers = {}
-    for name, extra in variants:
-        cfg = MapperConfig(direction="clip2nerf", vlm_space=vlm.space, vlm_dim=vlm.dim,
-                           nf2vec_space=nerf.space, nf2vec_dim=nerf.dim,
-                           train=TrainConfig.paper("clip2nerf", epochs=epochs, lr=lr, seed=seed))
-        res = train_mapper(cfg, nerf, views_gt, train_ids, val_ids, None, None, progress=False,
-                           extra_views=extra)
-        mappers[name] = (res.model, res.n_train_pairs)
-    photo = EmbeddingTable.concat([emb[s] for s in evals]).subset(eval_ids)
-    gt = views_gt.subset(eval_ids)
+                                     emb["train"].ids, emb["train"].labels, space))]
+    return variants
+
+
+def _train_clip2nerf(vlm, nerf: EmbeddingTable, views_gt: EmbeddingTable, train_ids: list[str],
+                     val_ids: list[str] | None, extra: EmbeddingTable | None, epochs: int,
+                     lr: float, seed: int) -> tuple[Any, int]:
+    """A clip2nerf mapper trained with one recipe (and ``extra`` views): (model, pairs)."""
+    from clip2nerf.mapping import MapperConfig, TrainConfig, train_mapper
+
+    cfg = MapperConfig(direction="clip2nerf", vlm_space=vlm.space, vlm_dim=vlm.dim,
+                       nf2vec_space=nerf.space, nf2vec_dim=nerf.dim,
+                       train=TrainConfig.paper("clip2nerf", epochs=epochs, lr=lr, seed=seed))
+    res = train_mapper(cfg, nerf, views_gt, train_ids, val_ids, None, None, progress=False,
+                       extra_views=extra)
+    return res.model, res.n_train_pairs
+
+
+def _clean_queries(gt: EmbeddingTable, views_per_object: int, seed: int) -> EmbeddingTable:
+    """Random clean views of each evaluated object, as many as its photo-style queries."""
     rng = np.random.default_rng([seed, 4242])
     k = min(views_per_object, gt.vectors.shape[1])
-    pick = np.stack([rng.choice(gt.vectors.shape[1], k, replace=False) for _ in eval_ids])
-    clean = EmbeddingTable(np.take_along_axis(gt.vectors, pick[:, :, None], axis=1), gt.ids,
-                           gt.labels, gt.space)
+    pick = np.stack([rng.choice(gt.vectors.shape[1], k, replace=False) for _ in gt.ids])
+    return EmbeddingTable(np.take_along_axis(gt.vectors, pick[:, :, None], axis=1), gt.ids,
+                          gt.labels, gt.space)
+
+
+def _recall_rows(gt: EmbeddingTable, nerf: EmbeddingTable, mappers: dict[str, Any],
+                 queries: tuple[tuple[str, EmbeddingTable], ...]) -> list[dict[str, Any]]:
+    """recall@k of each query set against the VLM galleries of ``gt`` and, through each
+    mapper, the nf2vec gallery of ``nerf``."""
+    from clip2nerf.index import Gallery
+
     galleries = {"VLM GT mean": Gallery.from_table(gt, "mean"),
                  "VLM GT all": Gallery.from_table(gt, "all")}
-    nf = Gallery.from_table(nerf.subset(eval_ids))
+    nf = Gallery.from_table(nerf)
     rows = []
-    for qname, table in (("photo-style", photo), ("clean", clean)):
+    for qname, table in queries:
         q, ids, labels = _flat(table)
         for gname, g in galleries.items():
             rows.append({"queries": qname, "method": gname, "recall": _recall(g, q, ids, labels)})
-        for mname, (model, _) in mappers.items():
+        for mname, model in mappers.items():
             rows.append({"queries": qname, "method": f"clip2nerf GT {mname}",
                          "recall": _recall(nf, model.map(q), ids, labels)})
-    from clip2nerf.augment.backgrounds import HELDOUT_PHOTOS, TRAIN_PHOTOS
-
-    return {"vlm": vlm.name, "split": split, "n_eval_objects": len(eval_ids),
-            "n_photo_queries": int(np.prod(photo.vectors.shape[:2])),
-            "n_clean_queries": int(np.prod(clean.vectors.shape[:2])),
-            "train_pairs": {k: v[1] for k, v in mappers.items()},
-            "recipe": {"epochs": epochs, "lr": lr, "seed": seed,
-                       "views_per_object": views_per_object},
-            "photos": {"train": list(TRAIN_PHOTOS), "heldout": list(HELDOUT_PHOTOS)},
-            "prepare_seconds": round(t_prep, 1), "rows": rows}
+    return rows
 
 
 def syn2real_markdown(result: dict[str, Any]) -> str:

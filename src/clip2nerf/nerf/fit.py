@@ -325,7 +325,6 @@ def _fit_object(record: ObjectRecord, nerf_config: NerfConfig | None,
     train_idx, held_idx = split_views(len(views.poses), cfg.holdout_views)
     lo, hi = nerf_config.aabb
     aabb = torch.tensor([*lo, *hi], dtype=torch.float32)
-
     cell = float((aabb[3:] - aabb[:3]).max()) / cfg.grid_resolution
     interior = cfg.interior_margin_cells * cell if cfg.interior_margin_cells >= 0 else None
     hull = grid_from_views(views.intrinsics, views.poses[train_idx], views.alphas[train_idx],
@@ -336,80 +335,9 @@ def _fit_object(record: ObjectRecord, nerf_config: NerfConfig | None,
     near = _near_silhouette(views.intrinsics, views.alphas[train_idx],
                             views.poses[train_idx], hull).to(device)
     hull = hull.to(device)
-    rays_o, rays_d = rays_from_camera(views.intrinsics, views.poses[train_idx], device=device)
-    target = views.images[train_idx].reshape(-1, 3).to(device)
-    target_a = views.alphas[train_idx].reshape(-1).to(device)
-    step_len = step_size_for(aabb, cfg.n_samples)
-    t_min, t_max, crossing = occupied_ray_bounds(hull, rays_o[near], rays_d[near])
-    t_min, t_max, crossing = (torch.zeros_like(target_a).masked_scatter(near, x)
-                              for x in (t_min, t_max, crossing.float()))
-    crossing = crossing > 0
-    fg = target_a > 0.5
-    n_bad = int((~crossing & fg).sum())
-    if n_bad > 0.02 * max(int(fg.sum()), 1):
-        # The hull must contain the surface seen by foreground pixels (a few centre rays of
-        # anti-aliased edge pixels may miss thin parts); if many miss, the cameras and views
-        # disagree (wrong convention or intrinsics) and fitting would be meaningless.
-        raise DatasetError(f"object {record.object_id}: {n_bad} of {int(fg.sum())} foreground "
-                           "pixels see no occupied space: cameras and views do not agree")
-    # Rays that cross no occupied cell render the background exactly: nothing to learn.
-    keep = torch.nonzero(crossing).squeeze(-1)
-    rays_o, rays_d, target, target_a = rays_o[keep], rays_d[keep], target[keep], target_a[keep]
-    t_min, t_max = t_min[keep], t_max[keep]
-    if views.depths is not None and cfg.depth_cutoff_cells >= 0:
-        t_back = _behind_surface_bounds(views.intrinsics, views.alphas[train_idx],
-                                        views.depths[train_idx],
-                                        cfg.depth_cutoff_cells * cell).reshape(-1)
-        t_max = torch.maximum(torch.minimum(t_max, t_back.to(device)[keep]), t_min)
-    hw = views.intrinsics.width * views.intrinsics.height
-    ray_view = (keep // hw).to(device)
-    ray_row = ((keep % hw) // views.intrinsics.width).to(device).float()
-    ray_col = ((keep % hw) % views.intrinsics.width).to(device).float()
-    train_poses = views.poses[train_idx].to(device)
-
-    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    nerf_field = NerfField(nerf_config).to(device)
-    nerf_field.limit_frequencies(cfg.max_frequencies)
-    # foreach: one multi-tensor update instead of a Python loop over the weights (torch
-    # defaults to the loop on CPU); bit-identical weights (checked on small objects).
-    opt = torch.optim.Adam(nerf_field.parameters(), lr=cfg.lr, eps=1e-15, foreach=True)
-    gamma = (cfg.lr_final / cfg.lr) ** (1.0 / max(cfg.steps, 1))
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
-    grid = hull
-    density = torch.zeros((hull.resolution,) * 3, device=device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
-                              enabled=cfg.precision == "bf16")
-    n_points = 0
-    for step in range(cfg.steps):
-        sel = torch.randint(0, keep.numel(), (min(cfg.rays_per_step, keep.numel()),),
-                            generator=gen).to(device)
-        if cfg.pixel_jitter:
-            b_o, b_d = unit_pixel_rays(views.intrinsics, train_poses, ray_view[sel],
-                                       ray_col[sel] + torch.rand(sel.shape, device=device),
-                                       ray_row[sel] + torch.rand(sel.shape, device=device))
-        else:
-            b_o, b_d = rays_o[sel], rays_d[sel]
-        with autocast:
-            out = render_rays(nerf_field, b_o, b_d, aabb.to(device), grid,
-                              n_samples=cfg.n_samples, bg_color=cfg.bg_color,
-                              early_stop_eps=0.0, stratified=True, chunk_samples=None,
-                              t_min=t_min[sel], t_max=t_max[sel])
-        loss = torch.mean((out["rgb"] - target[sel]) ** 2)
-        if cfg.opacity_weight > 0:
-            loss = loss + cfg.opacity_weight * torch.mean((out["opacity"] - target_a[sel]) ** 2)
-        if not loss.requires_grad:  # no ray of this batch met an occupied cell
-            continue
-        if not torch.isfinite(loss):  # never let one bad batch poison the weights
-            continue
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        n_points += int(out["n_points"])
-        if cfg.refine_every and step + 1 >= cfg.refine_after and \
-                (step + 1 - cfg.refine_after) % cfg.refine_every == 0:
-            grid = _refine_grid(nerf_field, hull, density, step_len, cfg.refine_alpha)
+    rays = _training_rays(record.object_id, views, train_idx, hull, near, cell, cfg, device)
+    nerf_field, grid, loss, n_points = _optimise(views.intrinsics, rays, hull, aabb, nerf_config,
+                                                 cfg, device)
     train_seconds = time.perf_counter() - t0
     nerf_field.limit_frequencies(None)  # same function (zero columns); the saved layout
     nerf_field.eval()
@@ -432,3 +360,118 @@ def _fit_object(record: ObjectRecord, nerf_config: NerfConfig | None,
     return FitResult(nerf_field.cpu(), grid.to("cpu"), stats)
 
 
+@dataclass
+class _TrainingRays:
+    """The training views' rays that cross the visual hull, with their targets, on the fit's
+    device: ``origins``, ``directions`` (n, 3) through pixel centres, ``rgb`` (n, 3), ``alpha``
+    (n,), ray bounds ``t_min``, ``t_max`` (n,); each ray's pixel as ``view`` (n,) long and
+    ``row``, ``col`` (n,) float, for rays jittered inside it; ``poses`` (V_train, 4, 4)."""
+
+    origins: torch.Tensor
+    directions: torch.Tensor
+    rgb: torch.Tensor
+    alpha: torch.Tensor
+    t_min: torch.Tensor
+    t_max: torch.Tensor
+    view: torch.Tensor
+    row: torch.Tensor
+    col: torch.Tensor
+    poses: torch.Tensor
+
+
+def _training_rays(object_id: str, views: ObjectViews, train_idx: list[int],
+                   hull: OccupancyGrid, near: torch.Tensor, cell: float, cfg: FitConfig,
+                   device: torch.device) -> _TrainingRays:
+    """Every training pixel's ray, less those that cross no occupied cell (they render the
+    background exactly: nothing to learn); ``near``: ``_near_silhouette`` of these views."""
+    rays_o, rays_d = rays_from_camera(views.intrinsics, views.poses[train_idx], device=device)
+    target = views.images[train_idx].reshape(-1, 3).to(device)
+    target_a = views.alphas[train_idx].reshape(-1).to(device)
+    t_min, t_max, crossing = occupied_ray_bounds(hull, rays_o[near], rays_d[near])
+    t_min, t_max, crossing = (torch.zeros_like(target_a).masked_scatter(near, x)
+                              for x in (t_min, t_max, crossing.float()))
+    crossing = crossing > 0
+    fg = target_a > 0.5
+    n_bad = int((~crossing & fg).sum())
+    if n_bad > 0.02 * max(int(fg.sum()), 1):
+        # The hull must contain the surface seen by foreground pixels (a few centre rays of
+        # anti-aliased edge pixels may miss thin parts); if many miss, the cameras and views
+        # disagree (wrong convention or intrinsics) and fitting would be meaningless.
+        raise DatasetError(f"object {object_id}: {n_bad} of {int(fg.sum())} foreground "
+                           "pixels see no occupied space: cameras and views do not agree")
+    keep = torch.nonzero(crossing).squeeze(-1)
+    t_min, t_max = t_min[keep], t_max[keep]
+    if views.depths is not None and cfg.depth_cutoff_cells >= 0:
+        t_back = _behind_surface_bounds(views.intrinsics, views.alphas[train_idx],
+                                        views.depths[train_idx],
+                                        cfg.depth_cutoff_cells * cell).reshape(-1)
+        t_max = torch.maximum(torch.minimum(t_max, t_back.to(device)[keep]), t_min)
+    hw = views.intrinsics.width * views.intrinsics.height
+    return _TrainingRays(rays_o[keep], rays_d[keep], target[keep], target_a[keep], t_min, t_max,
+                         view=(keep // hw).to(device),
+                         row=((keep % hw) // views.intrinsics.width).to(device).float(),
+                         col=((keep % hw) % views.intrinsics.width).to(device).float(),
+                         poses=views.poses[train_idx].to(device))
+
+
+def _optimise(intrinsics: Intrinsics, rays: _TrainingRays, hull: OccupancyGrid,
+              aabb: torch.Tensor, nerf_config: NerfConfig, cfg: FitConfig,
+              device: torch.device) -> tuple[NerfField, OccupancyGrid, torch.Tensor, int]:
+    """``cfg.steps`` Adam steps on random batches of ``rays``, the occupancy grid refined
+    from the hull as it goes. Seeds torch's RNG with ``cfg.seed`` (the caller forks it).
+
+    Returns the field, the last grid, the last loss and the number of points sampled.
+    """
+    n_rays = rays.rgb.shape[0]
+    step_len = step_size_for(aabb, cfg.n_samples)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    nerf_field = NerfField(nerf_config).to(device)
+    nerf_field.limit_frequencies(cfg.max_frequencies)
+    # foreach: one multi-tensor update instead of a Python loop over the weights (torch
+    # defaults to the loop on CPU); bit-identical weights (checked on small objects).
+    opt = torch.optim.Adam(nerf_field.parameters(), lr=cfg.lr, eps=1e-15, foreach=True)
+    gamma = (cfg.lr_final / cfg.lr) ** (1.0 / max(cfg.steps, 1))
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
+    grid = hull
+    density = torch.zeros((hull.resolution,) * 3, device=device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=cfg.precision == "bf16")
+    n_points = 0
+    loss = torch.tensor(float("nan"))  # with no steps
+    for step in range(cfg.steps):
+        sel = torch.randint(0, n_rays, (min(cfg.rays_per_step, n_rays),),
+                            generator=gen).to(device)
+        b_o, b_d = _batch_rays(intrinsics, rays, sel, cfg.pixel_jitter, device)
+        with autocast:
+            out = render_rays(nerf_field, b_o, b_d, aabb.to(device), grid,
+                              n_samples=cfg.n_samples, bg_color=cfg.bg_color,
+                              early_stop_eps=0.0, stratified=True, chunk_samples=None,
+                              t_min=rays.t_min[sel], t_max=rays.t_max[sel])
+        loss = torch.mean((out["rgb"] - rays.rgb[sel]) ** 2)
+        if cfg.opacity_weight > 0:
+            loss = loss + cfg.opacity_weight * torch.mean((out["opacity"] - rays.alpha[sel]) ** 2)
+        if not loss.requires_grad:  # no ray of this batch met an occupied cell
+            continue
+        if not torch.isfinite(loss):  # never let one bad batch poison the weights
+            continue
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        n_points += int(out["n_points"])
+        if cfg.refine_every and step + 1 >= cfg.refine_after and \
+                (step + 1 - cfg.refine_after) % cfg.refine_every == 0:
+            grid = _refine_grid(nerf_field, hull, density, step_len, cfg.refine_alpha)
+    return nerf_field, grid, loss, n_points
+
+
+def _batch_rays(intrinsics: Intrinsics, rays: _TrainingRays, sel: torch.Tensor, jitter: bool,
+                device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Origins and directions of the rays ``sel``: through a random point of each ray's
+    pixel with ``jitter``, else the stored pixel-centre rays."""
+    if not jitter:
+        return rays.origins[sel], rays.directions[sel]
+    return unit_pixel_rays(intrinsics, rays.poses, rays.view[sel],
+                           rays.col[sel] + torch.rand(sel.shape, device=device),
+                           rays.row[sel] + torch.rand(sel.shape, device=device))

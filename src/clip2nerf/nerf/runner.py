@@ -129,31 +129,12 @@ def fit_dataset(data_root: str | Path, out_dir: str | Path, object_ids: Sequence
     Returns:
         The manifest's per-object entries for ``object_ids``.
     """
-    from clip2nerf.utils.io import remove_stale_temps
-
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: is a file, expected a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(out)  # left by a run killed while writing a NeRF or the manifest
+    out = _output_folder(out_dir)
     nerf_overrides = dict(nerf_overrides or {})
     header = {"dataset": str(Path(data_root).resolve()),
               "nerf_config": {**NerfConfig(**nerf_overrides).to_dict(), "aabb": "per object"},
               "fit_config": dataclasses.asdict(fit_config)}
-    old = read_manifest(out)
-    objects: dict[str, dict[str, Any]] = {}
-    if old is not None:
-        if not overwrite:
-            old = {**old, "fit_config": _before_image_size(old.get("fit_config"),
-                                                           header["fit_config"], data_root,
-                                                           object_ids)}
-            for key in ("nerf_config", "fit_config"):
-                if old.get(key) != header[key]:
-                    raise UserError(
-                        f"{out} holds NeRFs fitted with another {key.replace('_', ' ')} "
-                        f"({old.get(key)}); resume with the same options, pass --overwrite "
-                        "to refit, or choose another --out")
-            objects = dict(old.get("objects", {}))
+    objects = _resumed_entries(out, header, overwrite, data_root, object_ids)
     todo: list[str] = []
     for oid in object_ids:
         path = nerf_path(out, oid)
@@ -165,45 +146,91 @@ def fit_dataset(data_root: str | Path, out_dir: str | Path, object_ids: Sequence
             objects[oid] = {**objects.get(oid, {}), **entry}
             if on_done:
                 on_done(oid, objects[oid], True)
-    write_manifest(out, header, objects)
-
+    manifest = _Manifest(out, header, objects, on_done)
+    manifest.write()
     args = (nerf_overrides, dataclasses.asdict(fit_config), device, threads)
     if executor is not None and executor.kind != "local":
-        spec = device_spec or device
         if overwrite:
             for oid in todo:
                 nerf_path(out, oid).unlink(missing_ok=True)
-        shards = make_shards(todo, executor.shard_size)
         shard_args = (str(data_root), str(out), nerf_overrides, dataclasses.asdict(fit_config),
-                      spec, threads)
-        for _, entries in map_shards(fit_shard, shards, shard_args, executor,
-                                     use_gpu=gpu_wanted(spec)):
-            objects.update(entries)
-            write_manifest(out, header, objects)
-            if on_done:
-                for oid, entry in entries.items():
-                    on_done(oid, entry, False)
+                      device_spec or device, threads)
+        for _, entries in map_shards(fit_shard, make_shards(todo, executor.shard_size),
+                                     shard_args, executor, use_gpu=gpu_wanted(shard_args[4])):
+            manifest.add(entries)
     elif workers <= 1 or len(todo) <= 1:
         for oid in todo:
-            objects[oid] = fit_and_save(str(data_root), oid, str(out), *args)
-            write_manifest(out, header, objects)
-            if on_done:
-                on_done(oid, objects[oid], False)
+            manifest.add({oid: fit_and_save(str(data_root), oid, str(out), *args)})
     else:
-        import multiprocessing as mp
-
-        ex = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
-        try:
-            pending: dict[Future[dict[str, Any]], str] = {
-                ex.submit(fit_and_save, str(data_root), oid, str(out), *args): oid for oid in todo}
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    oid = pending.pop(fut)
-                    objects[oid] = fut.result()
-                    write_manifest(out, header, objects)
-                    if on_done:
-                        on_done(oid, objects[oid], False)
-        finally:
-            ex.shutdown(wait=True, cancel_futures=True)
+        _fit_in_processes(todo, workers, (str(data_root), str(out)), args, manifest)
     return {oid: objects[oid] for oid in object_ids}
+
+
+def _output_folder(out_dir: str | Path) -> Path:
+    """``--out`` as a folder, made if missing, without the temporary files of a killed run."""
+    from clip2nerf.utils.io import remove_stale_temps
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file, expected a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # left by a run killed while writing a NeRF or the manifest
+    return out
+
+
+def _resumed_entries(out: Path, header: dict[str, Any], overwrite: bool,
+                     data_root: str | Path, object_ids: Sequence[str]
+                     ) -> dict[str, dict[str, Any]]:
+    """The entries of ``out``'s manifest to resume from (none with ``overwrite`` or without a
+    manifest); refuses a folder fitted with other settings."""
+    old = read_manifest(out)
+    if old is None or overwrite:
+        return {}
+    old = {**old, "fit_config": _before_image_size(old.get("fit_config"), header["fit_config"],
+                                                   data_root, object_ids)}
+    for key in ("nerf_config", "fit_config"):
+        if old.get(key) != header[key]:
+            raise UserError(
+                f"{out} holds NeRFs fitted with another {key.replace('_', ' ')} "
+                f"({old.get(key)}); resume with the same options, pass --overwrite "
+                "to refit, or choose another --out")
+    return dict(old.get("objects", {}))
+
+
+@dataclasses.dataclass
+class _Manifest:
+    """The manifest being written: rewritten as fits end, each reported to ``on_done``."""
+
+    out: Path
+    header: dict[str, Any]
+    objects: dict[str, dict[str, Any]]
+    on_done: Callable[[str, dict[str, Any], bool], None] | None
+
+    def write(self) -> None:
+        write_manifest(self.out, self.header, self.objects)
+
+    def add(self, entries: dict[str, dict[str, Any]]) -> None:
+        """Entries of objects just fitted (one, or a Ray shard's)."""
+        self.objects.update(entries)
+        self.write()
+        if self.on_done:
+            for oid, entry in entries.items():
+                self.on_done(oid, entry, False)
+
+
+def _fit_in_processes(todo: list[str], workers: int, roots: tuple[str, str],
+                      args: tuple[Any, ...], manifest: _Manifest) -> None:
+    """``fit_and_save`` of ``todo`` in ``workers`` spawned processes, recorded as each ends."""
+    import multiprocessing as mp
+
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+    try:
+        pending: dict[Future[dict[str, Any]], str] = {
+            ex.submit(fit_and_save, roots[0], oid, roots[1], *args): oid for oid in todo}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                oid = pending.pop(fut)
+                manifest.add({oid: fut.result()})
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)

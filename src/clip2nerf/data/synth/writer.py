@@ -279,21 +279,47 @@ def generate_dataset(out: str | Path, cfg: SynthConfig, overwrite: bool = False,
         raise UserError(f"--workers {workers}: must be >= 1")
     out = Path(os.path.abspath(out))  # "." or "x/.." have no usable name for the staging folder
     t0 = time.perf_counter()
-    if not overwrite and (out / DATASET_FILE).is_file():
-        try:
-            info = json.loads((out / DATASET_FILE).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-            info = {}
-        if info.get("config") == cfg.to_json():
-            # The same options already ran to completion: nothing left to resume.
-            n = len(cfg.classes) * cfg.per_class
-            return SynthReport(out, n, n, time.perf_counter() - t0,
-                               dict(info.get("counts", {}).get("splits", {})), up_to_date=True)
+    finished = None if overwrite else _completed_with(out, cfg)
+    if finished is not None:
+        # The same options already ran to completion: nothing left to resume.
+        n = len(cfg.classes) * cfg.per_class
+        return SynthReport(out, n, n, time.perf_counter() - t0, finished, up_to_date=True)
     stage = _prepare(out, cfg, overwrite)
     objects = stage / "objects"
     done = {p.name for p in objects.iterdir() if p.is_dir() and not p.name.startswith(".")}
     todo = [(c, i, cfg, str(objects)) for c in cfg.classes for i in range(cfg.per_class)
             if object_id(c, i) not in done]
+    _render_objects(todo, workers, progress, on_object)
+    ids_by_class = {c: [object_id(c, i) for i in range(cfg.per_class)] for c in cfg.classes}
+    splits = stratified_splits(ids_by_class, cfg.seed, cfg.split_fractions)
+    (stage / "splits").mkdir(exist_ok=True)
+    for name, ids in splits.items():
+        (stage / "splits" / f"{name}.txt").write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+    info = _dataset_info(out.name, cfg, {k: len(v) for k, v in splits.items()})
+    (stage / DATASET_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    (stage / _CONFIG_FILE).unlink()
+    _replace_folder(out, stage)
+    return SynthReport(out, len(cfg.classes) * cfg.per_class, len(done), time.perf_counter() - t0,
+                       {k: len(v) for k, v in splits.items()})
+
+
+def _completed_with(out: Path, cfg: SynthConfig) -> dict[str, int] | None:
+    """The split sizes of a finished dataset at ``out`` made with ``cfg``; None if there is
+    none (or an unreadable one, or one made with other options)."""
+    if not (out / DATASET_FILE).is_file():
+        return None
+    try:
+        info = json.loads((out / DATASET_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if info.get("config") != cfg.to_json():
+        return None
+    return dict(info.get("counts", {}).get("splits", {}))
+
+
+def _render_objects(todo: list[tuple[str, int, SynthConfig, str]], workers: int,
+                    progress: bool, on_object: Callable[[str], None] | None) -> None:
+    """Render and write each object of ``todo`` (in ``workers`` forked processes if > 1)."""
     from tqdm import tqdm
 
     bar = tqdm(total=len(todo), desc="synth", unit="obj", disable=not progress, dynamic_ncols=True)
@@ -316,15 +342,14 @@ def generate_dataset(out: str | Path, cfg: SynthConfig, overwrite: bool = False,
         if pool is not None:
             pool.terminate()
             pool.join()
-    ids_by_class = {c: [object_id(c, i) for i in range(cfg.per_class)] for c in cfg.classes}
-    splits = stratified_splits(ids_by_class, cfg.seed, cfg.split_fractions)
-    (stage / "splits").mkdir(exist_ok=True)
-    for name, ids in splits.items():
-        (stage / "splits" / f"{name}.txt").write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
-    info = {
+
+
+def _dataset_info(name: str, cfg: SynthConfig, split_sizes: dict[str, int]) -> dict[str, Any]:
+    """The dataset's ``dataset.json``."""
+    return {
         "format": DATASET_FORMAT,
         "version": DATASET_VERSION,
-        "name": out.name,
+        "name": name,
         "classes": list(cfg.classes),
         "preset": cfg.preset,
         "seed": cfg.seed,
@@ -333,14 +358,17 @@ def generate_dataset(out: str | Path, cfg: SynthConfig, overwrite: bool = False,
         "per_class": cfg.per_class,
         "counts": {"objects": len(cfg.classes) * cfg.per_class,
                    "per_class": {c: cfg.per_class for c in cfg.classes},
-                   "splits": {k: len(v) for k, v in splits.items()}},
+                   "splits": split_sizes},
         "generator": "clip2nerf synth",
         "generator_version": GENERATOR_VERSION,
         "clip2nerf_version": __version__,
         "config": cfg.to_json(),
     }
-    (stage / DATASET_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    (stage / _CONFIG_FILE).unlink()
+
+
+def _replace_folder(out: Path, stage: Path) -> None:
+    """Put the finished ``stage`` at ``out``; an old ``out`` is moved aside first and deleted
+    only once ``stage`` is in place."""
     old = None
     if out.exists():
         old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -348,5 +376,3 @@ def generate_dataset(out: str | Path, cfg: SynthConfig, overwrite: bool = False,
     os.replace(stage, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    return SynthReport(out, len(cfg.classes) * cfg.per_class, len(done), time.perf_counter() - t0,
-                       {k: len(v) for k, v in splits.items()})

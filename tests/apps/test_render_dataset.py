@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tiny_world import as_render_tree
 
 from clip2nerf.cli.main import main
 from clip2nerf.data.layouts import open_dataset
@@ -57,38 +58,12 @@ def test_cli(world, tmp_path, capsys):
     assert rec.load_views().shape[1:] == (12, 12, 4)
 
 
-def _as_render_tree(data, root, ids_by_split):
-    """``ids_by_split``'s objects of ``data`` as an nf2vec / ShapeNetRender tree:
-    <class>/<object>/transforms_train.json + train/<i>.png, gmnerf's {split}.txt."""
-    import json
-    import math
-    import shutil
-
-    src = open_dataset(data)
-    for split, ids in ids_by_split.items():
-        lines = []
-        for oid in ids:
-            rec = src.get(oid)
-            folder = root / rec.class_name / oid.removeprefix(f"{rec.class_name}_")
-            (folder / "train").mkdir(parents=True)
-            frames = []
-            for i, fr in enumerate(rec.frames):
-                shutil.copyfile(fr.image_path, folder / "train" / f"{i}.png")
-                frames.append({"file_path": f"./train/{i}", "transform_matrix": fr.c2w.tolist()})
-            angle = 2 * math.atan(0.5 * rec.intrinsics.width / rec.intrinsics.fx)
-            (folder / "transforms_train.json").write_text(
-                json.dumps({"camera_angle_x": angle, "frames": frames}))
-            lines.append(f"{folder.parent.name}/{folder.name}")
-        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    return root
-
-
 def test_render_tree_source_keeps_its_splits(world, tmp_path):
     """A ShapeNetRender / nf2vec tree as the source: the rendered folder is a clip2nerf
     dataset (not a copy of the tree's format tag) with the tree's own splits."""
     src = open_dataset(world["data"])
     by_split = {s: src.object_ids(s)[:2] for s in ("train", "val", "test")}
-    tree = _as_render_tree(world["data"], tmp_path / "tree", by_split)
+    tree = as_render_tree(world["data"], tmp_path / "tree", by_split)
     assert open_dataset(tree).info["format"] == "shapenet-render"
     ids = by_split["val"] + by_split["test"]
     out = render_dataset(world["nerfs"], tree, tmp_path / "r", ids=ids, resolution=8,

@@ -36,8 +36,10 @@ class Artefacts:
     """(n_objects, N, d) VLM embeddings of the ground-truth views."""
     views_rendered: EmbeddingTable
     """(n_objects, N, d) VLM embeddings of the views rendered from the NeRFs."""
-    captions: EmbeddingTable
-    """(n_objects, 1, d) VLM embeddings of the captions; ``extra["texts"]`` the captions."""
+    captions: EmbeddingTable | None
+    """(n_objects, 1, d) VLM embeddings of the captions; ``extra["texts"]`` the captions.
+    None when the dataset has objects without a caption (an nf2vec / ShapeNetRender tree):
+    Table 5 and the multimodal mapper are then left out."""
     splits: dict[str, list[str]]
     """train / val / test object ids (those with a NeRF)."""
     mappers: dict[str, Any]
@@ -141,25 +143,30 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     views_rendered = load_embeddings(w.rendered_view_embeddings,
                                      expect_space=vlm.space).subset(ids)
 
+    texts = [ds.get(i).caption or "" for i in ids]
+    empty = [i for i, t in zip(ids, texts, strict=True) if not t.strip()]
+
     def captions() -> dict:
-        texts = [ds.get(i).caption or "" for i in ids]
-        empty = [i for i, t in zip(ids, texts, strict=True) if not t.strip()]
-        if empty:
-            raise UserError(f"{paths.data}: objects without a caption (e.g. {empty[0]}); "
-                            "the text-retrieval experiment needs captions")
         emb = vlm.embed_texts(texts)[:, None, :]
         EmbeddingTable(emb, ids, nerf.labels, vlm.space, {"texts": texts}).save(
             w.caption_embeddings)
         return {"n": len(ids)}
 
-    runner.run(Stage("embed-captions", f"{vlm.name} embeddings of the captions", captions,
-                     done=views_ok(w.caption_embeddings)))
-    caps = load_embeddings(w.caption_embeddings, expect_space=vlm.space).subset(ids)
+    caps = None
+    if empty:  # e.g. an nf2vec / ShapeNetRender tree: no captions, no text experiment
+        log(f"{len(empty)} objects have no caption (e.g. {empty[0]}): Table 5 (text "
+            "retrieval) and the multimodal clip2nerf are left out")
+    else:
+        runner.run(Stage("embed-captions", f"{vlm.name} embeddings of the captions", captions,
+                         done=views_ok(w.caption_embeddings)))
+        caps = load_embeddings(w.caption_embeddings, expect_space=vlm.space).subset(ids)
 
     n_views = int(views_gt.vectors.shape[1])
     counts = view_counts(cfg, n_views)
     mappers = {}
     for spec in mapper_specs(counts):
+        if spec.multimodal and caps is None:
+            continue
         mappers[spec.folder_name] = mapper_stage(spec, paths, cfg, runner, nerf, views_gt,
                                                  views_rendered, caps, splits, n_views, progress)
     return Artefacts(ds, nf2vec, vlm, nerf, views_gt, views_rendered, caps, splits, mappers,

@@ -143,6 +143,20 @@ def test_embed_and_decode_tiny_model(nerf_dir, tmp_path):
     assert torch.isfinite(views).all() and views.min() >= 0 and views.max() <= 1
 
 
+def test_embed_reads_files_in_chunks(nerf_dir, monkeypatch):
+    """A folder is read READ_CHUNK files at a time (memory): the same table as one read."""
+    from clip2nerf.nf2vec import embed as embed_module
+
+    torch.manual_seed(0)
+    model = Nf2vec(TINY_MODEL).eval()
+    whole = embed_nerfs(model, nerf_dir, batch_size=3)
+    monkeypatch.setattr(embed_module, "READ_CHUNK", 3)  # same batches of 3: bit for bit
+    chunked = embed_nerfs(model, nerf_dir, batch_size=3)
+    assert chunked.ids == whole.ids and chunked.labels == whole.labels
+    assert chunked.extra == whole.extra
+    np.testing.assert_array_equal(chunked.vectors, whole.vectors)
+
+
 def test_cli_train_embed_decode(nerf_dir, tiny_preset, tmp_path, capsys):
     model_dir = tmp_path / "model"
     assert main(["nf2vec", "train", "--nerfs", str(nerf_dir), "--out", str(model_dir),

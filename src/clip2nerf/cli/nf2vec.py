@@ -107,8 +107,9 @@ def embed_cmd(model_dir: Path, nerfs: Path, out: Path, data: Path | None, batch_
     """Embed NeRF files into 1024-d unit vectors (ids, classes, source paths beside them).
 
     \b
-    --executor ray embeds shards of --shard-size NeRF files as Ray tasks; finished shards
-    wait in OUT.parts/ (a rerun skips them) and are joined into OUT at the end.
+    A folder is embedded in shards of --shard-size NeRF files (--executor ray: each a Ray
+    task); finished shards wait in OUT.parts/ (a rerun after an interruption skips them)
+    and are joined into OUT at the end.
     """
     from clip2nerf.nf2vec.embed import embed_nerfs
     from clip2nerf.nf2vec.model import Nf2vec
@@ -118,7 +119,7 @@ def embed_cmd(model_dir: Path, nerfs: Path, out: Path, data: Path | None, batch_
     opt.check_out_file(out, "--out", None)
     ex = executor_config(executor, ray_address, shard_size, max_retries)
     splits = dataset_splits(data) if data is not None else None
-    if ex.kind == "ray":
+    if ex.kind == "ray" or nerfs.is_dir():  # resumable shards, one in memory at a time
         from tqdm import tqdm
 
         from clip2nerf.nf2vec.embed import embed_nerfs_sharded

@@ -53,26 +53,23 @@ def embed_nerfs(model: Nf2vec, nerfs: str | Path | NerfSet, batch_size: int = 25
                               {"sources": nerfs.paths, "splits": nerfs.splits})
     # Files are read READ_CHUNK at a time and only their vectors kept: a loaded NeRF set holds
     # each file's weight matrix and occupied voxels (~1 MB a NeRF), the vectors 4 kB.
+    from tqdm import tqdm
+
     names = [p.name for p in find_nerf_files(nerfs)]
     vectors, ids, classes, sources, split_names = [], [], [], [], []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(names), desc="embed NeRFs", unit="nerf")
-    for start in range(0, len(names), READ_CHUNK):
-        part = load_nerf_set(nerfs, model.config.nerf, splits=splits, hash_split=False,
-                             output_padding=model.reads_output_padding,
-                             only=names[start:start + READ_CHUNK])
-        vectors.append(embed_matrices(model, part.matrices, batch_size, device))
-        ids += part.ids
-        classes += part.classes
-        sources += part.paths
-        split_names += part.splits
-        if bar is not None:
+    # leave=False: the bar is erased when done or on an error (then one "error:" line)
+    with tqdm(total=len(names), desc="embed NeRFs", unit="nerf", leave=False,
+              disable=not progress) as bar:
+        for start in range(0, len(names), READ_CHUNK):
+            part = load_nerf_set(nerfs, model.config.nerf, splits=splits, hash_split=False,
+                                 output_padding=model.reads_output_padding,
+                                 only=names[start:start + READ_CHUNK])
+            vectors.append(embed_matrices(model, part.matrices, batch_size, device))
+            ids += part.ids
+            classes += part.classes
+            sources += part.paths
+            split_names += part.splits
             bar.update(len(part.ids))
-    if bar is not None:
-        bar.close()
     if len(set(ids)) != len(ids):
         raise UserError(f"--nerfs {nerfs}: duplicate object ids among the NeRF files")
     out = (torch.cat(vectors) if vectors

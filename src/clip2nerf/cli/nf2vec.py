@@ -76,12 +76,13 @@ def train_cmd(nerfs: Path, out: Path, data: Path | None, preset: str, epochs: in
         if k in overrides and overrides[k] < 1:
             raise UserError(f"--{k.replace('_', '-')} must be at least 1")
     train_cfg = dataclasses.replace(train_cfg, **overrides)
+    splits = None
     if data is not None:
-        from clip2nerf.nf2vec.nerfs import dataset_splits, load_nerf_set
+        from clip2nerf.nf2vec.nerfs import dataset_splits
 
-        nerfs = load_nerf_set(nerfs, model_cfg.nerf, progress=True, splits=dataset_splits(data))
+        splits = dataset_splits(data)
     history = train_nf2vec(nerfs, out, model_cfg, train_cfg, resolve_device(device),
-                           stop_after=stop_after)
+                           stop_after=stop_after, splits=splits)
     if history:
         last = history[-1]
         val = "-" if last["val_psnr"] is None else f"{last['val_psnr']:.2f} dB"

@@ -14,8 +14,12 @@ to disk (the tree's ``write_bytes`` I/O accounting) and the size of what it left
     vlm         clip2nerf vlm embed-views --data RUN/tree --vlm zeroshot (the default VLM)
     clip2nerf   clip2nerf map train --direction clip2nerf (--map-epochs, lr 1e-3)
     nerf2clip   clip2nerf map train --direction nerf2clip (--map-epochs)
+    render      clip2nerf render-views --nerfs W/nerfs --data RUN/tree --out W/rendered at
+                eval's settings (64 px, 128 samples, 2 threads): the views eval's "rendered"
+                rows need, made as their own stage so that they have their own row (eval
+                finds them rendered and skips them)
     eval        clip2nerf eval --workdir W --data RUN/tree (the tree's 80/10/10 splits; test
-                evaluated; the 15 mappers at --eval-epochs)
+                evaluated; the 14 mappers at --eval-epochs: no captions, so no multimodal one)
     index       clip2nerf index --embeddings W/emb/nerf.safetensors --out W/gallery
     serve       clip2nerf serve --workdir W, one text query over HTTP, then stopped
 
@@ -47,8 +51,8 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-STAGES = ("build", "import", "nf2vec", "embed", "vlm", "clip2nerf", "nerf2clip", "eval",
-          "index", "serve")
+STAGES = ("build", "import", "nf2vec", "embed", "vlm", "clip2nerf", "nerf2clip", "render",
+          "eval", "index", "serve")
 
 
 # -- measuring a process tree --------------------------------------------------------------
@@ -220,12 +224,15 @@ def stage_commands(args, run: Path) -> dict[str, tuple[list[str], list[Path]]]:
                        "--view-emb", str(w / "emb" / "views-gt"), "--direction", "nerf2clip",
                        "--out", str(w / "maps" / "nerf2clip"), "--epochs", str(args.map_epochs),
                        *dev], [w / "maps" / "nerf2clip"]),
+        "render": ([*c2, "render-views", "--nerfs", str(w / "nerfs"), "--data", str(tree),
+                    "--out", str(w / "rendered"), "--res", "64", "--samples", "128",
+                    "--threads", "2", "--quiet", *dev], [w / "rendered"]),
         "eval": ([*c2, "eval", "--workdir", str(w), "--data", str(tree), "--nerfs",
                   str(w / "nerfs"), "--nf2vec", str(w / "nf2vec"), "--vlm", "zeroshot",
                   "--clip2nerf-epochs", str(args.eval_epochs), "--clip2nerf-lr", "1e-3",
                   "--nerf2clip-epochs", str(args.eval_epochs), "--timing-objects", "1",
                   "--timing-repeats", "1", "--quiet", *dev],
-                 [w / "report", w / "mappers", w / "rendered", w / "emb" / "views-rendered",
+                 [w / "report", w / "mappers", w / "emb" / "views-rendered",
                   w / "emb" / "captions.safetensors"]),
         "index": ([*c2, "index", "--embeddings", str(w / "emb" / "nerf.safetensors"), "--out",
                    str(w / "gallery"), "--overwrite"], [w / "gallery"]),

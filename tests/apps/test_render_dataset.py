@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tiny_world import as_render_tree
 
 from clip2nerf.cli.main import main
 from clip2nerf.data.layouts import open_dataset
@@ -55,3 +56,21 @@ def test_cli(world, tmp_path, capsys):
     assert rc == 0 and "4 objects" in capsys.readouterr().out
     rec = open_dataset(tmp_path / "r").get(open_dataset(world["data"]).object_ids("test")[0])
     assert rec.load_views().shape[1:] == (12, 12, 4)
+
+
+def test_render_tree_source_keeps_its_splits(world, tmp_path):
+    """A ShapeNetRender / nf2vec tree as the source: the rendered folder is a clip2nerf
+    dataset (not a copy of the tree's format tag) with the tree's own splits."""
+    src = open_dataset(world["data"])
+    by_split = {s: src.object_ids(s)[:2] for s in ("train", "val", "test")}
+    tree = as_render_tree(world["data"], tmp_path / "tree", by_split)
+    assert open_dataset(tree).info["format"] == "shapenet-render"
+    ids = by_split["val"] + by_split["test"]
+    out = render_dataset(world["nerfs"], tree, tmp_path / "r", ids=ids, resolution=8,
+                         n_samples=4, progress=False)
+    ds = open_dataset(out)
+    assert ds.info["format"] == "clip2nerf-dataset"
+    assert sorted(ds.object_ids()) == sorted(ids)
+    for split in ("val", "test"):
+        assert ds.object_ids(split) == open_dataset(tree).object_ids(split) == by_split[split]
+    assert ds.get(ids[0]).load_views().shape[1:] == (8, 8, 4)

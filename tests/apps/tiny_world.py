@@ -110,3 +110,32 @@ def build_world(root):
     return {"root": root, "data": data, "nerfs": nerfs, "nf2vec": root / "nf2vec",
             "model": model, "vlm": vlm, "nerf_table": table, "views": views,
             "mappers": mappers}
+
+
+def as_render_tree(data, root, ids_by_split):
+    """``ids_by_split``'s objects of ``data`` as an nf2vec / ShapeNetRender tree:
+    <class>/<object>/transforms_train.json + train/<i>.png, gmnerf's {split}.txt."""
+    import json
+    import math
+    import shutil
+
+    from clip2nerf.data.layouts import open_dataset
+
+    src = open_dataset(data)
+    for split, ids in ids_by_split.items():
+        lines = []
+        for oid in ids:
+            rec = src.get(oid)
+            folder = root / rec.class_name / oid.removeprefix(f"{rec.class_name}_")
+            (folder / "train").mkdir(parents=True)
+            frames = []
+            for i, fr in enumerate(rec.frames):
+                shutil.copyfile(fr.image_path, folder / "train" / f"{i}.png")
+                frames.append({"file_path": f"./train/{i}", "transform_matrix": fr.c2w.tolist()})
+            angle = 2 * math.atan(0.5 * rec.intrinsics.width / rec.intrinsics.fx)
+            (folder / "transforms_train.json").write_text(
+                json.dumps({"camera_angle_x": angle, "frames": frames}))
+            lines.append(f"{folder.parent.name}/{folder.name}")
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
+

@@ -213,3 +213,26 @@ def test_report_says_what_an_offline_vlm_is():
     assert "not CLIP" in vlm_note(cnn) and "nearest-neighbour" not in vlm_note(cnn)
     cnn.config.image_tower = "knn"
     assert "train-split captions" in vlm_note(cnn)
+
+
+@pytest.mark.slow
+def test_a_dataset_without_captions_leaves_table5_out(world, tmp_path):
+    """An nf2vec / ShapeNetRender tree has no captions: the report says Table 5 was not
+    measured and no multimodal mapper is trained, instead of the whole evaluation failing."""
+    from tiny_world import as_render_tree
+
+    from clip2nerf.data.layouts import open_dataset
+
+    src = open_dataset(world["data"])
+    tree = as_render_tree(world["data"], tmp_path / "tree",
+                          {s: src.object_ids(s) for s in ("train", "val", "test")})
+    paths = EvalPaths(tmp_path / "w", tree, world["nerfs"], world["nf2vec"])
+    path = run_eval(paths, EvalConfig(vlm=world["vlm"], split="val+test", **FAST),
+                    log=lambda m: None, progress=False)
+    text = path.read_text()
+    assert "## Table 5" in text and "Not measured: the dataset's objects have no captions" in text
+    assert "## Table 1" in text and "multimodal" not in text
+    res = json.loads((path.parent / "results.json").read_text())
+    assert res["text"]["table5"] == []
+    assert not (paths.workdir / "mappers" / "clip2nerf-gt-multimodal").exists()
+    assert not (paths.workdir / "emb" / "captions.safetensors").exists()

@@ -67,6 +67,9 @@ def test_clip2nerf_pairs_every_view_to_its_nerf(tables):
     assert len(mm) == 3 * 5 + 3
     np.testing.assert_array_equal(mm.inputs[-1], captions.vectors[2])
     np.testing.assert_array_equal(mm.targets[-1], nerf.vectors[2])
+    # Targets are held once per object (not once per view: 4.6 GB at the paper's size).
+    assert pairs.object_targets.shape == (3, nerf.dim)
+    np.testing.assert_array_equal(pairs.object_targets[pairs.object_index], pairs.targets)
 
 
 def test_nerf2clip_targets_mean_of_fixed_view_subset(tables):

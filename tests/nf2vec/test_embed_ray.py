@@ -47,3 +47,28 @@ def test_embed_on_ray_retries_matches_local_and_resumes(nerf_dir, tmp_path, ray_
     again = EmbeddingTable.load(out)
     np.testing.assert_allclose(again.vectors, local.vectors, rtol=0, atol=1e-6)
     assert again.ids == local.ids and not parts.exists()
+
+
+def test_local_embed_of_a_folder_resumes_after_an_interruption(nerf_dir, tmp_path,
+                                                               monkeypatch):
+    """`nf2vec embed` of a folder keeps finished shards in OUT.parts/ on this machine too:
+    a rerun after a kill embeds only the missing ones, and the table is embed_nerfs'."""
+    Nf2vec(TINY_MODEL).save_pretrained(tmp_path / "model")
+    out = tmp_path / "e.safetensors"
+    args = ["nf2vec", "embed", "--model", str(tmp_path / "model"), "--nerfs", str(nerf_dir),
+            "--device", "cpu", "--out", str(out), "--shard-size", "3", "--batch-size", "3"]
+    with interrupted_at_shard(monkeypatch, embed_mod, "embed_shard", 2), \
+            pytest.raises(KeyboardInterrupt):
+        embed_mod.embed_nerfs_sharded(tmp_path / "model", nerf_dir, out,
+                                      embed_mod.ExecutorConfig("local", shard_size=3),
+                                      batch_size=3, device="cpu")
+    parts = embed_mod.parts_dir(out)
+    assert len(list(parts.glob("shard-*"))) == 2 and not out.exists()
+    submitted = record_submitted(monkeypatch, embed_mod)
+    assert main(args) == 0
+    assert submitted == ["shard-00002"] and not parts.exists()
+    table = EmbeddingTable.load(out)
+    whole = embed_mod.embed_nerfs(Nf2vec.from_pretrained(tmp_path / "model"), nerf_dir,
+                                  batch_size=3)
+    assert (table.ids, table.labels, table.extra) == (whole.ids, whole.labels, whole.extra)
+    np.testing.assert_array_equal(table.vectors, whole.vectors)  # same batches of 3

@@ -32,6 +32,25 @@ def test_load_nerf_set(nerf_dir):
     assert nerfs.grid_resolution[0] == 8 and nerfs.occupied[0].numel() > 0
 
 
+def test_load_nerf_set_keeps_only_the_splits_asked_for(nerf_dir):
+    whole = load_nerf_set(nerf_dir)
+    train = load_nerf_set(nerf_dir, keep_splits={"train"})
+    assert train.ids == whole.split("train").ids and train.splits == ["train"] * 6
+    assert torch.equal(train.matrices, whole.split("train").matrices)
+    assert all(torch.equal(a, b) for a, b in zip(train.occupied, whole.split("train").occupied,
+                                                 strict=True))
+    assert len(load_nerf_set(nerf_dir, keep_splits={"test"})) == 0
+
+
+def test_training_from_a_folder_equals_training_from_a_loaded_set(nerf_dir, tmp_path):
+    """From a folder only the train and val NeRFs are loaded (memory), the same run."""
+    cfg = dataclasses.replace(TINY_TRAIN, epochs=2)
+    a = train_nf2vec(nerf_dir, tmp_path / "a", TINY_MODEL, cfg, progress=False, log=_quiet)
+    b = train_nf2vec(load_nerf_set(nerf_dir), tmp_path / "b", TINY_MODEL, cfg, progress=False,
+                     log=_quiet)
+    assert [h["loss"] for h in a] == [h["loss"] for h in b]  # same process, same data
+
+
 def test_sample_points_inside_occupied_cells(nerf_dir):
     nerfs = load_nerf_set(nerf_dir)
     pts = sample_points(nerfs, [0, 1], 100, 0.5, torch.Generator().manual_seed(0))
@@ -141,6 +160,20 @@ def test_embed_and_decode_tiny_model(nerf_dir, tmp_path):
                              n_samples=32, grid_resolution=8)
     assert views.shape == (2, 12, 12, 4)
     assert torch.isfinite(views).all() and views.min() >= 0 and views.max() <= 1
+
+
+def test_embed_reads_files_in_chunks(nerf_dir, monkeypatch):
+    """A folder is read READ_CHUNK files at a time (memory): the same table as one read."""
+    from clip2nerf.nf2vec import embed as embed_module
+
+    torch.manual_seed(0)
+    model = Nf2vec(TINY_MODEL).eval()
+    whole = embed_nerfs(model, nerf_dir, batch_size=3)
+    monkeypatch.setattr(embed_module, "READ_CHUNK", 3)  # same batches of 3: bit for bit
+    chunked = embed_nerfs(model, nerf_dir, batch_size=3)
+    assert chunked.ids == whole.ids and chunked.labels == whole.labels
+    assert chunked.extra == whole.extra
+    np.testing.assert_array_equal(chunked.vectors, whole.vectors)
 
 
 def test_cli_train_embed_decode(nerf_dir, tiny_preset, tmp_path, capsys):

@@ -65,3 +65,18 @@ def test_divergence_stops_and_saves_nothing(tmp_path):
     with pytest.raises(NonFiniteTrainingError, match="--lr 0.05"):
         run(loop, scale=float("inf"))
     assert not (tmp_path / "d.pt").exists()
+
+
+@pytest.mark.parametrize("pct_start", [0.1, 0.3, 0.5])
+def test_one_cycle_schedule_with_very_few_steps(pct_start):
+    """Any step count works, also when the warm-up would be exactly one step long (nf2vec's
+    10% of 10 steps: torch divided 0 by 0) or shorter; the peak is reached and never passed."""
+    for total in range(1, 25):
+        model = torch.nn.Linear(2, 1)
+        opt, sched = adamw_one_cycle(model.parameters(), 0.05, 0.0, total, pct_start=pct_start)
+        lrs = [sched.get_last_lr()[0]]
+        for _ in range(total - 1):
+            opt.step()
+            sched.step()
+            lrs.append(sched.get_last_lr()[0])
+        assert all(0 < lr <= 0.05 + 1e-12 for lr in lrs), (total, lrs)

@@ -72,12 +72,13 @@ def train_cmd(nerfs: Path, out: Path, data: Path | None, preset: str, epochs: in
     overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr,
                                    "loss": loss}.items() if v is not None}
     train_cfg = dataclasses.replace(train_cfg, **overrides)
+    splits = None
     if data is not None:
-        from clip2nerf.nf2vec.nerfs import dataset_splits, load_nerf_set
+        from clip2nerf.nf2vec.nerfs import dataset_splits
 
-        nerfs = load_nerf_set(nerfs, model_cfg.nerf, progress=True, splits=dataset_splits(data))
+        splits = dataset_splits(data)
     history = train_nf2vec(nerfs, out, model_cfg, train_cfg, resolve_device(device),
-                           stop_after=stop_after)
+                           stop_after=stop_after, splits=splits)
     if history:
         last = history[-1]
         val = "-" if last["val_psnr"] is None else f"{last['val_psnr']:.2f} dB"
@@ -103,8 +104,9 @@ def embed_cmd(model_dir: Path, nerfs: Path, out: Path, data: Path | None, batch_
     """Embed NeRF files into 1024-d unit vectors (ids, classes, source paths beside them).
 
     \b
-    --executor ray embeds shards of --shard-size NeRF files as Ray tasks; finished shards
-    wait in OUT.parts/ (a rerun skips them) and are joined into OUT at the end.
+    A folder is embedded in shards of --shard-size NeRF files (--executor ray: each a Ray
+    task); finished shards wait in OUT.parts/ (a rerun after an interruption skips them)
+    and are joined into OUT at the end.
     """
     from clip2nerf.nf2vec.embed import embed_nerfs
     from clip2nerf.nf2vec.model import Nf2vec
@@ -114,7 +116,7 @@ def embed_cmd(model_dir: Path, nerfs: Path, out: Path, data: Path | None, batch_
     opt.check_out_file(out, "--out", None)
     ex = executor_config(executor, ray_address, shard_size, max_retries)
     splits = dataset_splits(data) if data is not None else None
-    if ex.kind == "ray":
+    if ex.kind == "ray" or nerfs.is_dir():  # resumable shards, one in memory at a time
         from tqdm import tqdm
 
         from clip2nerf.nf2vec.embed import embed_nerfs_sharded

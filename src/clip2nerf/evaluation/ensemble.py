@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from clip2nerf.apps.ensemble import EnsembleMember
+from clip2nerf.errors import UserError
 from clip2nerf.evaluation.config import EvalConfig, EvalPaths
 from clip2nerf.evaluation.prepare import Artefacts, embed_nerfs_stage, mapper_stage
 from clip2nerf.pipeline import StageRunner
@@ -95,6 +96,9 @@ def ensemble_results(art: Artefacts, cfg: EvalConfig,
     from clip2nerf.index import accuracy
     from clip2nerf.utils.recall import nearest_others, recall_at_k
 
+    if art.captions is None:
+        raise UserError("the dataset's objects have no captions; the ensemble's text recall "
+                        "needs them (the single-model report leaves Table 5 out)")
     ids = art.splits[cfg.split]
     rows_of = [art.nerf.ids.index(i) for i in ids]
     labels = np.asarray(art.nerf.subset(ids).labels, dtype=object)

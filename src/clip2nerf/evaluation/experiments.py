@@ -374,7 +374,10 @@ def multiview_retrieval(art: Artefacts, cfg: EvalConfig) -> MultiViewResults:
 
 
 def text_retrieval(art: Artefacts, cfg: EvalConfig) -> TextResults:
-    """Table 5: each test object's caption as the query (own object excluded)."""
+    """Table 5: each test object's caption as the query (own object excluded); no rows when
+    the dataset has no captions (``art.captions`` None)."""
+    if art.captions is None:
+        return TextResults((), skipped="the dataset's objects have no captions")
     test = art.splits[cfg.split]
     labels = art.nerf.subset(test).labels
     q = art.captions.subset(test).vectors[:, 0]

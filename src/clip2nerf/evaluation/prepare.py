@@ -36,8 +36,10 @@ class Artefacts:
     """(n_objects, N, d) VLM embeddings of the ground-truth views."""
     views_rendered: EmbeddingTable
     """(n_objects, N, d) VLM embeddings of the views rendered from the NeRFs."""
-    captions: EmbeddingTable
-    """(n_objects, 1, d) VLM embeddings of the captions; ``extra["texts"]`` the captions."""
+    captions: EmbeddingTable | None
+    """(n_objects, 1, d) VLM embeddings of the captions; ``extra["texts"]`` the captions.
+    None when some object has no caption (an nf2vec / ShapeNetRender tree): Table 5 and the
+    multimodal mapper are then left out."""
     splits: dict[str, list[str]]
     """train / val / test object ids (those with a NeRF)."""
     mappers: dict[str, Any]
@@ -86,11 +88,12 @@ def prepare(paths: EvalPaths, cfg: EvalConfig, log: Callable[[str], None] = prin
     splits = _evaluated_splits(ds, ids, cfg.split, paths.data)
     views_gt, views_rendered = _view_embeddings(runner, paths, cfg, vlm, ids, log, progress)
     caps = _caption_embeddings(runner, ds, ids, nerf.labels, vlm,
-                               paths.layout.caption_embeddings, paths.data)
+                               paths.layout.caption_embeddings, log)
     n_views = int(views_gt.vectors.shape[1])
     mappers = {spec.folder_name: mapper_stage(spec, paths, cfg, runner, nerf, views_gt,
                                               views_rendered, caps, splits, n_views, progress)
-               for spec in mapper_specs(view_counts(cfg, n_views))}
+               for spec in mapper_specs(view_counts(cfg, n_views))
+               if caps is not None or not spec.multimodal}
     return Artefacts(ds, nf2vec, vlm, nerf, views_gt, views_rendered, caps, splits, mappers,
                      n_views)
 
@@ -170,14 +173,17 @@ def _view_embeddings(runner: StageRunner, paths: EvalPaths, cfg: EvalConfig, vlm
 
 
 def _caption_embeddings(runner: StageRunner, ds, ids: list[str], labels: list[str], vlm: Any,
-                        out: Path, data: Path) -> EmbeddingTable:
-    """The VLM's (n, 1, d) embeddings of the captions of ``ids``, made once into ``out``."""
+                        out: Path, log: Callable[[str], None]) -> EmbeddingTable | None:
+    """The VLM's (n, 1, d) embeddings of the captions of ``ids``, made once into ``out``;
+    None (said in the log) when an object has no caption, as in every nf2vec tree."""
+    texts = [ds.get(i).caption or "" for i in ids]
+    empty = [i for i, t in zip(ids, texts, strict=True) if not t.strip()]
+    if empty:
+        log(f"{len(empty)} objects have no caption (e.g. {empty[0]}): Table 5 (text "
+            "retrieval) and the multimodal clip2nerf are left out")
+        return None
+
     def captions() -> dict:
-        texts = [ds.get(i).caption or "" for i in ids]
-        empty = [i for i, t in zip(ids, texts, strict=True) if not t.strip()]
-        if empty:
-            raise UserError(f"{data}: objects without a caption (e.g. {empty[0]}); "
-                            "the text-retrieval experiment needs captions")
         emb = vlm.embed_texts(texts)[:, None, :]
         EmbeddingTable(emb, ids, labels, vlm.space, {"texts": texts}).save(out)
         return {"n": len(ids)}

@@ -189,13 +189,19 @@ class TextResults:
     """Table 5."""
 
     table5: tuple[TextRow, ...]
+    skipped: str | None = None
+    """Why there are no rows (a dataset without captions), else None."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"table5": [_row_dict(r) for r in self.table5]}
+        d: dict[str, Any] = {"table5": [_row_dict(r) for r in self.table5]}
+        if self.skipped is not None:
+            d["skipped"] = self.skipped
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TextResults:
-        return cls(tuple(TextRow(r["method"], _recall(r["recall"])) for r in d["table5"]))
+        return cls(tuple(TextRow(r["method"], _recall(r["recall"])) for r in d["table5"]),
+                   d.get("skipped"))
 
 
 @dataclass(frozen=True)

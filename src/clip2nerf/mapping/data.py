@@ -26,7 +26,10 @@ class PairSet:
 
     Attributes:
         inputs: (n_pairs, in_dim) float32.
-        targets: (n_pairs, out_dim) float32 (not normalised; the loss is cosine).
+        object_targets: (n_objects, out_dim) float32, one target per object (not normalised;
+            the loss is cosine); pair ``i``'s target is ``object_targets[object_index[i]]``
+            (held once per object, not once per view: at the paper's 31k training objects x
+            36 views a per-pair copy of the 1024-d NeRF targets would be 4.6 GB).
         object_index: (n_pairs,) int64, row of the pair's object in ``ids``.
         ids: object ids, n_objects.
         labels: class names, n_objects.
@@ -35,7 +38,7 @@ class PairSet:
     """
 
     inputs: np.ndarray
-    targets: np.ndarray
+    object_targets: np.ndarray
     object_index: np.ndarray
     ids: list[str]
     labels: list[str]
@@ -43,6 +46,12 @@ class PairSet:
 
     def __len__(self) -> int:
         return len(self.inputs)
+
+    @property
+    def targets(self) -> np.ndarray:
+        """(n_pairs, out_dim) float32: every pair's target (a new array; training gathers
+        batches from ``object_targets`` instead)."""
+        return self.object_targets[self.object_index]
 
 
 def ids_fingerprint(ids: list[str]) -> str:
@@ -137,8 +146,8 @@ def build_pairs(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTabl
                     inputs.append(ev[row])
                     index.append(np.full(ev.shape[1], pos[oid], dtype=np.int64))
         object_index = np.concatenate(index)
-        x = np.concatenate(inputs)
-        return PairSet(x, nerf.vectors[object_index], object_index, list(ids), labels,
+        x = inputs[0] if len(inputs) == 1 else np.concatenate(inputs)
+        return PairSet(x, nerf.vectors.copy(), object_index, list(ids), labels,
                        nerf.vectors.copy())
     k = config.n_views or n_views_avail
     if k > n_views_avail:

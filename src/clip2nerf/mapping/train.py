@@ -80,7 +80,7 @@ def _answerable_val(val: PairSet | None, train: PairSet) -> PairSet | None:
     _, counts = np.unique(np.asarray(val.labels), return_counts=True)
     if (counts > 1).any():
         return val
-    return PairSet(val.inputs, val.targets, val.object_index, val.ids + train.ids,
+    return PairSet(val.inputs, val.object_targets, val.object_index, val.ids + train.ids,
                    val.labels + train.labels,
                    np.concatenate([val.target_gallery, train.target_gallery]))
 
@@ -175,7 +175,8 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
     loop.resume(refused=f"{out} holds a run with other settings or data; pass another "
                         "--out, or --overwrite to start over")
     x = torch.from_numpy(train.inputs).to(device)
-    y = torch.from_numpy(train.targets).to(device)
+    y = torch.from_numpy(train.object_targets).to(device)  # one row per object
+    pair_object = torch.from_numpy(train.object_index).to(device)
 
     def train_epoch(epoch: int) -> dict[str, Any]:
         # Per-epoch seed: the order of epoch e does not depend on whether the run resumed.
@@ -184,7 +185,7 @@ def _train(config, nerf, views, train_ids, val_ids, captions, out, device, progr
         total = 0.0
         for start in range(0, len(train), tc.batch_size):
             idx = order[start:start + tc.batch_size]
-            total += loop.step(cosine_loss(model(x[idx]), y[idx])) * len(idx)
+            total += loop.step(cosine_loss(model(x[idx]), y[pair_object[idx]])) * len(idx)
         return {"train_loss": total / len(train), "lr": scheduler.get_last_lr()[0]}
 
     def evaluate(epoch: int) -> dict[str, Any]:

@@ -65,9 +65,10 @@ def render_dataset(nerfs_dir: str | Path, data: str | Path, out: str | Path,
     """
     from tqdm import tqdm
 
-    from clip2nerf.data.dataset import DATASET_FILE
+    from clip2nerf.data.dataset import DATASET_FILE, DATASET_FORMAT, DATASET_VERSION, SPLITS
     from clip2nerf.data.layouts import open_dataset
     from clip2nerf.nerf.manifest import nerf_path
+    from clip2nerf.utils.io import atomic_write_text
 
     ds = open_dataset(data)
     ids = list(ids) if ids is not None else ds.object_ids()
@@ -77,12 +78,22 @@ def render_dataset(nerfs_dir: str | Path, data: str | Path, out: str | Path,
         raise UserError(f"--nerfs {nerfs_dir}: no NeRF for {len(missing)} objects (e.g. "
                         f"{missing[0]}); fit them with `clip2nerf fit`")
     (out / "objects").mkdir(parents=True, exist_ok=True)
-    info = {**ds.info, "name": f"{ds.name}-rendered", "rendered_from": str(Path(nerfs_dir)),
+    # Written in the clip2nerf format whatever the source's layout (a ShapeNetRender / nf2vec
+    # tree too), with the source's splits as split files (a tree's come from its
+    # {train,val,test}.txt, which the copy would not have).
+    info = {**ds.info, "format": DATASET_FORMAT, "version": DATASET_VERSION,
+            "name": f"{ds.name}-rendered", "rendered_from": str(Path(nerfs_dir)),
             "source_dataset": str(Path(data))}
     if resolution is not None:
         info["res"] = resolution
     if (Path(data) / "splits").is_dir():
         shutil.copytree(Path(data) / "splits", out / "splits", dirs_exist_ok=True)
+    else:
+        (out / "splits").mkdir(exist_ok=True)
+        for split in SPLITS:
+            split_ids = ds.object_ids(split)
+            atomic_write_text(out / "splits" / f"{split}.txt",
+                              "".join(f"{i}\n" for i in split_ids))
     todo = [oid for oid in ids if not _rendered(out, oid)]
     bar = tqdm(total=len(ids), initial=len(ids) - len(todo), desc="render views from NeRFs",
                unit="obj", disable=not progress)

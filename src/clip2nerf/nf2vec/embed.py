@@ -22,6 +22,9 @@ from clip2nerf.utils.executor import (
 )
 from clip2nerf.utils.io import atomic_write_json, read_json
 
+READ_CHUNK = 512
+"""NeRF files read at a time by ``embed_nerfs`` from a folder (memory bound, not speed)."""
+
 
 @torch.no_grad()
 def embed_matrices(model: Nf2vec, matrices: torch.Tensor, batch_size: int = 256,
@@ -44,12 +47,35 @@ def embed_nerfs(model: Nf2vec, nerfs: str | Path | NerfSet, batch_size: int = 25
     (from ``splits``, the files or the manifest; "" when unknown), ``space`` = ``model.space``
     (``nf2vec:<name>@<hash>``).
     """
-    nerf_set = nerfs if isinstance(nerfs, NerfSet) else load_nerf_set(
-        nerfs, model.config.nerf, progress, splits=splits, hash_split=False,
-        output_padding=model.reads_output_padding)
-    vectors = embed_matrices(model, nerf_set.matrices, batch_size, device)
-    return EmbeddingTable(vectors.numpy(), nerf_set.ids, nerf_set.classes, model.space,
-                          {"sources": nerf_set.paths, "splits": nerf_set.splits})
+    if isinstance(nerfs, NerfSet):
+        vectors = embed_matrices(model, nerfs.matrices, batch_size, device)
+        return EmbeddingTable(vectors.numpy(), nerfs.ids, nerfs.classes, model.space,
+                              {"sources": nerfs.paths, "splits": nerfs.splits})
+    # Files are read READ_CHUNK at a time and only their vectors kept: a loaded NeRF set holds
+    # each file's weight matrix and occupied voxels (~1 MB a NeRF), the vectors 4 kB.
+    from tqdm import tqdm
+
+    names = [p.name for p in find_nerf_files(nerfs)]
+    vectors, ids, classes, sources, split_names = [], [], [], [], []
+    # leave=False: the bar is erased when done or on an error (then one "error:" line)
+    with tqdm(total=len(names), desc="embed NeRFs", unit="nerf", leave=False,
+              disable=not progress) as bar:
+        for start in range(0, len(names), READ_CHUNK):
+            part = load_nerf_set(nerfs, model.config.nerf, splits=splits, hash_split=False,
+                                 output_padding=model.reads_output_padding,
+                                 only=names[start:start + READ_CHUNK])
+            vectors.append(embed_matrices(model, part.matrices, batch_size, device))
+            ids += part.ids
+            classes += part.classes
+            sources += part.paths
+            split_names += part.splits
+            bar.update(len(part.ids))
+    if len(set(ids)) != len(ids):
+        raise UserError(f"--nerfs {nerfs}: duplicate object ids among the NeRF files")
+    out = (torch.cat(vectors) if vectors
+           else torch.zeros(0, model.config.encoder.embed_dim))
+    return EmbeddingTable(out.numpy(), ids, classes, model.space,
+                          {"sources": sources, "splits": split_names})
 
 
 def worker_model(model_dir: str | Path, device: torch.device | str) -> Nf2vec:

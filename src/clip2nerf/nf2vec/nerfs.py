@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,8 @@ class NerfSet:
     Attributes:
         matrices: (n, rows, hidden) float32 weight matrices (``clip2nerf.nf2vec.layout``).
         ids, classes, splits, paths: n object ids, class names, split names, source files.
-        occupied: n LongTensors of flat indices (x-major) of occupied grid cells; empty when a
-            NeRF has no grid.
+        occupied: n int32 tensors of flat indices (x-major) of occupied grid cells; empty
+            when a NeRF has no grid.
         grid_resolution: n grid resolutions (0 without a grid).
     """
 
@@ -117,7 +118,8 @@ def dataset_splits(data: str | Path) -> dict[str, str]:
 def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
                   progress: bool = False, splits: dict[str, str] | None = None,
                   hash_split: bool = True, output_padding: bool = False,
-                  only: list[str] | None = None) -> NerfSet:
+                  only: list[str] | None = None,
+                  keep_splits: Collection[str] | None = None) -> NerfSet:
     """Load NeRF files for nf2vec; a file of another architecture is refused (UserError naming
     the file and the expected architecture).
 
@@ -129,7 +131,8 @@ def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
     (``NerfFile.output_padding``) into the padding rows of their output block, for encoders
     that read the ``tcnn`` layout (the reference nf2vec saw them); otherwise they stay zero.
     ``only``: just these file names of the folder, in that order (a shard of a sharded
-    run).
+    run). ``keep_splits``: keep only the NeRFs of these splits (the others are read for their
+    split and dropped: training holds its train split only, ~100 kB a NeRF).
     """
     splits = splits or {}
     config = config or NerfConfig()
@@ -142,7 +145,10 @@ def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
         files = [by_name[n] for n in only]
     folder = Path(source) if Path(source).is_dir() else Path(source).parent
     manifest = _manifest_splits(folder)
-    mats, ids, classes, split_names, paths, occupied, res = [], [], [], [], [], [], []
+    ids, classes, split_names, paths, occupied, res = [], [], [], [], [], []
+    # Filled in place (a list of matrices then torch.stack would hold them twice); pages of
+    # rows never filled (NeRFs of other splits) are never touched.
+    mats: torch.Tensor | None = None
     it = files
     if progress:
         from tqdm import tqdm
@@ -150,22 +156,31 @@ def load_nerf_set(source: str | Path, config: NerfConfig | None = None,
         it = tqdm(files, desc="loading NeRFs", unit="nerf", leave=False)
     for path in it:
         nf = load_nerf(path, expected_config=config)
-        mats.append(weight_matrix(nf, config, output_padding))
         oid = nf.object_id or path.stem
+        split = str(splits.get(oid) or nf.meta.get("split") or manifest.get(oid)
+                    or (_hash_split(oid) if hash_split else ""))
+        if keep_splits is not None and split not in keep_splits:
+            continue
+        mat = weight_matrix(nf, config, output_padding)
+        if mats is None:
+            mats = torch.empty((len(files), *mat.shape), dtype=mat.dtype)
+        mats[len(ids)] = mat
         ids.append(oid)
         classes.append(nf.class_name)
-        split = splits.get(oid) or nf.meta.get("split") or manifest.get(oid)
-        split_names.append(str(split or (_hash_split(oid) if hash_split else "")))
+        split_names.append(split)
         paths.append(str(path))
         if nf.occupancy is not None:
-            occupied.append(torch.nonzero(nf.occupancy.binary.reshape(-1)).squeeze(-1))
+            occupied.append(torch.nonzero(nf.occupancy.binary.reshape(-1)).squeeze(-1)
+                            .to(torch.int32))
             res.append(nf.occupancy.resolution)
         else:
-            occupied.append(torch.zeros(0, dtype=torch.long))
+            occupied.append(torch.zeros(0, dtype=torch.int32))
             res.append(0)
     if len(set(ids)) != len(ids):
         raise UserError(f"--nerfs {source}: duplicate object ids among the NeRF files")
-    return NerfSet(config, torch.stack(mats), ids, classes, split_names, paths, occupied, res)
+    if mats is None:
+        mats = torch.zeros((0, *matrix_shape(config)))
+    return NerfSet(config, mats[:len(ids)], ids, classes, split_names, paths, occupied, res)
 
 
 @dataclass
@@ -283,7 +298,7 @@ def sample_points(nerfs: NerfSet, rows: list[int], n_points: int, occupied_fract
         cells, r = nerfs.occupied[i], nerfs.grid_resolution[i]
         if n_occ == 0 or cells.numel() == 0:
             continue
-        pick = cells[torch.randint(cells.numel(), (n_occ,), generator=generator)]
+        pick = cells[torch.randint(cells.numel(), (n_occ,), generator=generator)].long()
         ijk = torch.stack((pick // (r * r), (pick // r) % r, pick % r), dim=-1).float()
         out[b, :n_occ] = (ijk + out[b, :n_occ]) / r
     return lo + out * (hi - lo)
@@ -310,7 +325,7 @@ def occupied_mask(nerfs: NerfSet, rows: list[int], points: torch.Tensor) -> torc
             continue
         ijk = (u[b] * r).long().clamp(0, r - 1)
         flat = (ijk[:, 0] * r + ijk[:, 1]) * r + ijk[:, 2]
-        cells = nerfs.occupied[i].to(points.device)  # sorted (torch.nonzero order)
+        cells = nerfs.occupied[i].to(points.device, torch.long)  # sorted (nonzero order)
         if cells.numel() == 0:
             out[b] = False
             continue

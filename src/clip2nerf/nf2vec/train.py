@@ -42,6 +42,7 @@ from clip2nerf.nf2vec.model import CONFIG_NAME, Nf2vec
 from clip2nerf.nf2vec.nerfs import (
     NerfSet,
     batched_nerf_forward,
+    find_nerf_files,
     load_nerf_set,
     occupied_mask,
     sample_points,
@@ -121,7 +122,7 @@ def render_loss(model: Nf2vec, nerfs: NerfSet, rows: list[int], matrices: torch.
         occ = None
         if r:
             grid = torch.zeros(r**3, dtype=torch.bool)
-            grid[nerfs.occupied[i]] = True
+            grid[nerfs.occupied[i].long()] = True
             occ = OccupancyGrid(grid.reshape(r, r, r), aabb.cpu()).to(matrices.device)
         o, d = (t.to(matrices.device) for t in _random_rays(n_rays, generator))
         mat = matrices[b:b + 1]
@@ -167,7 +168,7 @@ class _Validator:
             r = nerfs.grid_resolution[i]
             if r:
                 grid = torch.zeros(r**3, dtype=torch.bool)
-                grid[nerfs.occupied[i]] = True
+                grid[nerfs.occupied[i].long()] = True
                 occ = OccupancyGrid(grid.reshape(r, r, r), self.aabb)
             self.targets.append(render_field_views(field, self.aabb, self.poses,
                                                    cfg.val_resolution, occ, device=device))
@@ -242,12 +243,14 @@ def _train_epoch(loop: TrainLoop, train_set: NerfSet, cfg: TrainConfig,
 def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config: Nf2vecConfig,
                  train_config: TrainConfig, device: torch.device | str = "cpu",
                  progress: bool = True, log: Callable[[str], None] | None = None,
-                 stop_after: int | None = None) -> list[dict[str, Any]]:
+                 stop_after: int | None = None,
+                 splits: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Train (or resume training) an nf2vec model into ``out_dir``.
 
     Args:
         nerfs: a folder of NeRF files (or a loaded ``NerfSet``); the ``train`` split trains,
-            the first ``max_val_nerfs`` of ``val`` validate.
+            the first ``max_val_nerfs`` of ``val`` validate. From a folder only those are
+            kept in memory (~100 kB a NeRF), not the whole set.
         out_dir: model folder; holds a loadable model after every epoch.
         model_config: the encoder and decoder to build.
         train_config: the loss, optimiser and validation settings.
@@ -255,6 +258,7 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
         progress: show a progress bar.
         log: receives the resume and finish messages (default: stderr).
         stop_after: end this run after that many epochs (a later call resumes).
+        splits: object id -> split for a folder (``nerfs.dataset_splits``), else the files'.
 
     Returns:
         The per-epoch history: ``epoch``, ``loss``, ``val_psnr``, ``seconds``, ``lr``.
@@ -264,13 +268,17 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
     _check_settings(cfg, stop_after)
     device = torch.device(device)
     out_dir = Path(out_dir)
-    nerf_set = nerfs if isinstance(nerfs, NerfSet) else load_nerf_set(nerfs, model_config.nerf,
-                                                                      progress)
-    train_set = nerf_set.split("train")
+    if isinstance(nerfs, NerfSet):
+        train_set, val_set, n_all = nerfs.split("train"), nerfs.split("val"), len(nerfs)
+    else:
+        train_set = load_nerf_set(nerfs, model_config.nerf, progress, splits=splits,
+                                  keep_splits={"train"})
+        val_set = load_nerf_set(nerfs, model_config.nerf, False, splits=splits,
+                                keep_splits={"val"})
+        n_all = len(find_nerf_files(nerfs))
     if len(train_set) < 2:
         raise UserError(f"--nerfs: need at least 2 NeRFs in the train split, found "
-                        f"{len(train_set)} (of {len(nerf_set)})")
-    val_set = nerf_set.split("val")
+                        f"{len(train_set)} (of {n_all})")
     val_set = val_set.select(list(range(min(len(val_set), cfg.max_val_nerfs))))
 
     with seeded(cfg.seed):

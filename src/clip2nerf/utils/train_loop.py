@@ -58,6 +58,10 @@ def adamw_one_cycle(parameters: Any, lr: float, weight_decay: float, total_steps
     import torch
 
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    if abs(pct_start * total_steps - 1.0) < 1e-6:
+        # torch's warm-up phase would end on step 0 where it starts (0 / 0 in OneCycleLR, e.g.
+        # nf2vec's 10% of 10 steps): a shorter one, so that step 0 opens the decay at the peak.
+        pct_start *= 0.5
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr,
                                                     total_steps=total_steps, pct_start=pct_start)
     return optimizer, scheduler

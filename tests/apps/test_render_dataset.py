@@ -60,7 +60,8 @@ def test_cli(world, tmp_path, capsys):
 
 def test_render_tree_source_keeps_its_splits(world, tmp_path):
     """A ShapeNetRender / nf2vec tree as the source: the rendered folder is a clip2nerf
-    dataset (not a copy of the tree's format tag) with the tree's own splits."""
+    dataset (not a copy of the tree's format tag) with the tree's own splits, filtered to
+    the rendered objects."""
     src = open_dataset(world["data"])
     by_split = {s: src.object_ids(s)[:2] for s in ("train", "val", "test")}
     tree = as_render_tree(world["data"], tmp_path / "tree", by_split)
@@ -73,4 +74,6 @@ def test_render_tree_source_keeps_its_splits(world, tmp_path):
     assert sorted(ds.object_ids()) == sorted(ids)
     for split in ("val", "test"):
         assert ds.object_ids(split) == open_dataset(tree).object_ids(split) == by_split[split]
+    # the train objects were not rendered: the rendered folder's train split does not name them
+    assert ds.object_ids("train") == []
     assert ds.get(ids[0]).load_views().shape[1:] == (8, 8, 4)

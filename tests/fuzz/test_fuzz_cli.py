@@ -252,6 +252,10 @@ for _name, _fn in {
     "matrix-nan": lambda c, d: edit_json(
         _tf(c, d), lambda t: {**t, "frames": [{**t["frames"][0],
                                                "transform_matrix": [[math.nan] * 4] * 4}]}),
+    # Finite as JSON's float64, infinite once the camera is float32.
+    "matrix-beyond-float32": lambda c, d: edit_json(
+        _tf(c, d), lambda t: {**t, "frames": [{**t["frames"][0],
+                                               "transform_matrix": [[1e39] * 4] * 4}]}),
 }.items():
     dataset_edit(_name)(_fn)
 

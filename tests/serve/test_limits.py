@@ -57,5 +57,6 @@ def test_invalid_requests_answer_one_line_in_the_projects_words():
                     (client.post("/b", json={"text": "a", "k": "3"}),
                      "k: must be an integer, got '3'"),
                     (client.post("/b", json={"text": "a", "q": 1}), "unknown keys ['q']"),
-                    (client.post("/b", json={"k": 3}), "missing key 'text'")]:
+                    (client.post("/b", json={"k": 3}), "missing key 'text'"),
+                    (client.post("/b"), "missing request body (JSON)")]:
         assert r.status_code == 422 and r.json() == {"error": line}, r.json()

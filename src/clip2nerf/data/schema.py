@@ -24,6 +24,9 @@ DATASET_VERSION = 1
 MAX_FRAMES = 16 * MAX_VIEWS
 """Frames of one ``transforms.json`` (a view list longer than any command renders)."""
 
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest finite float32 (``np.finfo(np.float32).max``)."""
+
 
 @schema(extra="ignore")
 class DatasetInfo(TypedDict, total=False):
@@ -44,6 +47,9 @@ ObjectMeta = schema(extra="ignore")(TypedDict("ObjectMeta", {
 def _four_by_four(m: list[list[float]]) -> list[list[float]]:
     if len(m) != 4 or any(len(row) != 4 for row in m):
         raise ValueError(f"must be a 4x4 matrix, got {len(m)} rows of {[len(r) for r in m]}")
+    # Cameras become float32: a finite float64 beyond its range would turn into inf there.
+    if any(abs(x) > FLOAT32_MAX for row in m for x in row):
+        raise ValueError(f"must hold values within float32's range (|x| <= {FLOAT32_MAX:.3g})")
     return m
 
 

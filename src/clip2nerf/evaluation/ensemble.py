@@ -49,6 +49,7 @@ def prepare_member(art: Artefacts, paths: EvalPaths, m: int, cfg: EvalConfig,
     ``folder`` with the workdir's recipe. Each step is cached in the member's folder. Returns
     the member with its clip2nerf mapper, and with its multimodal one.
     """
+    _require_captions(art)
     from clip2nerf.nf2vec import Nf2vec
 
     if m < 1:
@@ -72,6 +73,14 @@ def prepare_member(art: Artefacts, paths: EvalPaths, m: int, cfg: EvalConfig,
     return _members(nerf.vectors, mappers, art.n_views)
 
 
+def _require_captions(art: Artefacts) -> None:
+    # Each member's multimodal mapper and the text recall need captions: refuse before any
+    # member is trained (an nf2vec tree has none; its single-model report leaves Table 5 out).
+    if art.captions is None:
+        raise UserError("the dataset's objects have no captions; an ensemble's multimodal "
+                        "mappers and text recall need them")
+
+
 def _members(vectors: np.ndarray, mappers: dict[str, Any], n_views: int
              ) -> tuple[EnsembleMember, EnsembleMember]:
     n2c = mappers[nerf2clip_spec("gt", n_views).folder_name]
@@ -81,6 +90,7 @@ def _members(vectors: np.ndarray, mappers: dict[str, Any], n_views: int
 
 def own_member(art: Artefacts) -> tuple[EnsembleMember, EnsembleMember]:
     """Member 0: the workdir's own nf2vec embeddings and mappers."""
+    _require_captions(art)
     return _members(art.nerf.vectors, art.mappers, art.n_views)
 
 
@@ -96,9 +106,6 @@ def ensemble_results(art: Artefacts, cfg: EvalConfig,
     from clip2nerf.index import accuracy
     from clip2nerf.utils.recall import nearest_others, recall_at_k
 
-    if art.captions is None:
-        raise UserError("the dataset's objects have no captions; the ensemble's text recall "
-                        "needs them (the single-model report leaves Table 5 out)")
     ids = art.splits[cfg.split]
     rows_of = [art.nerf.ids.index(i) for i in ids]
     labels = np.asarray(art.nerf.subset(ids).labels, dtype=object)

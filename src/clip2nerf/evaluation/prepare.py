@@ -176,12 +176,15 @@ def _caption_embeddings(runner: StageRunner, ds, ids: list[str], labels: list[st
                         out: Path, log: Callable[[str], None]) -> EmbeddingTable | None:
     """The VLM's (n, 1, d) embeddings of the captions of ``ids``, made once into ``out``;
     None (said in the log) when an object has no caption, as in every nf2vec tree."""
-    texts = [ds.get(i).caption or "" for i in ids]
-    empty = [i for i, t in zip(ids, texts, strict=True) if not t.strip()]
-    if empty:
-        log(f"{len(empty)} objects have no caption (e.g. {empty[0]}): Table 5 (text "
-            "retrieval) and the multimodal clip2nerf are left out")
-        return None
+    done = _has_embeddings(out, vlm, ids)
+    texts: list[str] = []
+    if not done():  # read every object's metadata only when the embeddings are to be made
+        texts = [ds.get(i).caption or "" for i in ids]
+        empty = [i for i, t in zip(ids, texts, strict=True) if not t.strip()]
+        if empty:
+            log(f"{len(empty)} objects have no caption (e.g. {empty[0]}): Table 5 (text "
+                "retrieval) and the multimodal clip2nerf are left out")
+            return None
 
     def captions() -> dict:
         emb = vlm.embed_texts(texts)[:, None, :]
@@ -189,7 +192,7 @@ def _caption_embeddings(runner: StageRunner, ds, ids: list[str], labels: list[st
         return {"n": len(ids)}
 
     runner.run(Stage("embed-captions", f"{vlm.name} embeddings of the captions", captions,
-                     done=_has_embeddings(out, vlm, ids)))
+                     done=done))
     return load_embeddings(out, expect_space=vlm.space).subset(ids)
 
 

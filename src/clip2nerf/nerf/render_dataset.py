@@ -67,6 +67,7 @@ def render_dataset(nerfs_dir: str | Path, data: str | Path, out: str | Path,
 
     from clip2nerf.data.dataset import DATASET_FILE, DATASET_FORMAT, DATASET_VERSION, SPLITS
     from clip2nerf.data.layouts import open_dataset
+    from clip2nerf.data.shapenet import ShapeNetRenderDataset
     from clip2nerf.nerf.manifest import nerf_path
     from clip2nerf.utils.io import atomic_write_text
 
@@ -88,10 +89,11 @@ def render_dataset(nerfs_dir: str | Path, data: str | Path, out: str | Path,
         info["res"] = resolution
     if (Path(data) / "splits").is_dir():
         shutil.copytree(Path(data) / "splits", out / "splits", dirs_exist_ok=True)
-    else:
+    elif isinstance(ds, ShapeNetRenderDataset):  # its splits are {train,val,test}.txt
         (out / "splits").mkdir(exist_ok=True)
+        rendered = set(ids)
         for split in SPLITS:
-            split_ids = ds.object_ids(split)
+            split_ids = [i for i in ds.object_ids(split) if i in rendered]
             atomic_write_text(out / "splits" / f"{split}.txt",
                               "".join(f"{i}\n" for i in split_ids))
     todo = [oid for oid in ids if not _rendered(out, oid)]

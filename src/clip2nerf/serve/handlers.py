@@ -32,7 +32,10 @@ async def user_error(request: Request, exc: UserError) -> JSONResponse:
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """One line in the project's words (``clip2nerf.utils.validate.error_line``):
     ``k: must be <= 100, got 101``."""
-    line = error_line(exc.errors(), skip=("body", "query", "path", "form"))
+    errors = exc.errors()
+    if any(tuple(e.get("loc", ())) == ("body",) and e.get("type") == "missing" for e in errors):
+        return JSONResponse({"error": "missing request body (JSON)"}, status_code=422)
+    line = error_line(errors, skip=("body", "query", "path", "form"))
     return JSONResponse({"error": line or "invalid request"}, status_code=422)
 
 

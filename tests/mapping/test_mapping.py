@@ -271,3 +271,42 @@ def test_checkpoints_are_timed_and_kept_on_interruption(tables, tmp_path, monkey
     resumed = train_mapper(make_config("nerf2clip", tables, epochs=5, lr=1e-3, batch_size=8),
                            nerf, views, nerf.ids, out=tmp_path / "b", progress=False)
     assert resumed.resumed_from_epoch == 3
+
+
+@pytest.mark.parametrize("direction", ["clip2nerf", "nerf2clip"])
+def test_validation_in_chunks_is_the_whole_split(tables, direction):
+    from clip2nerf.mapping.train import _evaluate
+
+    nerf, views, _ = tables
+    cfg = make_config(direction, tables)
+    torch.manual_seed(0)
+    model = FeatureMapper(cfg)
+    pairs = build_pairs(cfg, nerf, views, nerf.ids, subset_views=False)
+    loss, recall = _evaluate(model, pairs, torch.device("cpu"), chunk_rows=len(pairs))
+    # the loss the whole split gives in one pass, against the per-pair targets
+    with torch.no_grad():
+        whole = float(cosine_loss(model(torch.from_numpy(pairs.inputs)),
+                                  torch.from_numpy(pairs.targets)))
+    # float32 means of ~100 terms in [0, 2]: the orders differ by a few ulps of ~1
+    assert loss == pytest.approx(whole, rel=1e-5)
+    for rows in (1, 7):
+        chunked = _evaluate(model, pairs, torch.device("cpu"), chunk_rows=rows)
+        assert chunked[0] == pytest.approx(loss, rel=1e-5) and chunked[1] == recall
+
+
+def test_table_checks_in_chunks_name_the_first_zero_vector_and_count_them():
+    from clip2nerf.mapping.data import _check_vectors
+
+    rng = np.random.default_rng(0)
+    views = EmbeddingTable(rng.normal(size=(6, 5, 4)).astype(np.float32),
+                           [f"o{i}" for i in range(6)], [""] * 6, "vlm:t")
+    views.vectors[3, 4] = 0.0
+    views.vectors[5, 0] = -0.0
+    for chunk in (1, 3, 7, 65536):  # chunks that split objects, and one whole pass
+        with pytest.raises(UserError, match=r"2 vectors are all zero \(e.g. object 'o3'\)"):
+            _check_vectors(views, chunk=chunk)
+    views.vectors[3, 4] = 1.0
+    views.vectors[5, 0] = 1.0
+    views.vectors[4, 2, 1] = np.inf
+    with pytest.raises(UserError, match="NaN or infinity"):
+        _check_vectors(views, chunk=3)

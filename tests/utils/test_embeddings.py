@@ -45,12 +45,25 @@ def test_shards_concat_and_subset(tmp_path):
     _table(4, start=3).save(tmp_path / "part-1.safetensors")
     t = load_embeddings(tmp_path)
     assert len(t) == 7 and t.ids[3] == "obj_0003"
+    np.testing.assert_array_equal(t.vectors, np.concatenate([_table(3, start=0).vectors,
+                                                             _table(4, start=3).vectors]))
+    assert t.labels == _table(3).labels + _table(4).labels
     assert t.extra["sources"][6] == "s6" and t.extra["note"] == "x"
     s = t.subset(["obj_0005", "obj_0001"])
     np.testing.assert_array_equal(s.vectors[0], t.vectors[5])
     assert s.extra["sources"] == ["s5", "s1"]
     with pytest.raises(UserError, match="obj_9999"):
         t.subset(["obj_9999"])
+
+
+def test_shards_of_different_shapes_are_named(tmp_path):
+    _table(3, start=0).save(tmp_path / "part-0.safetensors")
+    _table(4, d=6, start=3).save(tmp_path / "part-1.safetensors")
+    with pytest.raises(UserError, match=r"shards of different shapes \[\(6,\), \(8,\)\]"):
+        load_embeddings(tmp_path)
+    _table(4, start=3, space="vlm:other").save(tmp_path / "part-1.safetensors")
+    with pytest.raises(UserError, match="different spaces"):
+        load_embeddings(tmp_path)
 
 
 def test_l2_normalize():

@@ -54,3 +54,19 @@ def test_mapping_validation_recall_is_the_same_metric():
     own = np.array([0, 4, 7])
     expected = dense_recall_at_k(pred, vec, own, labels, (1,))[1]
     assert class_recall_at_1(pred, own, vec, labels) == expected
+
+
+@pytest.mark.parametrize("answerable_only", [False, True])
+def test_dense_recall_is_the_same_in_chunks(answerable_only):
+    # classes of 1 and of several objects: answerable_only drops the single ones' queries
+    vec, _, _ = _world(n=30, classes=4)
+    labels = [f"c{i % 4}" for i in range(28)] + ["solo1", "solo2"]
+    rng = np.random.default_rng(3)
+    own = rng.integers(0, len(vec), size=97)
+    queries = vec[own] + 0.8 * rng.normal(size=(97, vec.shape[1])).astype(np.float32)
+    whole = dense_recall_at_k(queries, vec, own, labels, (1, 5), answerable_only,
+                              chunk_rows=10_000)
+    assert 0.0 < whole[1] < 1.0  # neither trivial: a chunking slip would show
+    for rows in (1, 7, 96):
+        assert dense_recall_at_k(queries, vec, own, labels, (1, 5), answerable_only,
+                                 chunk_rows=rows) == whole

@@ -104,14 +104,27 @@ def check_tables(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTab
         if captions.dim != views.dim:
             raise UserError(f"caption embeddings have size {captions.dim}, views {views.dim}")
     for t in (nerf, views) + ((captions,) if captions is not None else ()):
-        if not np.isfinite(t.vectors).all():
+        _check_vectors(t)
+
+
+def _check_vectors(t: EmbeddingTable, chunk: int = 65536) -> None:
+    """Finite, and no vector all zero; checked ``chunk`` vectors at a time, so that the check
+    of a large view table does not hold a temporary of its size."""
+    flat = t.vectors.reshape(-1, t.dim)
+    per_object = len(flat) // max(len(t), 1)
+    zero, first = 0, None
+    for start in range(0, len(flat), chunk):
+        part = flat[start:start + chunk]
+        if not np.isfinite(part).all():
             raise UserError(f"{t.space} embeddings contain NaN or infinity")
-        zero = ~(np.abs(t.vectors) > 0).any(axis=-1)
-        if zero.any():
-            row = int(np.argwhere(zero)[0][0])
-            raise UserError(f"{t.space} embeddings: {int(zero.sum())} vectors are all zero (e.g. "
-                            f"object {t.ids[row]!r}); a zero vector has no direction to learn "
-                            "from: re-embed those objects")
+        empty = np.flatnonzero(~part.any(axis=-1))
+        if len(empty) and first is None:
+            first = (start + int(empty[0])) // per_object
+        zero += len(empty)
+    if zero:
+        raise UserError(f"{t.space} embeddings: {zero} vectors are all zero (e.g. object "
+                        f"{t.ids[first]!r}); a zero vector has no direction to learn from: "
+                        "re-embed those objects")
 
 
 def build_pairs(config: MapperConfig, nerf: EmbeddingTable, views: EmbeddingTable,

@@ -13,7 +13,7 @@ order and concatenated by :func:`load_embeddings`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +146,10 @@ class EmbeddingTable:
             raise UserError(f"{path}: inconsistent embeddings file ({exc})") from None
 
     @classmethod
-    def concat(cls, tables: list[EmbeddingTable]) -> EmbeddingTable:
-        """Join shards of one space; duplicate ids are refused."""
+    def concat(cls, tables: list[EmbeddingTable],
+               vectors: np.ndarray | None = None) -> EmbeddingTable:
+        """Join shards of one space; duplicate ids are refused. ``vectors``: the shards'
+        vectors already joined (then the tables' own are not read)."""
         if not tables:
             raise UserError("no embeddings to join")
         spaces = {t.space for t in tables}
@@ -163,8 +165,9 @@ class EmbeddingTable:
                 extra[key] = [v for t in tables for v in t.extra[key]]
             elif all(t.extra.get(key) == value for t in tables):
                 extra[key] = value
-        return cls(np.concatenate([t.vectors for t in tables]), ids,
-                   [c for t in tables for c in t.labels], tables[0].space, extra)
+        if vectors is None:
+            vectors = np.concatenate([t.vectors for t in tables])
+        return cls(vectors, ids, [c for t in tables for c in t.labels], tables[0].space, extra)
 
 
 def embedding_files(path: str | Path) -> list[Path]:
@@ -183,9 +186,25 @@ def embedding_files(path: str | Path) -> list[Path]:
 def load_embeddings(path: str | Path, expect_space: str | None = None) -> EmbeddingTable:
     """Load one embeddings file, or a folder of shard files concatenated in name order."""
     files = embedding_files(path)
-    if Path(path).is_dir():
-        return EmbeddingTable.concat([EmbeddingTable.load(p, expect_space) for p in files])
-    return EmbeddingTable.load(files[0], expect_space)
+    if not Path(path).is_dir():
+        return EmbeddingTable.load(files[0], expect_space)
+    # Each shard is copied into one array as it is read, then dropped: joining the loaded
+    # shards would hold the table twice (a 40,000-object view table is 2.2 GB).
+    heads = [read_header(p) for p in files]
+    shapes = sorted({h.shape[1:] for h in heads})
+    if len(shapes) != 1:
+        raise UserError(f"{path}: shards of different shapes {shapes}; embed them again "
+                        "into one folder with one model")
+    vectors = np.empty((sum(h.shape[0] for h in heads), *shapes[0]), dtype=np.float32)
+    shards, at = [], 0
+    for head in heads:
+        table = EmbeddingTable.load(head.path, expect_space)
+        if table.vectors.shape != head.shape:
+            raise UserError(f"{head.path} changed while it was read; read it again")
+        vectors[at:at + len(table)] = table.vectors
+        at += len(table)
+        shards.append(replace(table, vectors=np.empty((len(table), 0), dtype=np.float32)))
+    return EmbeddingTable.concat(shards, vectors)
 
 
 @dataclass

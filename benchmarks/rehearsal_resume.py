@@ -7,10 +7,10 @@ after ``--kill-after`` seconds), reruns the same command, and checks that the re
 
 - finishes (exit 0),
 - kept the work done before the kill (the part files present at the kill are still there,
-  unchanged, when the stage keeps parts: import's NeRF files, vlm's shards, eval's rendered
-  objects), and
-- gives the same result as the uninterrupted run (embeddings and NeRF files compared bit
-  for bit on this machine; a model trained in a resumed run is compared within 1e-5).
+  unchanged, when the stage keeps parts: import's NeRF files, vlm's shards, render's
+  finished objects), and
+- gives the same result as the uninterrupted run (embeddings, NeRF files and rendered views'
+  pixels compared bit for bit on this machine; a model trained in a resumed run is compared within 1e-5).
 
     python benchmarks/rehearsal_resume.py --run /work/rehearsal-runs/r250 --stages import,vlm
 """
@@ -42,6 +42,8 @@ def _parts(stage: str, out: Path) -> list[Path]:
         return sorted(out.parent.glob(f"{out.name}.parts/*.safetensors"))
     if stage == "build":
         return sorted(out.glob("*/*/nerf_weights.pth"))
+    if stage == "render":  # an object is finished once its transforms.json is written
+        return sorted(out.glob("objects/*/transforms.json"))
     return []
 
 
@@ -74,6 +76,16 @@ def _same(stage: str, a: Path, b: Path) -> str:
             return "ids differ"
         d = float(np.abs(ta.vectors - tb.vectors).max()) if len(ta) else 0.0
         return "" if d == 0.0 else f"largest difference {d:.2e}"
+    if stage == "render":
+        from PIL import Image
+
+        fa = sorted(p.relative_to(a) for p in a.glob("objects/*/views/*.png"))
+        fb = sorted(p.relative_to(b) for p in b.glob("objects/*/views/*.png"))
+        if fa != fb:
+            return f"{len(fa)} vs {len(fb)} rendered views"
+        diff = [f for f in fa if not np.array_equal(np.asarray(Image.open(a / f)),
+                                                    np.asarray(Image.open(b / f)))]
+        return f"{len(diff)} views differ (e.g. {diff[0]})" if diff else ""
     if stage in ("nf2vec", "clip2nerf", "nerf2clip"):
         from safetensors.numpy import load_file
 
@@ -144,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
                               map_epochs=2, eval_epochs=1)
     rows = []
     for stage in [s.strip() for s in a.stages.split(",") if s.strip()]:
-        parts = a.min_parts if stage in ("import", "vlm", "build") else 0
+        parts = a.min_parts if stage in ("import", "vlm", "build", "render") else 0
         r = check_stage(a.run, stage, args, a.kill_after, parts)
         print(json.dumps(r), flush=True)
         rows.append(r)

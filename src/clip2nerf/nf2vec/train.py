@@ -240,6 +240,24 @@ def _train_epoch(loop: TrainLoop, train_set: NerfSet, cfg: TrainConfig,
             "lr": loop.scheduler.get_last_lr()[0]}
 
 
+def _train_and_val(nerfs: str | Path | NerfSet, model_config: Nf2vecConfig, cfg: TrainConfig,
+                   progress: bool, splits: dict[str, str] | None) -> tuple[NerfSet, NerfSet]:
+    """The train split and the first ``max_val_nerfs`` of val; from a folder only those two
+    are loaded (the whole set would not fit at the paper's scale)."""
+    if isinstance(nerfs, NerfSet):
+        train_set, val_set, n_all = nerfs.split("train"), nerfs.split("val"), len(nerfs)
+    else:
+        train_set = load_nerf_set(nerfs, model_config.nerf, progress, splits=splits,
+                                  keep_splits={"train"})
+        val_set = load_nerf_set(nerfs, model_config.nerf, False, splits=splits,
+                                keep_splits={"val"})
+        n_all = len(find_nerf_files(nerfs))
+    if len(train_set) < 2:
+        raise UserError(f"--nerfs: need at least 2 NeRFs in the train split, found "
+                        f"{len(train_set)} (of {n_all})")
+    return train_set, val_set.select(list(range(min(len(val_set), cfg.max_val_nerfs))))
+
+
 def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config: Nf2vecConfig,
                  train_config: TrainConfig, device: torch.device | str = "cpu",
                  progress: bool = True, log: Callable[[str], None] | None = None,
@@ -268,18 +286,7 @@ def train_nf2vec(nerfs: str | Path | NerfSet, out_dir: str | Path, model_config:
     _check_settings(cfg, stop_after)
     device = torch.device(device)
     out_dir = Path(out_dir)
-    if isinstance(nerfs, NerfSet):
-        train_set, val_set, n_all = nerfs.split("train"), nerfs.split("val"), len(nerfs)
-    else:
-        train_set = load_nerf_set(nerfs, model_config.nerf, progress, splits=splits,
-                                  keep_splits={"train"})
-        val_set = load_nerf_set(nerfs, model_config.nerf, False, splits=splits,
-                                keep_splits={"val"})
-        n_all = len(find_nerf_files(nerfs))
-    if len(train_set) < 2:
-        raise UserError(f"--nerfs: need at least 2 NeRFs in the train split, found "
-                        f"{len(train_set)} (of {n_all})")
-    val_set = val_set.select(list(range(min(len(val_set), cfg.max_val_nerfs))))
+    train_set, val_set = _train_and_val(nerfs, model_config, cfg, progress, splits)
 
     with seeded(cfg.seed):
         model = Nf2vec(model_config).to(device)
